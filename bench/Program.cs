@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Schedulers.Bench.KernelBenchmarks).Assembly).Run(args);

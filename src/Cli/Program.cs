@@ -1,0 +1,6 @@
+using System.CommandLine;
+using Schedulers.Cli;
+
+var root = new RootCommand("schedulers: diffusion-model noise schedulers (ScoreSdeVe, KarrasVe, DPM-Solver) with diffusers' exact numbers.");
+root.Subcommands.Add(ConformanceCommand.Create());
+return root.Parse(args).Invoke();

@@ -1,0 +1,17 @@
+using Schedulers.Conformance.Checkers;
+
+namespace Schedulers.Conformance;
+
+/// <summary>The checkers this build has, in the order the runner asks them. A new scheduler adds its checkers here.</summary>
+public static class CheckerRegistry
+{
+    /// <summary>Every golden-file checker; the pending-scheduler fallback comes last.</summary>
+    public static IEnumerable<IGoldenChecker> All()
+    {
+        yield return new PrngChecker();
+        yield return new PendingSchedulerChecker();
+    }
+
+    /// <summary>The real-configs directory checker, when config loading is built.</summary>
+    public static IRealConfigsChecker? RealConfigs() => null;
+}

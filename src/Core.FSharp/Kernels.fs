@@ -1,0 +1,146 @@
+namespace Schedulers.Core
+
+open System
+open System.Numerics
+
+/// Elementwise and reduction kernels over float32 spans: one pass over memory, vectorised with
+/// `System.Numerics.Vector<float32>` (the widest SIMD the machine has) and a scalar tail.
+///
+/// Linear combinations evaluate `((c0·x0 + c1·x1) + c2·x2) + c3·x3` left to right with each product and sum
+/// rounded once and no fused multiply-add, exactly as the same expression written with torch ops would round it
+/// (a coefficient of 1 is therefore exact). That keeps the torch flavour bit-faithful to diffusers.
+module Kernels =
+
+    let private checkLengths (name: string) (expected: int) (actual: int) =
+        if actual <> expected then
+            invalidArg name (sprintf "%s has %d elements but the output has %d" name actual expected)
+
+    /// out[i] = c0·x0[i].
+    let scale (c0: float32) (x0: ReadOnlySpan<float32>) (out: Span<float32>) =
+        checkLengths "x0" out.Length x0.Length
+        let w = Vector<float32>.Count
+        let v0 = Vector<float32>(c0)
+        let mutable i = 0
+        while i <= out.Length - w do
+            (v0 * Vector<float32>(x0.Slice i)).CopyTo(out.Slice i)
+            i <- i + w
+        while i < out.Length do
+            out[i] <- c0 * x0[i]
+            i <- i + 1
+
+    /// out[i] = c0·x0[i] + c1·x1[i].
+    let combine2 (c0: float32) (x0: ReadOnlySpan<float32>) (c1: float32) (x1: ReadOnlySpan<float32>) (out: Span<float32>) =
+        checkLengths "x0" out.Length x0.Length
+        checkLengths "x1" out.Length x1.Length
+        let w = Vector<float32>.Count
+        let v0 = Vector<float32>(c0)
+        let v1 = Vector<float32>(c1)
+        let mutable i = 0
+        while i <= out.Length - w do
+            (v0 * Vector<float32>(x0.Slice i) + v1 * Vector<float32>(x1.Slice i)).CopyTo(out.Slice i)
+            i <- i + w
+        while i < out.Length do
+            out[i] <- c0 * x0[i] + c1 * x1[i]
+            i <- i + 1
+
+    /// out[i] = (c0·x0[i] + c1·x1[i]) + c2·x2[i].
+    let combine3
+        (c0: float32) (x0: ReadOnlySpan<float32>) (c1: float32) (x1: ReadOnlySpan<float32>)
+        (c2: float32) (x2: ReadOnlySpan<float32>) (out: Span<float32>) =
+        checkLengths "x0" out.Length x0.Length
+        checkLengths "x1" out.Length x1.Length
+        checkLengths "x2" out.Length x2.Length
+        let w = Vector<float32>.Count
+        let v0 = Vector<float32>(c0)
+        let v1 = Vector<float32>(c1)
+        let v2 = Vector<float32>(c2)
+        let mutable i = 0
+        while i <= out.Length - w do
+            let s = v0 * Vector<float32>(x0.Slice i) + v1 * Vector<float32>(x1.Slice i)
+            (s + v2 * Vector<float32>(x2.Slice i)).CopyTo(out.Slice i)
+            i <- i + w
+        while i < out.Length do
+            out[i] <- (c0 * x0[i] + c1 * x1[i]) + c2 * x2[i]
+            i <- i + 1
+
+    /// out[i] = ((c0·x0[i] + c1·x1[i]) + c2·x2[i]) + c3·x3[i].
+    let combine4
+        (c0: float32) (x0: ReadOnlySpan<float32>) (c1: float32) (x1: ReadOnlySpan<float32>)
+        (c2: float32) (x2: ReadOnlySpan<float32>) (c3: float32) (x3: ReadOnlySpan<float32>) (out: Span<float32>) =
+        checkLengths "x0" out.Length x0.Length
+        checkLengths "x1" out.Length x1.Length
+        checkLengths "x2" out.Length x2.Length
+        checkLengths "x3" out.Length x3.Length
+        let w = Vector<float32>.Count
+        let v0 = Vector<float32>(c0)
+        let v1 = Vector<float32>(c1)
+        let v2 = Vector<float32>(c2)
+        let v3 = Vector<float32>(c3)
+        let mutable i = 0
+        while i <= out.Length - w do
+            let s = v0 * Vector<float32>(x0.Slice i) + v1 * Vector<float32>(x1.Slice i)
+            let s = s + v2 * Vector<float32>(x2.Slice i)
+            (s + v3 * Vector<float32>(x3.Slice i)).CopyTo(out.Slice i)
+            i <- i + w
+        while i < out.Length do
+            out[i] <- ((c0 * x0[i] + c1 * x1[i]) + c2 * x2[i]) + c3 * x3[i]
+            i <- i + 1
+
+    /// Σ x[i]² accumulated in float64 (so long arrays lose nothing to float32 summation error).
+    let sumOfSquares (x: ReadOnlySpan<float32>) : float =
+        let w = Vector<float32>.Count
+        let mutable acc = Vector<float>.Zero
+        let mutable i = 0
+        while i <= x.Length - w do
+            let v = Vector<float32>(x.Slice i)
+            let mutable lo = Vector<float>.Zero
+            let mutable hi = Vector<float>.Zero
+            Vector.Widen(v, &lo, &hi)
+            acc <- acc + lo * lo + hi * hi
+            i <- i + w
+        let mutable total = Vector.Sum acc
+        while i < x.Length do
+            let v = float x[i]
+            total <- total + v * v
+            i <- i + 1
+        total
+
+    /// Σ |x[i]| accumulated in float64.
+    let sumOfAbs (x: ReadOnlySpan<float32>) : float =
+        let mutable total = 0.0
+        for i in 0 .. x.Length - 1 do
+            total <- total + float (MathF.Abs x[i])
+        total
+
+    /// out[i] = min(max(x[i], lo), hi).
+    let clamp (lo: float32) (hi: float32) (x: ReadOnlySpan<float32>) (out: Span<float32>) =
+        checkLengths "x" out.Length x.Length
+        let w = Vector<float32>.Count
+        let vlo = Vector<float32>(lo)
+        let vhi = Vector<float32>(hi)
+        let mutable i = 0
+        while i <= out.Length - w do
+            Vector.Min(Vector.Max(Vector<float32>(x.Slice i), vlo), vhi).CopyTo(out.Slice i)
+            i <- i + w
+        while i < out.Length do
+            out[i] <- MathF.Min(MathF.Max(x[i], lo), hi)
+            i <- i + 1
+
+    /// torch.lerp on float32: `a + w·(b − a)` for w < 0.5, else `b − (b − a)·(1 − w)`.
+    let lerp (a: float32) (b: float32) (w: float32) : float32 =
+        if MathF.Abs w < 0.5f then a + w * (b - a) else b - (b - a) * (1.0f - w)
+
+    /// `torch.quantile(x, q)` with linear interpolation, in float32 as torch computes it: the rank `q·(n−1)` in
+    /// float32, the values either side of it in sorted order, then `lerp`. NaN in `x` gives NaN, as in torch.
+    let quantile (q: float32) (x: ReadOnlySpan<float32>) : float32 =
+        if x.Length = 0 then invalidArg "x" "x is empty; a quantile needs at least one value"
+        if not (q >= 0.0f && q <= 1.0f) then invalidArg "q" (sprintf "q is %g but must lie in [0, 1]" q)
+        let sorted = x.ToArray()
+        if Array.exists Single.IsNaN sorted then
+            Single.NaN
+        else
+            Array.sortInPlace sorted
+            let rank = q * float32 (sorted.Length - 1)
+            let below = int rank
+            let above = min (below + 1) (sorted.Length - 1)
+            lerp sorted[below] sorted[above] (rank - float32 below)

@@ -1,0 +1,265 @@
+namespace Schedulers.Core
+
+open System
+
+/// A JAX PRNG key: the two uint32 words `[k0, k1]` of `jax.random.PRNGKey` (what `jax.random.key_data` returns).
+/// Keys are plain values: the same key always gives the same numbers, and nothing is drawn from a global state.
+[<Struct; CustomEquality; NoComparison>]
+type PrngKey =
+    { /// First key word (`key[0]`).
+      K0: uint32
+      /// Second key word (`key[1]`).
+      K1: uint32 }
+
+    /// Structural equality of the two words.
+    override this.Equals(other: obj) =
+        match other with
+        | :? PrngKey as k -> k.K0 = this.K0 && k.K1 = this.K1
+        | _ -> false
+
+    /// Hash of the two words.
+    override this.GetHashCode() = HashCode.Combine(this.K0, this.K1)
+
+    /// The key as JAX prints its data: `[k0, k1]`.
+    override this.ToString() = sprintf "[%d, %d]" this.K0 this.K1
+
+    interface IEquatable<PrngKey> with
+        member this.Equals(k: PrngKey) = k.K0 = this.K0 && k.K1 = this.K1
+
+/// Which threefry layout `split` and `bits` use (`jax_threefry_partitionable`). It does not affect
+/// `key`, `foldIn` or the threefry block itself.
+type ThreefryMode =
+    /// JAX's default since 0.5.0: element i is hashed from the 64-bit counter i, so streams are prefix-stable.
+    | Partitionable = 0
+    /// JAX ≤ 0.4.38: the "flat hash" layout pairing the first half of the counters with the second half.
+    | Legacy = 1
+
+/// JAX-compatible threefry2x32 PRNG (jax-prng spec §1–§8a): bit-exact keys, splits, fold-ins, bits, uniforms,
+/// and normals bit-exact with JAX on XLA:CPU. Functions take the key last so they compose with `|>`.
+module Prng =
+
+    let inline private rotl (x: uint32) (r: int) = (x <<< r) ||| (x >>> (32 - r))
+
+    let inline private mix (x0: byref<uint32>, x1: byref<uint32>, r: int) =
+        x0 <- x0 + x1
+        x1 <- rotl x1 r
+        x1 <- x1 ^^^ x0
+
+    /// The Threefry-2x32 block function with 20 rounds (Random123; spec §2): counter (x0, x1) under key → (y0, y1).
+    let threefry2x32 (key: PrngKey) (x0: uint32) (x1: uint32) : struct (uint32 * uint32) =
+        let ks0 = key.K0
+        let ks1 = key.K1
+        let ks2 = ks0 ^^^ ks1 ^^^ 0x1BD11BDAu
+        let mutable a = x0 + ks0
+        let mutable b = x1 + ks1
+        mix (&a, &b, 13); mix (&a, &b, 15); mix (&a, &b, 26); mix (&a, &b, 6)
+        a <- a + ks1; b <- b + ks2 + 1u
+        mix (&a, &b, 17); mix (&a, &b, 29); mix (&a, &b, 16); mix (&a, &b, 24)
+        a <- a + ks2; b <- b + ks0 + 2u
+        mix (&a, &b, 13); mix (&a, &b, 15); mix (&a, &b, 26); mix (&a, &b, 6)
+        a <- a + ks0; b <- b + ks1 + 3u
+        mix (&a, &b, 17); mix (&a, &b, 29); mix (&a, &b, 16); mix (&a, &b, 24)
+        a <- a + ks1; b <- b + ks2 + 4u
+        mix (&a, &b, 13); mix (&a, &b, 15); mix (&a, &b, 26); mix (&a, &b, 6)
+        a <- a + ks2; b <- b + ks0 + 5u
+        struct (a, b)
+
+    /// The key with the given words.
+    let ofWords (k0: uint32) (k1: uint32) : PrngKey = { K0 = k0; K1 = k1 }
+
+    /// `jax.random.PRNGKey(seed)` in JAX's default 32-bit mode: the seed wraps to 32 bits, so the key is
+    /// `[0, seed mod 2^32]` (−1 → [0, 4294967295]; 2^32 + 5 → [0, 5]).
+    let key (seed: int64) : PrngKey = { K0 = 0u; K1 = uint32 seed }
+
+    /// `jax.random.PRNGKey(seed)` with `jax_enable_x64`: the two's-complement 64-bit seed cut into its high and
+    /// low words (−1 → [4294967295, 4294967295]; 2^32 + 5 → [1, 5]).
+    let keyX64 (seed: int64) : PrngKey = { K0 = uint32 (uint64 seed >>> 32); K1 = uint32 seed }
+
+    /// `jax.random.fold_in(key, data)`: the block of counter (0, data), the same in both modes.
+    let foldIn (data: uint32) (key: PrngKey) : PrngKey =
+        let struct (y0, y1) = threefry2x32 key 0u data
+        { K0 = y0; K1 = y1 }
+
+    let private checkCount (name: string) (n: int) =
+        if n < 0 then
+            invalidArg name (sprintf "%s is %d but must be non-negative" name n)
+
+    /// `jax.random.split(key, n)` in the given mode: n new keys.
+    let splitWith (mode: ThreefryMode) (n: int) (key: PrngKey) : PrngKey[] =
+        checkCount "n" n
+        match mode with
+        | ThreefryMode.Partitionable ->
+            // Subkey i is the block of the 64-bit counter i, so split(key, n)[i] = foldIn i key for i < 2^32.
+            Array.init n (fun i ->
+                let struct (y0, y1) = threefry2x32 key 0u (uint32 i)
+                { K0 = y0; K1 = y1 })
+        | ThreefryMode.Legacy ->
+            // Flat hash of counters 0..2n−1: block j holds (j, n+j); the words Y0 ++ Y1 are then read in pairs.
+            let words = Array.zeroCreate<uint32> (2 * n)
+            for j in 0 .. n - 1 do
+                let struct (y0, y1) = threefry2x32 key (uint32 j) (uint32 (n + j))
+                words[j] <- y0
+                words[n + j] <- y1
+            Array.init n (fun i -> { K0 = words[2 * i]; K1 = words[2 * i + 1] })
+        | other -> invalidArg "mode" (sprintf "mode is %A but must be Partitionable or Legacy" other)
+
+    /// `jax.random.split(key, n)` in JAX's default (partitionable) mode.
+    let split (n: int) (key: PrngKey) : PrngKey[] = splitWith ThreefryMode.Partitionable n key
+
+    /// The number of elements of a shape; a scalar shape `[||]` has one. Throws on a negative dimension.
+    let elementCount (shape: int[]) : int =
+        if obj.ReferenceEquals(shape, null) then nullArg "shape"
+        let mutable n = 1L
+        for d in shape do
+            if d < 0 then
+                invalidArg "shape" (sprintf "shape %A has a negative dimension %d" shape d)
+            n <- n * int64 d
+            if n > int64 Array.MaxLength then
+                invalidArg "shape" (sprintf "shape %A has more than %d elements" shape Array.MaxLength)
+        int n
+
+    /// Fills `dest` with `random_bits(key, 32, shape)` flattened, where `dest.Length` = the element count.
+    /// `offset` is the flat index of `dest[0]` within a larger array of `total` elements, so any block of a
+    /// big draw can be produced on its own (and in parallel) with the same bits as the whole draw.
+    let bitsBlockInto (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<uint32>) =
+        match mode with
+        | ThreefryMode.Partitionable ->
+            for j in 0 .. dest.Length - 1 do
+                let i = offset + int64 j
+                let struct (y0, y1) = threefry2x32 key (uint32 (i >>> 32)) (uint32 i)
+                dest[j] <- y0 ^^^ y1
+        | ThreefryMode.Legacy ->
+            // Counters 0..n−1 padded to even length 2m; block j hashes (j, m+j) and the output is Y0 ++ Y1.
+            let m = (total + 1L) / 2L
+            for j in 0 .. dest.Length - 1 do
+                let i = offset + int64 j
+                let block = if i < m then i else i - m
+                let second = m + block
+                let c1 = if second < total then uint32 second else 0u
+                let struct (y0, y1) = threefry2x32 key (uint32 block) c1
+                dest[j] <- if i < m then y0 else y1
+        | other -> invalidArg "mode" (sprintf "mode is %A but must be Partitionable or Legacy" other)
+
+    /// `jax.random.bits(key, shape, uint32)` in the given mode, flattened in row-major order.
+    let bitsWith (mode: ThreefryMode) (shape: int[]) (key: PrngKey) : uint32[] =
+        let n = elementCount shape
+        let out = Array.zeroCreate<uint32> n
+        bitsBlockInto mode key (int64 n) 0L (Span out)
+        out
+
+    /// `jax.random.bits(key, shape, uint32)` in the default (partitionable) mode.
+    let bits (shape: int[]) (key: PrngKey) : uint32[] = bitsWith ThreefryMode.Partitionable shape key
+
+    /// The float in [0, 1) JAX makes from 32 random bits: the top 23 bits as mantissa of a number in [1, 2), minus 1.
+    let inline unitFloat (b: uint32) : float32 = BitConverter.UInt32BitsToSingle((b >>> 9) ||| 0x3F800000u) - 1.0f
+
+    /// `jax.random.uniform(key, shape)` on [0, 1) in float32 (exact on every backend), flattened.
+    let uniformWith (mode: ThreefryMode) (shape: int[]) (key: PrngKey) : float32[] =
+        bitsWith mode shape key |> Array.map unitFloat
+
+    /// `jax.random.uniform(key, shape)` in the default mode.
+    let uniform (shape: int[]) (key: PrngKey) : float32[] = uniformWith ThreefryMode.Partitionable shape key
+
+    let inline private f32 (bits: uint32) = BitConverter.UInt32BitsToSingle bits
+    let inline private fma (a: float32) (b: float32) (c: float32) = MathF.FusedMultiplyAdd(a, b, c)
+
+    // XLA:CPU's logf (Cephes/Eigen style, FMA-contracted as jaxlib 0.11.2 emits it; spec §8a).
+    let private logP0 = f32 0x3D9021BBu
+    let private logP1 = f32 0xBDEBD1B8u
+    let private logP2 = f32 0x3DEF251Au
+    let private logP3 = f32 0xBDFE5D4Fu
+    let private logP4 = f32 0x3E11E9BFu
+    let private logP5 = f32 0xBE2AAE50u
+    let private logP6 = f32 0x3E4CCEACu
+    let private logP7 = f32 0xBE7FFFFCu
+    let private logP8 = f32 0x3EAAAAAAu
+    let private logQ1 = f32 0xB95E8083u
+    let private logQ2 = f32 0x3F318000u
+    let private sqrtHalf = f32 0x3F3504F3u
+
+    /// XLA:CPU's float32 natural logarithm for y > 0, bit for bit (spec §8a, steps 1–11).
+    let xlaLog (y: float32) : float32 =
+        let y = MathF.Max(y, f32 0x00800000u)
+        let b = BitConverter.SingleToUInt32Bits y
+        let m = f32 ((b &&& 0x807FFFFFu) ||| 0x3F000000u)
+        let e0 = 1.0f + float32 (int (b >>> 23) - 127)
+        let small = m < sqrtHalf
+        let e = if small then e0 - 1.0f else e0
+        let x = if small then (m - 1.0f) + m else m - 1.0f
+        let x2 = x * x
+        let x3 = x2 * x
+        let ya = fma (fma x logP0 logP1) x logP2
+        let yb = fma (fma x logP3 logP4) x logP5
+        let yc = fma (fma x logP6 logP7) x logP8
+        let y1 = fma (fma ya x3 yb) x3 yc
+        let y2 = fma y1 x3 (e * logQ1)
+        let x4 = fma -0.5f x2 x
+        fma e logQ2 (x4 + y2)
+
+    let private log1pNum =
+        [| 0x383DE04Bu; 0x3EFF40C5u; 0x40D284FAu; 0x41EF4B9Cu; 0x4273CC76u; 0x426473ADu; 0x41A05101u |] |> Array.map f32
+    let private log1pDen =
+        [| 0x3F800000u; 0x417101ADu; 0x42A6185Bu; 0x435DC32Du; 0x439A8CA3u; 0x43586D8Au; 0x42707982u |] |> Array.map f32
+    let private log1pThreshold = f32 0x3ED413CDu
+
+    /// XLA:CPU's float32 log1p, bit for bit (spec §8a): a rational approximation near 0, `log(1 + z)` elsewhere.
+    let xlaLog1p (z: float32) : float32 =
+        if MathF.Abs z < log1pThreshold then
+            let z2 = z * z
+            let mutable num = 0.0f
+            let mutable den = 0.0f
+            for i in 0 .. log1pNum.Length - 1 do
+                num <- fma num z log1pNum[i]
+                den <- fma den z log1pDen[i]
+            let r = (z * z2) * (num / den)
+            z + fma -0.5f z2 r
+        else
+            xlaLog (z + 1.0f)
+
+    let private erfInvCentral =
+        [| 0x32F16588u; 0x34B84B36u; 0xB66C7357u; 0xB6935AC1u; 0x396532DBu; 0xBAA45408u; 0xBB88E4EFu; 0x3E7C8F63u
+           0x3FC02E2Fu |] |> Array.map f32
+    let private erfInvTail =
+        [| 0xB951F09Bu; 0x38D3B56Bu; 0x3AB0DC72u; 0xBB70BDE7u; 0x3BBC127Bu; 0xBBF9C5D7u; 0x3C1AA57Eu; 0x3F8036DBu
+           0x40354F7Eu |] |> Array.map f32
+
+    /// XLA's float32 `erf_inv` (Giles' approximation, FMA Horner as on XLA:CPU; spec §7–§8a).
+    let erfInv (x: float32) : float32 =
+        if MathF.Abs x = 1.0f then
+            x * Single.PositiveInfinity
+        else
+            let w = -(xlaLog1p (x * -x))
+            let central = w < 5.0f
+            let t = if central then w - 2.5f else MathF.Sqrt w - 3.0f
+            let c = if central then erfInvCentral else erfInvTail
+            let mutable p = c[0]
+            for i in 1 .. c.Length - 1 do
+                p <- fma p t c[i]
+            p * x
+
+    let private normalLow = f32 0xBF7FFFFFu // nextafter(−1, 0)
+    let private sqrt2 = f32 0x3FB504F3u
+
+    /// The standard normal JAX makes from 32 random bits (spec §7): √2 · erf_inv(u), u uniform on (−1, 1).
+    /// `u = f·2 + lo` is exact, so the value depends on `b >>> 9` only.
+    let normalOfBits (b: uint32) : float32 =
+        let u = MathF.Max(normalLow, unitFloat b * 2.0f + normalLow)
+        sqrt2 * erfInv u
+
+    /// Fills `dest` with the block at flat `offset` of `jax.random.normal(key, shape)` for a shape of `total`
+    /// elements (see `bitsBlockInto`).
+    let normalBlockInto (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) =
+        let bitsView = Runtime.InteropServices.MemoryMarshal.Cast<float32, uint32> dest
+        bitsBlockInto mode key total offset bitsView
+        for j in 0 .. dest.Length - 1 do
+            dest[j] <- normalOfBits bitsView[j]
+
+    /// `jax.random.normal(key, shape)` in float32, flattened, in the given mode; bit-exact with JAX on XLA:CPU.
+    let normalWith (mode: ThreefryMode) (shape: int[]) (key: PrngKey) : float32[] =
+        let n = elementCount shape
+        let out = Array.zeroCreate<float32> n
+        normalBlockInto mode key (int64 n) 0L (Span out)
+        out
+
+    /// `jax.random.normal(key, shape)` in the default mode.
+    let normal (shape: int[]) (key: PrngKey) : float32[] = normalWith ThreefryMode.Partitionable shape key

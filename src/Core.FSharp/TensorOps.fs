@@ -1,0 +1,119 @@
+namespace Schedulers.Core
+
+open System
+
+/// The coefficient of one term of a linear combination: a scalar for the whole tensor, or one value per batch
+/// element (broadcast over the other axes, like a `(B, 1, 1, 1)` tensor in diffusers).
+[<Struct>]
+type Coef =
+    /// The same coefficient for every element.
+    | Scalar of value: float32
+    /// One coefficient per batch element (slice along the first axis).
+    | PerBatch of values: float32[]
+
+    /// The value of a `Scalar` coefficient (throws for `PerBatch`).
+    member c.ScalarValue =
+        match c with
+        | Scalar v -> v
+        | PerBatch _ -> invalidOp "a per-batch coefficient has no single scalar value"
+
+    /// The values of a `PerBatch` coefficient (throws for `Scalar`).
+    member c.BatchValues =
+        match c with
+        | PerBatch vs -> vs
+        | Scalar _ -> invalidOp "a scalar coefficient has no per-batch values"
+
+/// The few tensor operations scheduler maths needs. A scheduler's step is written once against this interface;
+/// the core implements it for `NdArray` (with `PrngKey` noise) and the C# shell for `torch.Tensor` (with a
+/// `torch.Generator` or a key), so both flavours run the same maths on their own storage and device.
+type ITensorOps<'T, 'Noise> =
+    /// The shape of a tensor, outermost axis first.
+    abstract Shape: tensor: 'T -> int[]
+
+    /// `((c0·x0 + c1·x1) + c2·x2) + …` in one pass, left to right, each product rounded to float32 before it is
+    /// added (no fused multiply-add), as the same expression of torch ops rounds. All tensors share one shape.
+    abstract Combine: terms: struct (Coef * 'T)[] -> 'T
+
+    /// The L2 norm of each batch element, flattened over the non-batch axes.
+    abstract BatchNorms: tensor: 'T -> float32[]
+
+    /// The L2 norm of the whole tensor.
+    abstract Norm: tensor: 'T -> float32
+
+    /// A standard normal draw with the shape (and device) of `like`, from the given noise source.
+    abstract Normal: noise: 'Noise * like: 'T -> 'T
+
+/// Helpers for building linear combinations.
+module Coef =
+    /// The value of a coefficient for batch element `b`.
+    let at (b: int) (c: Coef) : float32 =
+        match c with
+        | Scalar v -> v
+        | PerBatch vs -> vs[b]
+
+    /// Throws unless a per-batch coefficient has one value per batch element.
+    let check (batch: int) (c: Coef) =
+        match c with
+        | PerBatch vs when obj.ReferenceEquals(vs, null) -> nullArg "coefficient"
+        | PerBatch vs when vs.Length <> batch ->
+            invalidArg "terms" (sprintf "a per-batch coefficient has %d values but the batch has %d" vs.Length batch)
+        | _ -> ()
+
+/// `ITensorOps` over the core's `NdArray`, drawing noise from JAX keys in the given threefry mode.
+[<Sealed>]
+type NdArrayOps(mode: ThreefryMode) =
+
+    /// The operations with JAX's default (partitionable) threefry mode.
+    static member Default = NdArrayOps(ThreefryMode.Partitionable)
+
+    /// The threefry mode used for noise.
+    member _.Mode = mode
+
+    static member private Seg(xs: float32[][], k: int, o: int, n: int) = ReadOnlySpan(xs[k], o, n)
+
+    /// out[o..o+n) = the left-to-right combination of `xs[k][o..o+n)` with coefficients `cs[k]`.
+    static member private CombineSegment(cs: float32[], xs: float32[][], o: int, n: int, out: float32[]) =
+        let dest = Span(out, o, n)
+        // The first (up to) four terms in one pass; further terms fold into the running sum three at a time,
+        // which rounds exactly as the left-to-right sum does because 1·s is exact.
+        match cs.Length with
+        | 1 -> Kernels.scale cs[0] (NdArrayOps.Seg(xs, 0, o, n)) dest
+        | 2 -> Kernels.combine2 cs[0] (NdArrayOps.Seg(xs, 0, o, n)) cs[1] (NdArrayOps.Seg(xs, 1, o, n)) dest
+        | 3 -> Kernels.combine3 cs[0] (NdArrayOps.Seg(xs, 0, o, n)) cs[1] (NdArrayOps.Seg(xs, 1, o, n)) cs[2] (NdArrayOps.Seg(xs, 2, o, n)) dest
+        | count ->
+            Kernels.combine4 cs[0] (NdArrayOps.Seg(xs, 0, o, n)) cs[1] (NdArrayOps.Seg(xs, 1, o, n)) cs[2] (NdArrayOps.Seg(xs, 2, o, n)) cs[3] (NdArrayOps.Seg(xs, 3, o, n)) dest
+            let mutable k = 4
+            while k < count do
+                let acc = ReadOnlySpan(out, o, n)
+                match count - k with
+                | 1 -> Kernels.combine2 1.0f acc cs[k] (NdArrayOps.Seg(xs, k, o, n)) dest
+                | 2 -> Kernels.combine3 1.0f acc cs[k] (NdArrayOps.Seg(xs, k, o, n)) cs[k + 1] (NdArrayOps.Seg(xs, (k + 1), o, n)) dest
+                | _ -> Kernels.combine4 1.0f acc cs[k] (NdArrayOps.Seg(xs, k, o, n)) cs[k + 1] (NdArrayOps.Seg(xs, (k + 1), o, n)) cs[k + 2] (NdArrayOps.Seg(xs, (k + 2), o, n)) dest
+                k <- k + 3
+
+    /// The fused linear combination of `terms` (see `ITensorOps.Combine`).
+    static member CombineArrays(terms: struct (Coef * NdArray)[]) : NdArray =
+        if obj.ReferenceEquals(terms, null) || terms.Length = 0 then invalidArg "terms" "a linear combination needs at least one term"
+        let struct (_, first) = terms[0]
+        for k in 1 .. terms.Length - 1 do
+            let struct (_, x) = terms[k]
+            NdArray.checkSameShape "terms[0]" first (sprintf "terms[%d]" k) x
+        let batch = first.BatchSize
+        for struct (c, _) in terms do
+            Coef.check batch c
+        let out = Array.zeroCreate<float32> first.Length
+        let inner = if batch = 0 then 0 else first.Length / batch
+        let isScalar = terms |> Array.forall (fun struct (c, _) -> c.IsScalar)
+        let segments, width = if isScalar then 1, first.Length else batch, inner
+        let xs = terms |> Array.map (fun struct (_, x) -> x.Buffer)
+        for b in 0 .. segments - 1 do
+            let cs = terms |> Array.map (fun struct (c, _) -> Coef.at b c)
+            NdArrayOps.CombineSegment(cs, xs, b * width, width, out)
+        NdArray.own (Array.copy first.ShapeView) out
+
+    interface ITensorOps<NdArray, PrngKey> with
+        member _.Shape(x) = x.Shape
+        member _.Combine(terms) = NdArrayOps.CombineArrays terms
+        member _.BatchNorms(x) = NdArray.batchNorms x
+        member _.Norm(x) = NdArray.norm x
+        member _.Normal(key, like) = NdArray.normalWith mode like.ShapeView key

@@ -1,0 +1,46 @@
+using Schedulers.Core;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Schedulers;
+
+/// <summary>Draws standard normal float32 tensors the way diffusers' <c>randn_tensor</c> and the Flax schedulers do.</summary>
+public static class Noise
+{
+    /// <summary>
+    /// A standard normal tensor of <paramref name="shape"/> on <paramref name="device"/>. A CPU generator draws on
+    /// the CPU and the result is moved (as <c>randn_tensor</c> does), so the numbers do not depend on the device; a
+    /// generator on another device than a CPU target is an error. A key draws <c>jax.random.normal</c>.
+    /// </summary>
+    public static Tensor Randn(NoiseSource noise, long[] shape, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(noise);
+        ArgumentNullException.ThrowIfNull(shape);
+        switch (noise)
+        {
+            case NoiseSource.FromGenerator { Generator: null }:
+                return randn(shape, dtype: ScalarType.Float32, device: device);
+            case NoiseSource.FromGenerator { Generator: { } generator }:
+                var generatorDevice = generator.device;
+                if (generatorDevice.type == DeviceType.CPU)
+                {
+                    using var cpu = randn(shape, dtype: ScalarType.Float32, device: CPU, generator: generator);
+                    return cpu.to(device);
+                }
+                if (device.type == DeviceType.CPU || generatorDevice.type != device.type)
+                    throw new ArgumentException(
+                        $"generator is on device {generatorDevice} but the sample is on {device}; use a CPU generator or one on the sample's device",
+                        "generator");
+                return randn(shape, dtype: ScalarType.Float32, device: device, generator: generator);
+            case NoiseSource.FromKey fromKey:
+                var ints = shape.Select(d => checked((int)d)).ToArray();
+                var values = Prng.normalWith(fromKey.Mode, ints, fromKey.Key);
+                using (var host = tensor(values, shape, ScalarType.Float32))
+                {
+                    return host.to(device);
+                }
+            default:
+                throw new ArgumentException($"noise source {noise} is not supported", nameof(noise));
+        }
+    }
+}

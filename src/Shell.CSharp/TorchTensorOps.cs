@@ -1,0 +1,75 @@
+using Schedulers.Core;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Schedulers;
+
+/// <summary>
+/// The core's tensor operations (<see cref="ITensorOps{T, Noise}"/>) on TorchSharp tensors. Every operation runs on the
+/// device of its inputs; per-step coefficients arrive as host scalars, so a step needs no device round trip
+/// beyond the norms it asks for.
+/// </summary>
+public sealed class TorchTensorOps : ITensorOps<Tensor, NoiseSource>
+{
+    /// <summary>The single instance (the class holds no state).</summary>
+    public static TorchTensorOps Instance { get; } = new();
+
+    private TorchTensorOps() { }
+
+    /// <inheritdoc />
+    public int[] Shape(Tensor tensor) => tensor.shape.Select(d => checked((int)d)).ToArray();
+
+    /// <inheritdoc />
+    public Tensor Combine((Coef, Tensor)[] terms)
+    {
+        ArgumentNullException.ThrowIfNull(terms);
+        if (terms.Length == 0) throw new ArgumentException("a linear combination needs at least one term", nameof(terms));
+        var first = terms[0].Item2;
+        for (int k = 1; k < terms.Length; k++)
+        {
+            TensorChecks.SameShape("terms[0]", first, $"terms[{k}]", terms[k].Item2);
+        }
+        // Each product is rounded before it is added, as diffusers' expressions (`sample + g2 * model_output`) are;
+        // torch.add(x, y, alpha) would fuse the multiply-add and round differently.
+        using var scope = NewDisposeScope();
+        Tensor sum = Term(terms[0].Item1, first);
+        for (int k = 1; k < terms.Length; k++)
+        {
+            sum = sum.add(Term(terms[k].Item1, terms[k].Item2));
+        }
+        return sum.MoveToOuterDisposeScope();
+    }
+
+    private static Tensor Term(Coef coef, Tensor x)
+    {
+        if (coef.IsScalar)
+        {
+            var c = coef.ScalarValue;
+            return c == 1.0f ? x.alias() : x.mul(c);
+        }
+        var values = coef.BatchValues;
+        if (values.Length != x.shape[0])
+            throw new ArgumentException($"a per-batch coefficient has {values.Length} values but the batch has {x.shape[0]}", nameof(coef));
+        var shape = new long[x.dim()];
+        Array.Fill(shape, 1L);
+        shape[0] = values.Length;
+        return x.mul(tensor(values, dtype: x.dtype, device: x.device).reshape(shape));
+    }
+
+    /// <inheritdoc />
+    public float[] BatchNorms(Tensor tensor)
+    {
+        using var scope = NewDisposeScope();
+        return tensor.reshape(tensor.shape[0], -1).norm(1).to(CPU).data<float>().ToArray();
+    }
+
+    /// <inheritdoc />
+    public float Norm(Tensor tensor)
+    {
+        using var scope = NewDisposeScope();
+        return tensor.norm().to(CPU).item<float>();
+    }
+
+    /// <inheritdoc />
+    public Tensor Normal(NoiseSource noise, Tensor like) => Noise.Randn(noise, like.shape, like.device);
+}
