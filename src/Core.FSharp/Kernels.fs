@@ -28,6 +28,19 @@ module Kernels =
             out[i] <- c0 * x0[i]
             i <- i + 1
 
+    /// out[i] = x[i] / d (a true division, which rounds differently from multiplying by 1/d).
+    let divide (x: ReadOnlySpan<float32>) (d: float32) (out: Span<float32>) =
+        checkLengths "x" out.Length x.Length
+        let w = Vector<float32>.Count
+        let vd = Vector<float32>(d)
+        let mutable i = 0
+        while i <= out.Length - w do
+            (Vector<float32>(x.Slice i) / vd).CopyTo(out.Slice i)
+            i <- i + w
+        while i < out.Length do
+            out[i] <- x[i] / d
+            i <- i + 1
+
     /// out[i] = c0·x0[i] + c1·x1[i].
     let combine2 (c0: float32) (x0: ReadOnlySpan<float32>) (c1: float32) (x1: ReadOnlySpan<float32>) (out: Span<float32>) =
         checkLengths "x0" out.Length x0.Length

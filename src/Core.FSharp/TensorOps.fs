@@ -34,6 +34,9 @@ type ITensorOps<'T, 'Noise> =
     /// added (no fused multiply-add), as the same expression of torch ops rounds. All tensors share one shape.
     abstract Combine: terms: struct (Coef * 'T)[] -> 'T
 
+    /// `x / d`, a true division (diffusers divides by σ in places; multiplying by 1/σ would round differently).
+    abstract Divide: tensor: 'T * divisor: Coef -> 'T
+
     /// The L2 norm of each batch element, flattened over the non-batch axes.
     abstract BatchNorms: tensor: 'T -> float32[]
 
@@ -111,9 +114,23 @@ type NdArrayOps(mode: ThreefryMode) =
             NdArrayOps.CombineSegment(cs, xs, b * width, width, out)
         NdArray.own (Array.copy first.ShapeView) out
 
+    /// `x / d` elementwise, with a scalar or per-batch divisor.
+    static member DivideArray(x: NdArray, divisor: Coef) : NdArray =
+        let batch = x.BatchSize
+        Coef.check batch divisor
+        let out = Array.zeroCreate<float32> x.Length
+        match divisor with
+        | Scalar d -> Kernels.divide x.Span d (Span out)
+        | PerBatch ds ->
+            let inner = if batch = 0 then 0 else x.Length / batch
+            for b in 0 .. batch - 1 do
+                Kernels.divide (x.Span.Slice(b * inner, inner)) ds[b] (Span(out, b * inner, inner))
+        NdArray.own (Array.copy x.ShapeView) out
+
     interface ITensorOps<NdArray, PrngKey> with
         member _.Shape(x) = x.Shape
         member _.Combine(terms) = NdArrayOps.CombineArrays terms
+        member _.Divide(x, d) = NdArrayOps.DivideArray(x, d)
         member _.BatchNorms(x) = NdArray.batchNorms x
         member _.Norm(x) = NdArray.norm x
         member _.Normal(key, like) = NdArray.normalWith mode like.ShapeView key

@@ -57,6 +57,20 @@ public sealed class TorchTensorOps : ITensorOps<Tensor, NoiseSource>
     }
 
     /// <inheritdoc />
+    public Tensor Divide(Tensor tensor, Coef divisor)
+    {
+        if (divisor.IsScalar) return tensor.div(divisor.ScalarValue);
+        var values = divisor.BatchValues;
+        if (values.Length != tensor.shape[0])
+            throw new ArgumentException($"a per-batch divisor has {values.Length} values but the batch has {tensor.shape[0]}", nameof(divisor));
+        var shape = new long[tensor.dim()];
+        Array.Fill(shape, 1L);
+        shape[0] = values.Length;
+        using var d = torch.tensor(values, dtype: tensor.dtype, device: tensor.device).reshape(shape);
+        return tensor.div(d);
+    }
+
+    /// <inheritdoc />
     public float[] BatchNorms(Tensor tensor)
     {
         using var scope = NewDisposeScope();
