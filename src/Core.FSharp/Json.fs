@@ -202,3 +202,87 @@ module Json =
         match v with
         | JsonValue.Number t -> Some(numberValue t)
         | _ -> None
+
+    /// A double as Python's `repr` writes it (what `json.dumps` emits): the shortest text that reads back to the
+    /// same double, with `.0` on integral values, exponent form below 1e-4 and from 1e16 (`1e-05`, `1e+16`), and
+    /// `NaN`, `Infinity`, `-Infinity` for the non-finite values.
+    let pythonFloat (value: float) : string =
+        if Double.IsNaN value then "NaN"
+        elif Double.IsPositiveInfinity value then "Infinity"
+        elif Double.IsNegativeInfinity value then "-Infinity"
+        elif value = 0.0 then (if Double.IsNegative value then "-0.0" else "0.0")
+        else
+            let shortest = value.ToString("R", CultureInfo.InvariantCulture)
+            let negative = value < 0.0
+            let body = if negative then shortest.Substring 1 else shortest
+            // Split the shortest round-trip text into its digits and decimal exponent.
+            let mantissa, exp10 =
+                let eIndex = body.IndexOfAny [| 'E'; 'e' |]
+                let m, e = if eIndex >= 0 then body.Substring(0, eIndex), int (body.Substring(eIndex + 1)) else body, 0
+                let dot = m.IndexOf '.'
+                let intPart, fracPart = if dot >= 0 then m.Substring(0, dot), m.Substring(dot + 1) else m, ""
+                let digits = (intPart + fracPart).TrimStart '0'
+                let leadingZeros = (intPart + fracPart).Length - digits.Length
+                let pointPos = intPart.Length + e - leadingZeros
+                digits.TrimEnd '0', pointPos - 1
+            let digits = if mantissa = "" then "0" else mantissa
+            let text =
+                if exp10 < -4 || exp10 >= 16 then
+                    let m = if digits.Length = 1 then digits else digits.Substring(0, 1) + "." + digits.Substring 1
+                    let sign = if exp10 < 0 then "-" else "+"
+                    sprintf "%se%s%02d" m sign (abs exp10)
+                elif exp10 < 0 then
+                    "0." + String('0', -exp10 - 1) + digits
+                elif digits.Length <= exp10 + 1 then
+                    digits + String('0', exp10 + 1 - digits.Length) + ".0"
+                else
+                    digits.Substring(0, exp10 + 1) + "." + digits.Substring(exp10 + 1)
+            if negative then "-" + text else text
+
+    let private escapeString (sb: StringBuilder) (s: string) =
+        sb.Append '"' |> ignore
+        for c in s do
+            match c with
+            | '"' -> sb.Append "\\\"" |> ignore
+            | '\\' -> sb.Append "\\\\" |> ignore
+            | '\n' -> sb.Append "\\n" |> ignore
+            | '\r' -> sb.Append "\\r" |> ignore
+            | '\t' -> sb.Append "\\t" |> ignore
+            | '\b' -> sb.Append "\\b" |> ignore
+            | '\f' -> sb.Append "\\f" |> ignore
+            | c when c < ' ' || c > '~' -> sb.AppendFormat("\\u{0:x4}", int c) |> ignore
+            | c -> sb.Append c |> ignore
+        sb.Append '"' |> ignore
+
+    /// Writes a value as Python's `json.dumps(value, indent=2, sort_keys=True)` does (diffusers' `to_json_string`
+    /// without its trailing newline): keys sorted by code point, `": "` and `","` separators, non-ASCII escaped,
+    /// numbers written from their kept text, empty containers as `{}` and `[]`.
+    let writeIndented (value: JsonValue) : string =
+        let sb = StringBuilder()
+        let rec write (v: JsonValue) (indent: int) =
+            match v with
+            | JsonValue.Null -> sb.Append "null" |> ignore
+            | JsonValue.Bool b -> sb.Append(if b then "true" else "false") |> ignore
+            | JsonValue.Number t -> sb.Append t |> ignore
+            | JsonValue.String s -> escapeString sb s
+            | JsonValue.Array [||] -> sb.Append "[]" |> ignore
+            | JsonValue.Object [||] -> sb.Append "{}" |> ignore
+            | JsonValue.Array items ->
+                sb.Append "[\n" |> ignore
+                items |> Array.iteri (fun i item ->
+                    sb.Append(' ', indent + 2) |> ignore
+                    write item (indent + 2)
+                    sb.Append(if i < items.Length - 1 then ",\n" else "\n") |> ignore)
+                sb.Append(' ', indent).Append ']' |> ignore
+            | JsonValue.Object members ->
+                let sorted = members |> Array.sortWith (fun (a, _) (b, _) -> String.CompareOrdinal(a, b))
+                sb.Append "{\n" |> ignore
+                sorted |> Array.iteri (fun i (k, item) ->
+                    sb.Append(' ', indent + 2) |> ignore
+                    escapeString sb k
+                    sb.Append ": " |> ignore
+                    write item (indent + 2)
+                    sb.Append(if i < sorted.Length - 1 then ",\n" else "\n") |> ignore)
+                sb.Append(' ', indent).Append '}' |> ignore
+        write value 0
+        sb.ToString()
