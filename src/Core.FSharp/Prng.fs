@@ -2,38 +2,6 @@ namespace Schedulers.Core
 
 open System
 
-/// A JAX PRNG key: the two uint32 words `[k0, k1]` of `jax.random.PRNGKey` (what `jax.random.key_data` returns).
-/// Keys are plain values: the same key always gives the same numbers, and nothing is drawn from a global state.
-[<Struct; CustomEquality; NoComparison>]
-type PrngKey =
-    { /// First key word (`key[0]`).
-      K0: uint32
-      /// Second key word (`key[1]`).
-      K1: uint32 }
-
-    /// Structural equality of the two words.
-    override this.Equals(other: obj) =
-        match other with
-        | :? PrngKey as k -> k.K0 = this.K0 && k.K1 = this.K1
-        | _ -> false
-
-    /// Hash of the two words.
-    override this.GetHashCode() = HashCode.Combine(this.K0, this.K1)
-
-    /// The key as JAX prints its data: `[k0, k1]`.
-    override this.ToString() = sprintf "[%d, %d]" this.K0 this.K1
-
-    interface IEquatable<PrngKey> with
-        member this.Equals(k: PrngKey) = k.K0 = this.K0 && k.K1 = this.K1
-
-/// Which threefry layout `split` and `bits` use (`jax_threefry_partitionable`). It does not affect
-/// `key`, `foldIn` or the threefry block itself.
-type ThreefryMode =
-    /// JAX's default since 0.5.0: element i is hashed from the 64-bit counter i, so streams are prefix-stable.
-    | Partitionable = 0
-    /// JAX ≤ 0.4.38: the "flat hash" layout pairing the first half of the counters with the second half.
-    | Legacy = 1
-
 /// JAX-compatible threefry2x32 PRNG (jax-prng spec §1–§8a): bit-exact keys, splits, fold-ins, bits, uniforms,
 /// and normals bit-exact with JAX on XLA:CPU. Functions take the key last so they compose with `|>`.
 module Prng =
@@ -118,10 +86,8 @@ module Prng =
                 invalidArg "shape" (sprintf "shape %A has more than %d elements" shape Array.MaxLength)
         int n
 
-    /// Fills `dest` with `random_bits(key, 32, shape)` flattened, where `dest.Length` = the element count.
-    /// `offset` is the flat index of `dest[0]` within a larger array of `total` elements, so any block of a
-    /// big draw can be produced on its own (and in parallel) with the same bits as the whole draw.
-    let bitsBlockInto (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<uint32>) =
+    /// The scalar reference of `bitsBlockInto`, one element at a time.
+    let internal bitsBlockIntoScalar (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<uint32>) =
         match mode with
         | ThreefryMode.Partitionable ->
             for j in 0 .. dest.Length - 1 do
@@ -139,6 +105,24 @@ module Prng =
                 let struct (y0, y1) = threefry2x32 key (uint32 block) c1
                 dest[j] <- if i < m then y0 else y1
         | other -> invalidArg "mode" (sprintf "mode is %A but must be Partitionable or Legacy" other)
+
+    /// Fills `dest` with `random_bits(key, 32, shape)` flattened, where `dest.Length` = the element count.
+    /// `offset` is the flat index of `dest[0]` within a larger array of `total` elements, so any block of a
+    /// big draw can be produced on its own (and in parallel) with the same bits as the whole draw.
+    let bitsBlockInto (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<uint32>) =
+        if mode <> ThreefryMode.Partitionable && mode <> ThreefryMode.Legacy then
+            invalidArg "mode" (sprintf "mode is %A but must be Partitionable or Legacy" mode)
+        let mutable j = 0
+        if Runtime.Intrinsics.Vector256.IsHardwareAccelerated then
+            while j + 8 <= dest.Length do
+                match PrngVector.bits8 mode key total (offset + int64 j) with
+                | ValueSome v ->
+                    Runtime.Intrinsics.Vector256.CopyTo(v, dest.Slice j)
+                    j <- j + 8
+                | ValueNone ->
+                    bitsBlockIntoScalar mode key total (offset + int64 j) (dest.Slice(j, 8))
+                    j <- j + 8
+        bitsBlockIntoScalar mode key total (offset + int64 j) (dest.Slice j)
 
     /// `jax.random.bits(key, shape, uint32)` in the given mode, flattened in row-major order.
     let bitsWith (mode: ThreefryMode) (shape: int[]) (key: PrngKey) : uint32[] =
@@ -246,13 +230,28 @@ module Prng =
         let u = MathF.Max(normalLow, unitFloat b * 2.0f + normalLow)
         sqrt2 * erfInv u
 
+    /// The scalar reference of `normalBlockInto`, one element at a time.
+    let internal normalBlockIntoScalar (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) =
+        let bitsView = Runtime.InteropServices.MemoryMarshal.Cast<float32, uint32> dest
+        bitsBlockIntoScalar mode key total offset bitsView
+        for j in 0 .. dest.Length - 1 do
+            dest[j] <- normalOfBits bitsView[j]
+
     /// Fills `dest` with the block at flat `offset` of `jax.random.normal(key, shape)` for a shape of `total`
-    /// elements (see `bitsBlockInto`).
+    /// elements (see `bitsBlockInto`). Eight lanes at a time where the machine has 256-bit SIMD, bit-exact with
+    /// the scalar path.
     let normalBlockInto (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) =
         let bitsView = Runtime.InteropServices.MemoryMarshal.Cast<float32, uint32> dest
         bitsBlockInto mode key total offset bitsView
-        for j in 0 .. dest.Length - 1 do
+        let mutable j = 0
+        if Runtime.Intrinsics.Vector256.IsHardwareAccelerated then
+            while j + 8 <= dest.Length do
+                let b = Runtime.Intrinsics.Vector256.Create<uint32>(bitsView.Slice(j, 8))
+                Runtime.Intrinsics.Vector256.CopyTo(PrngVector.normalOfBits b, dest.Slice j)
+                j <- j + 8
+        while j < dest.Length do
             dest[j] <- normalOfBits bitsView[j]
+            j <- j + 1
 
     /// `jax.random.normal(key, shape)` in float32, flattened, in the given mode; bit-exact with JAX on XLA:CPU.
     let normalWith (mode: ThreefryMode) (shape: int[]) (key: PrngKey) : float32[] =
