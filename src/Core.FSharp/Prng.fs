@@ -8,11 +8,6 @@ module Prng =
 
     let inline private rotl (x: uint32) (r: int) = (x <<< r) ||| (x >>> (32 - r))
 
-    let inline private mix (x0: byref<uint32>, x1: byref<uint32>, r: int) =
-        x0 <- x0 + x1
-        x1 <- rotl x1 r
-        x1 <- x1 ^^^ x0
-
     /// The Threefry-2x32 block function with 20 rounds (Random123; spec §2): counter (x0, x1) under key → (y0, y1).
     let threefry2x32 (key: PrngKey) (x0: uint32) (x1: uint32) : struct (uint32 * uint32) =
         let ks0 = key.K0
@@ -20,15 +15,32 @@ module Prng =
         let ks2 = ks0 ^^^ ks1 ^^^ 0x1BD11BDAu
         let mutable a = x0 + ks0
         let mutable b = x1 + ks1
-        mix (&a, &b, 13); mix (&a, &b, 15); mix (&a, &b, 26); mix (&a, &b, 6)
+        // Four rounds (rotations R[0..3] or R[4..7]), then a key injection; five times. Written out so the
+        // two words stay in registers.
+        a <- a + b; b <- rotl b 13 ^^^ a
+        a <- a + b; b <- rotl b 15 ^^^ a
+        a <- a + b; b <- rotl b 26 ^^^ a
+        a <- a + b; b <- rotl b 6 ^^^ a
         a <- a + ks1; b <- b + ks2 + 1u
-        mix (&a, &b, 17); mix (&a, &b, 29); mix (&a, &b, 16); mix (&a, &b, 24)
+        a <- a + b; b <- rotl b 17 ^^^ a
+        a <- a + b; b <- rotl b 29 ^^^ a
+        a <- a + b; b <- rotl b 16 ^^^ a
+        a <- a + b; b <- rotl b 24 ^^^ a
         a <- a + ks2; b <- b + ks0 + 2u
-        mix (&a, &b, 13); mix (&a, &b, 15); mix (&a, &b, 26); mix (&a, &b, 6)
+        a <- a + b; b <- rotl b 13 ^^^ a
+        a <- a + b; b <- rotl b 15 ^^^ a
+        a <- a + b; b <- rotl b 26 ^^^ a
+        a <- a + b; b <- rotl b 6 ^^^ a
         a <- a + ks0; b <- b + ks1 + 3u
-        mix (&a, &b, 17); mix (&a, &b, 29); mix (&a, &b, 16); mix (&a, &b, 24)
+        a <- a + b; b <- rotl b 17 ^^^ a
+        a <- a + b; b <- rotl b 29 ^^^ a
+        a <- a + b; b <- rotl b 16 ^^^ a
+        a <- a + b; b <- rotl b 24 ^^^ a
         a <- a + ks1; b <- b + ks2 + 4u
-        mix (&a, &b, 13); mix (&a, &b, 15); mix (&a, &b, 26); mix (&a, &b, 6)
+        a <- a + b; b <- rotl b 13 ^^^ a
+        a <- a + b; b <- rotl b 15 ^^^ a
+        a <- a + b; b <- rotl b 26 ^^^ a
+        a <- a + b; b <- rotl b 6 ^^^ a
         a <- a + ks2; b <- b + ks0 + 5u
         struct (a, b)
 

@@ -14,11 +14,6 @@ module internal PrngVector =
 
     let inline private rotl (x: V) (r: int) = Vector256.ShiftLeft(x, r) ||| Vector256.ShiftRightLogical(x, 32 - r)
 
-    let inline private mix (x0: byref<V>, x1: byref<V>, r: int) =
-        x0 <- x0 + x1
-        x1 <- rotl x1 r
-        x1 <- x1 ^^^ x0
-
     /// `Prng.threefry2x32` on eight counters at once.
     let threefry (key: PrngKey) (x0: V) (x1: V) : struct (V * V) =
         let ks0 = Vector256.Create key.K0
@@ -26,15 +21,32 @@ module internal PrngVector =
         let ks2 = Vector256.Create(key.K0 ^^^ key.K1 ^^^ 0x1BD11BDAu)
         let mutable a = x0 + ks0
         let mutable b = x1 + ks1
-        mix (&a, &b, 13); mix (&a, &b, 15); mix (&a, &b, 26); mix (&a, &b, 6)
+        // Four rounds (rotations R[0..3] or R[4..7]), then a key injection; five times. Written out so the
+        // two words stay in registers.
+        a <- a + b; b <- rotl b 13 ^^^ a
+        a <- a + b; b <- rotl b 15 ^^^ a
+        a <- a + b; b <- rotl b 26 ^^^ a
+        a <- a + b; b <- rotl b 6 ^^^ a
         a <- a + ks1; b <- b + ks2 + Vector256.Create 1u
-        mix (&a, &b, 17); mix (&a, &b, 29); mix (&a, &b, 16); mix (&a, &b, 24)
+        a <- a + b; b <- rotl b 17 ^^^ a
+        a <- a + b; b <- rotl b 29 ^^^ a
+        a <- a + b; b <- rotl b 16 ^^^ a
+        a <- a + b; b <- rotl b 24 ^^^ a
         a <- a + ks2; b <- b + ks0 + Vector256.Create 2u
-        mix (&a, &b, 13); mix (&a, &b, 15); mix (&a, &b, 26); mix (&a, &b, 6)
+        a <- a + b; b <- rotl b 13 ^^^ a
+        a <- a + b; b <- rotl b 15 ^^^ a
+        a <- a + b; b <- rotl b 26 ^^^ a
+        a <- a + b; b <- rotl b 6 ^^^ a
         a <- a + ks0; b <- b + ks1 + Vector256.Create 3u
-        mix (&a, &b, 17); mix (&a, &b, 29); mix (&a, &b, 16); mix (&a, &b, 24)
+        a <- a + b; b <- rotl b 17 ^^^ a
+        a <- a + b; b <- rotl b 29 ^^^ a
+        a <- a + b; b <- rotl b 16 ^^^ a
+        a <- a + b; b <- rotl b 24 ^^^ a
         a <- a + ks1; b <- b + ks2 + Vector256.Create 4u
-        mix (&a, &b, 13); mix (&a, &b, 15); mix (&a, &b, 26); mix (&a, &b, 6)
+        a <- a + b; b <- rotl b 13 ^^^ a
+        a <- a + b; b <- rotl b 15 ^^^ a
+        a <- a + b; b <- rotl b 26 ^^^ a
+        a <- a + b; b <- rotl b 6 ^^^ a
         a <- a + ks2; b <- b + ks0 + Vector256.Create 5u
         struct (a, b)
 
