@@ -1,0 +1,163 @@
+namespace Schedulers.Core
+
+open System
+open System.IO
+open System.Text
+
+/// The one exception type that loading or saving a scheduler config raises: it names the file (when there is
+/// one), the offending key (when there is one), the value found and what was expected.
+type SchedulerConfigException(message: string, key: string option, path: string option, inner: exn option) =
+    inherit Exception(message, Option.toObj inner)
+
+    /// The config key at fault, if the error concerns one key.
+    member _.Key = Option.toObj key
+
+    /// The file being read or written, if any.
+    member _.Path = Option.toObj path
+
+    /// An error about one key.
+    new(message: string, key: string) = SchedulerConfigException(message, Some key, None, None)
+
+/// A parsed `scheduler_config.json`: its members in file order, as diffusers' `load_config` returns the dict.
+type ConfigDict =
+    { /// Every key and value of the file, in file order (including `_class_name`, `_diffusers_version`, ...).
+      Members: (string * JsonValue)[] }
+
+    /// The value of a key, if present.
+    member d.TryGet(key: string) : JsonValue option =
+        d.Members |> Array.tryFind (fun (k, _) -> k = key) |> Option.map snd
+
+    /// `_class_name`, if present.
+    member d.ClassName =
+        match d.TryGet "_class_name" with
+        | Some(JsonValue.String s) -> Some s
+        | _ -> None
+
+    /// `_class_name`, or null when absent (for C#).
+    member d.ClassNameOrNull = Option.toObj d.ClassName
+
+/// Reading, validating and writing diffusers' `scheduler_config.json` files. This is the only part of the core that
+/// touches the file system.
+module ConfigFile =
+
+    /// The file name diffusers gives every scheduler config (`SCHEDULER_CONFIG_NAME`).
+    [<Literal>]
+    let FileName = "scheduler_config.json"
+
+    /// The diffusers release whose behaviour this library follows and whose version it writes.
+    [<Literal>]
+    let DiffusersVersion = "0.39.0"
+
+    let private fail (key: string) (message: string) = raise (SchedulerConfigException(message, key))
+
+    /// Parses config text; a document that is not JSON, or not a JSON object, is rejected.
+    let parse (text: string) : ConfigDict =
+        let root =
+            try
+                Json.parse text
+            with JsonParseException(msg, pos) ->
+                raise (SchedulerConfigException(sprintf "not a valid JSON document: %s at character %d" msg pos, None, None, None))
+        match root with
+        | JsonValue.Object members ->
+            let dict = { Members = members }
+            match dict.TryGet "_class_name" with
+            | None
+            | Some(JsonValue.String _) -> dict
+            | Some other -> fail "_class_name" (sprintf "_class_name is %A but must be a string naming a scheduler class" other)
+        | other ->
+            raise (SchedulerConfigException(sprintf "a scheduler config must be a JSON object, not %s" (other.GetType().Name), None, None, None))
+
+    /// Reads and parses a config file; any I/O or format problem becomes a `SchedulerConfigException` naming the file.
+    let read (path: string) : ConfigDict =
+        try
+            parse (File.ReadAllText(path, Encoding.UTF8))
+        with
+        | :? SchedulerConfigException as e -> raise (SchedulerConfigException(sprintf "%s: %s" path e.Message, Option.ofObj e.Key, Some path, Some(e :> exn)))
+        | :? IOException
+        | :? UnauthorizedAccessException as e -> raise (SchedulerConfigException(sprintf "cannot read %s: %s" path e.Message, None, Some path, Some e))
+
+    let private describe (v: JsonValue) =
+        match v with
+        | JsonValue.Null -> "null"
+        | JsonValue.Bool b -> if b then "true" else "false"
+        | JsonValue.Number t -> t
+        | JsonValue.String s -> sprintf "\"%s\"" s
+        | JsonValue.Array _ -> "an array"
+        | JsonValue.Object _ -> "an object"
+
+    /// A float value (integers accepted, `NaN`/`Infinity` accepted), or the default when the key is absent.
+    let float (key: string) (fallback: float) (d: ConfigDict) : float =
+        match d.TryGet key with
+        | None -> fallback
+        | Some(JsonValue.Number t) -> Json.numberValue t
+        | Some v -> fail key (sprintf "%s is %s but must be a number" key (describe v))
+
+    /// An integer value, or the default when absent; `3.0` is accepted as 3, `3.5` is rejected.
+    let int (key: string) (fallback: int) (d: ConfigDict) : int =
+        match d.TryGet key with
+        | None -> fallback
+        | Some(JsonValue.Number t) ->
+            let v = Json.numberValue t
+            if Double.IsInteger v && abs v <= 2147483647.0 then Operators.int v
+            else fail key (sprintf "%s is %s but must be an integer" key t)
+        | Some v -> fail key (sprintf "%s is %s but must be an integer" key (describe v))
+
+    /// A boolean value, or the default when absent.
+    let bool (key: string) (fallback: bool) (d: ConfigDict) : bool =
+        match d.TryGet key with
+        | None -> fallback
+        | Some(JsonValue.Bool b) -> b
+        | Some v -> fail key (sprintf "%s is %s but must be true or false" key (describe v))
+
+    /// A string that must be one of `allowed`, or the default when absent.
+    let choice (key: string) (allowed: string seq) (fallback: string) (d: ConfigDict) : string =
+        match d.TryGet key with
+        | None -> fallback
+        | Some(JsonValue.String s) when Seq.contains s allowed -> s
+        | Some v -> fail key (sprintf "%s is %s but must be one of %s" key (describe v) (String.Join(", ", allowed)))
+
+    /// An optional string that must be one of `allowed` when present (`null` or absent gives None).
+    let optionalChoice (key: string) (allowed: string seq) (d: ConfigDict) : string option =
+        match d.TryGet key with
+        | None
+        | Some JsonValue.Null -> None
+        | Some(JsonValue.String s) when Seq.contains s allowed -> Some s
+        | Some v -> fail key (sprintf "%s is %s but must be null or one of %s" key (describe v) (String.Join(", ", allowed)))
+
+    /// An optional array of floats (`null` or absent gives None).
+    let floatArray (key: string) (d: ConfigDict) : float[] option =
+        match d.TryGet key with
+        | None
+        | Some JsonValue.Null -> None
+        | Some(JsonValue.Array items) ->
+            items
+            |> Array.map (function
+                | JsonValue.Number t -> Json.numberValue t
+                | v -> fail key (sprintf "%s holds %s but must hold only numbers" key (describe v)))
+            |> Some
+        | Some v -> fail key (sprintf "%s is %s but must be an array of numbers or null" key (describe v))
+
+    /// The text diffusers' `save_config` writes: the members plus `_class_name` and `_diffusers_version`, keys
+    /// sorted, indent 2, and a trailing newline.
+    let toText (className: string) (members: (string * JsonValue) seq) : string =
+        let meta = [| "_class_name", JsonValue.String className; "_diffusers_version", JsonValue.String DiffusersVersion |]
+        let rest = members |> Seq.filter (fun (k, _) -> k <> "_class_name" && k <> "_diffusers_version" && k <> "_use_default_values") |> Seq.toArray
+        Json.writeIndented (JsonValue.Object(Array.append meta rest)) + "\n"
+
+    /// Writes `text` to `directory/scheduler_config.json` atomically: a temporary file in the same directory is
+    /// renamed over the target, so an interrupted save leaves the old file intact. Returns the file's path.
+    let writeAtomic (directory: string) (text: string) : string =
+        if File.Exists directory then
+            raise (SchedulerConfigException(sprintf "%s is a file; save_config needs a directory" directory, None, Some directory, None))
+        let target = Path.Combine(directory, FileName)
+        let temp = Path.Combine(directory, sprintf ".%s.%s.tmp" FileName (Guid.NewGuid().ToString "N"))
+        try
+            Directory.CreateDirectory directory |> ignore
+            File.WriteAllText(temp, text, UTF8Encoding false)
+            File.Move(temp, target, true)
+            target
+        with
+        | :? IOException
+        | :? UnauthorizedAccessException as e ->
+            (try File.Delete temp with _ -> ())
+            raise (SchedulerConfigException(sprintf "cannot write %s: %s" target e.Message, None, Some target, Some e))

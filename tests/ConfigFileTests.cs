@@ -1,0 +1,130 @@
+using Microsoft.FSharp.Core;
+using Schedulers.Core;
+
+namespace Schedulers.Tests;
+
+/// <summary>The core's config-file layer: parsing diffusers' files (including old and non-standard ones), typed
+/// values with errors that name the key, and atomic saving.</summary>
+public class ConfigFileTests
+{
+    private const string Karras = "{\n  \"_class_name\": \"KarrasVeScheduler\",\n  \"_diffusers_version\": \"0.39.0\",\n  \"s_churn\": 80,\n  \"s_max\": 50,\n  \"s_min\": 0.05,\n  \"s_noise\": 1.007,\n  \"sigma_max\": 100,\n  \"sigma_min\": 0.02\n}\n";
+
+    [Fact]
+    public void Default_karras_config_text_round_trips_byte_for_byte()
+    {
+        var dict = ConfigFile.parse(Karras);
+        Assert.Equal("KarrasVeScheduler", dict.ClassNameOrNull!);
+        var members = dict.Members.Select(m => Tuple.Create(m.Item1, m.Item2));
+        Assert.Equal(Karras, ConfigFile.toText("KarrasVeScheduler", members));
+    }
+
+    [Fact]
+    public void Golden_default_configs_round_trip_byte_for_byte()
+    {
+        foreach (var file in Directory.GetFiles(Path.Combine(TestData.GoldenDir, "configs")))
+        {
+            var text = File.ReadAllText(file);
+            var dict = ConfigFile.parse(text);
+            Assert.Equal(text, ConfigFile.toText(dict.ClassNameOrNull!, dict.Members.Select(m => Tuple.Create(m.Item1, m.Item2))));
+        }
+    }
+
+    [Fact]
+    public void Every_real_config_parses_including_negative_infinity_and_old_layouts()
+    {
+        var files = Directory.GetFiles(Path.Combine(TestData.GoldenDir, "real-configs"), "*.json").Where(f => !f.EndsWith("expected.json")).ToList();
+        Assert.NotEmpty(files);
+        foreach (var file in files)
+        {
+            var dict = ConfigFile.read(file);
+            Assert.NotNull(dict.ClassNameOrNull);
+        }
+    }
+
+    [Fact]
+    public void Typed_values_read_integers_floats_infinity_and_defaults()
+    {
+        var dict = ConfigFile.parse("{\"a\": 100, \"b\": -Infinity, \"c\": 3.0, \"d\": true, \"e\": \"linear\", \"f\": null}");
+        Assert.Equal(100.0, ConfigFile.@float("a", 0, dict));
+        Assert.Equal(double.NegativeInfinity, ConfigFile.@float("b", 0, dict));
+        Assert.Equal(3, ConfigFile.@int("c", 0, dict));
+        Assert.True(ConfigFile.@bool("d", false, dict));
+        Assert.Equal("linear", ConfigFile.choice("e", new[] { "linear", "scaled_linear" }, "x", dict));
+        Assert.True(FSharpOption<string>.get_IsNone(ConfigFile.optionalChoice("f", new[] { "learned" }, dict)));
+        Assert.Equal(7.5, ConfigFile.@float("missing", 7.5, dict));
+    }
+
+    [Theory]
+    [InlineData("{\"beta_schedule\": \"cubic\"}", "beta_schedule", "\"cubic\"")]
+    [InlineData("{\"num_train_timesteps\": 2.5}", "num_train_timesteps", "2.5")]
+    [InlineData("{\"num_train_timesteps\": \"1000\"}", "num_train_timesteps", "\"1000\"")]
+    [InlineData("{\"thresholding\": 1}", "thresholding", "1")]
+    [InlineData("{\"sigma_min\": [1]}", "sigma_min", "an array")]
+    public void A_wrong_value_is_rejected_naming_the_key_and_value(string text, string key, string shown)
+    {
+        var dict = ConfigFile.parse(text);
+        var e = Assert.Throws<SchedulerConfigException>(() =>
+        {
+            ConfigFile.choice("beta_schedule", new[] { "linear" }, "linear", dict);
+            ConfigFile.@int("num_train_timesteps", 1000, dict);
+            ConfigFile.@bool("thresholding", false, dict);
+            ConfigFile.@float("sigma_min", 0.01, dict);
+        });
+        Assert.Equal(key, e.Key);
+        Assert.Contains($"{key} is {shown}", e.Message);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("{\"a\": 1")]
+    [InlineData("[1, 2]")]
+    [InlineData("{\"_class_name\": 5}")]
+    [InlineData("not json")]
+    public void Malformed_or_non_config_documents_throw_the_config_exception(string text)
+    {
+        Assert.Throws<SchedulerConfigException>(() => ConfigFile.parse(text));
+    }
+
+    [Fact]
+    public void Saving_is_atomic_and_leaves_no_temporary_file()
+    {
+        var dir = Directory.CreateTempSubdirectory();
+        try
+        {
+            var path = ConfigFile.writeAtomic(dir.FullName, Karras);
+            Assert.Equal(Path.Combine(dir.FullName, "scheduler_config.json"), path);
+            Assert.Equal(Karras, File.ReadAllText(path));
+            ConfigFile.writeAtomic(dir.FullName, "{}\n");
+            Assert.Equal("{}\n", File.ReadAllText(path));
+            Assert.Single(Directory.GetFiles(dir.FullName));
+        }
+        finally
+        {
+            dir.Delete(true);
+        }
+    }
+
+    [Fact]
+    public void Saving_into_a_path_that_is_a_file_fails_and_leaves_it_unchanged()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, "keep");
+            var e = Assert.Throws<SchedulerConfigException>(() => ConfigFile.writeAtomic(file, Karras));
+            Assert.Equal(file, e.Path);
+            Assert.Equal("keep", File.ReadAllText(file));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void A_missing_file_names_the_path()
+    {
+        var e = Assert.Throws<SchedulerConfigException>(() => ConfigFile.read("/nonexistent/scheduler_config.json"));
+        Assert.Equal("/nonexistent/scheduler_config.json", e.Path);
+    }
+}
