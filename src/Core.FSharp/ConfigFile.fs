@@ -18,6 +18,12 @@ type SchedulerConfigException(message: string, key: string option, path: string 
     /// An error about one key.
     new(message: string, key: string) = SchedulerConfigException(message, Some key, None, None)
 
+    /// An error about a document or a location as a whole.
+    new(message: string) = SchedulerConfigException(message, None, None, None)
+
+    /// An error about a file, with its cause.
+    new(message: string, path: string, inner: exn) = SchedulerConfigException(message, None, Some path, Some inner)
+
 /// A parsed `scheduler_config.json`: its members in file order, as diffusers' `load_config` returns the dict.
 type ConfigDict =
     { /// Every key and value of the file, in file order (including `_class_name`, `_diffusers_version`, ...).
