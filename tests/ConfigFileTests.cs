@@ -128,3 +128,41 @@ public class ConfigFileTests
         Assert.Equal("/nonexistent/scheduler_config.json", e.Path);
     }
 }
+
+/// <summary>diffusers' from_config key handling, checked against the key sets diffusers resolved for real configs.</summary>
+public class ConfigResolutionTests
+{
+    [Fact]
+    public void Real_configs_resolve_to_the_key_sets_diffusers_reports()
+    {
+        var dir = Path.Combine(TestData.GoldenDir, "real-configs");
+        var dpmKeys = ConfigFile.parse(File.ReadAllText(Path.Combine(TestData.GoldenDir, "configs", "DPMSolverMultistepScheduler.scheduler_config.json")))
+            .Members.Select(m => m.Item1).Where(k => !k.StartsWith('_')).ToArray();
+        var expected = Schedulers.Core.Json.parse(File.ReadAllText(Path.Combine(dir, "expected.json")));
+        var cases = ((JsonValue.Array)Schedulers.Core.Json.tryField("cases", expected)!.Value).Item;
+        Assert.NotEmpty(cases);
+        foreach (var c in cases)
+        {
+            var file = ((JsonValue.String)Schedulers.Core.Json.tryField("file", c)!.Value).Item;
+            var want = ((JsonValue.Object)Schedulers.Core.Json.tryField("resolved_config", c)!.Value).Item.Select(m => m.Item1).Order(StringComparer.Ordinal).ToArray();
+            var (init, hidden) = ConfigFile.extractInit(dpmKeys, ConfigFile.read(Path.Combine(dir, file)));
+            // Every DPM field is present once resolved (from the file or from the defaults).
+            var fields = dpmKeys.Select(k => Tuple.Create(k, init.TryGet(k) is { } v ? v.Value : JsonValue.Null));
+            var got = ConfigFile.resolved("DPMSolverMultistepScheduler", fields, hidden.Select(h => Tuple.Create(h.Item1, h.Item2)))
+                .Members.Select(m => m.Item1).Order(StringComparer.Ordinal).ToArray();
+            Assert.True(want.SequenceEqual(got), $"{file}: expected keys {string.Join(",", want)} but resolved {string.Join(",", got)}");
+        }
+    }
+
+    [Fact]
+    public void Keys_listed_in_use_default_values_are_dropped_with_the_list()
+    {
+        var dict = ConfigFile.parse("{\"_class_name\": \"EulerDiscreteScheduler\", \"beta_end\": 0.5, \"prediction_type\": \"v_prediction\", \"_use_default_values\": [\"beta_end\"]}");
+        var (init, hidden) = ConfigFile.extractInit(new[] { "beta_end", "prediction_type" }, dict);
+        Assert.Equal(new[] { "prediction_type" }, init.Members.Select(m => m.Item1));
+        Assert.Equal(new[] { "_class_name" }, hidden.Select(m => m.Item1));
+        var resolved = ConfigFile.resolved("DPMSolverMultistepScheduler", init.Members.Select(m => Tuple.Create(m.Item1, m.Item2)), hidden.Select(h => Tuple.Create(h.Item1, h.Item2)));
+        Assert.Equal("DPMSolverMultistepScheduler", resolved.ClassNameOrNull);
+        Assert.Equal(JsonValue.NewString(ConfigFile.DiffusersVersion), resolved.TryGet("_diffusers_version")!.Value);
+    }
+}

@@ -167,3 +167,33 @@ module ConfigFile =
         | :? UnauthorizedAccessException as e ->
             (try File.Delete temp with _ -> ())
             raise (SchedulerConfigException(sprintf "cannot write %s: %s" target e.Message, None, Some target, Some e))
+
+    /// The keys a config lists in `_use_default_values`: values the writing class merely defaulted.
+    let useDefaultValues (d: ConfigDict) : string[] =
+        match d.TryGet "_use_default_values" with
+        | Some(JsonValue.Array items) -> items |> Array.choose (function JsonValue.String s -> Some s | _ -> None)
+        | _ -> [||]
+
+    /// diffusers' `extract_init_dict` for a class taking `classKeys`: drops the keys listed in
+    /// `_use_default_values` (so the target class uses its own defaults for them) and that list itself, then splits
+    /// the rest into the values the class takes (`Init`) and everything else (`Hidden`: `_class_name`,
+    /// `_diffusers_version` and keys of other classes, which diffusers keeps in the config and saves again).
+    let extractInit (classKeys: string seq) (d: ConfigDict) : ConfigDict * (string * JsonValue)[] =
+        let known = Collections.Generic.HashSet<string>(classKeys)
+        let dropped = Collections.Generic.HashSet<string>(useDefaultValues d)
+        let kept = d.Members |> Array.filter (fun (k, _) -> k <> "_use_default_values" && not (dropped.Contains k))
+        let init = kept |> Array.filter (fun (k, _) -> known.Contains k)
+        let hidden = kept |> Array.filter (fun (k, _) -> not (known.Contains k))
+        { Members = init }, hidden
+
+    /// The config a loaded scheduler reports (diffusers' `scheduler.config`): its own fields with their resolved
+    /// values, then the hidden keys, with `_class_name` set to the loading class and `_diffusers_version` kept
+    /// from the file when it had one.
+    let resolved (className: string) (fields: (string * JsonValue) seq) (hidden: (string * JsonValue) seq) : ConfigDict =
+        let version =
+            hidden |> Seq.tryFind (fun (k, _) -> k = "_diffusers_version") |> Option.map snd
+            |> Option.defaultValue (JsonValue.String DiffusersVersion)
+        let others = hidden |> Seq.filter (fun (k, _) -> k <> "_class_name" && k <> "_diffusers_version")
+        { Members =
+            Seq.concat [ seq { "_class_name", JsonValue.String className; "_diffusers_version", version }; fields; others ]
+            |> Seq.toArray }
