@@ -9,6 +9,7 @@ public static class CheckerRegistry
     public static IEnumerable<IGoldenChecker> All()
     {
         yield return new PrngChecker();
+        yield return new SdeVeFlaxChecker();
         yield return new PendingSchedulerChecker();
     }
 
