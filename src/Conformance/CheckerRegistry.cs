@@ -10,6 +10,7 @@ public static class CheckerRegistry
     {
         yield return new PrngChecker();
         yield return new SdeVeFlaxChecker();
+        yield return new SdeVeTorchChecker();
         yield return new PendingSchedulerChecker();
     }
 

@@ -163,7 +163,7 @@ public sealed class ScoreSdeVeScheduler
         ArgumentNullException.ThrowIfNull(timesteps);
         TensorChecks.SameShape("original_samples", originalSamples, "noise", noise);
         using var scope = NewDisposeScope();
-        var onDevice = noise.device == originalSamples.device ? noise : noise.to(originalSamples.device);
+        var onDevice = SameDevice(noise, originalSamples) ? noise : noise.to(originalSamples.device);
         using var host = timesteps.to(CPU).to_type(ScalarType.Int64).flatten();
         var indices = host.data<long>().Select(i => checked((int)i)).ToArray();
         return ScoreSdeVe.addNoiseOn(TorchTensorOps.Instance, State, originalSamples, onDevice, indices).MoveToOuterDisposeScope();
@@ -183,14 +183,16 @@ public sealed class ScoreSdeVeScheduler
         TensorChecks.Float32("sample", sample);
         TensorChecks.Float32("model_output", modelOutput);
         TensorChecks.SameShape("sample", sample, "model_output", modelOutput);
-        if (modelOutput.device != sample.device)
+        if (!SameDevice(modelOutput, sample))
             throw new ArgumentException($"model_output is on device {modelOutput.device} but sample is on {sample.device}", "model_output");
     }
+
+    private static bool SameDevice(Tensor a, Tensor b) => a.device_type == b.device_type && a.device_index == b.device_index;
 
     private static Tensor GivenNoise(Tensor noise, Tensor sample)
     {
         TensorChecks.Float32("variance_noise", noise);
         TensorChecks.SameShape("sample", sample, "variance_noise", noise);
-        return noise.device == sample.device ? noise.alias() : noise.to(sample.device);
+        return SameDevice(noise, sample) ? noise.alias() : noise.to(sample.device);
     }
 }
