@@ -69,6 +69,16 @@ public sealed class ScoreSdeVePipeline
         return Loop(sample.alias(), numInferenceSteps, NoiseSource.Of(generator), progress);
     }
 
+    /// <summary>Runs the loop from a given sample with JAX keys: <c>key, sub = split(key)</c> before every step, each step
+    /// drawing <c>normal(split(sub, 1)[0])</c> (the golden files' Flax loop discipline, from <paramref name="key"/> as given).</summary>
+    public ScoreSdeVePipelineOutput CallFrom(Tensor sample, int numInferenceSteps, PrngKey key, Action<PredictorCorrector.PcProgress<Tensor>>? progress = null)
+    {
+        TensorChecks.Float32("sample", sample);
+        CheckArguments(sample.shape, numInferenceSteps);
+        using var scope = NewDisposeScope();
+        return Loop(sample.alias(), numInferenceSteps, NoiseSource.Of(key), progress);
+    }
+
     private static void CheckArguments(long[] shape, int numInferenceSteps)
     {
         ArgumentNullException.ThrowIfNull(shape);
