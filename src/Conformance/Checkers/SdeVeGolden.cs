@@ -4,7 +4,7 @@ namespace Schedulers.Conformance.Checkers;
 
 /// <summary>What the two ScoreSdeVe golden files share: the config, the shared sample, the closed-form model and the
 /// check that a JSON object holds only fields the runner understands.</summary>
-internal static class SdeVeGolden
+public static class SdeVeGolden
 {
     /// <summary>The config keys of ScoreSdeVeScheduler.</summary>
     private static readonly string[] ConfigKeys = { "num_train_timesteps", "snr", "sigma_min", "sigma_max", "sampling_eps", "correct_steps" };
