@@ -40,6 +40,26 @@ module Schedules =
                     let s = float32 i / div
                     start * (1.0f - s) + stop * s)
 
+    /// `jnp.linspace(start, stop, n)` in float32 as XLA:CPU computes it (jax 0.11, bit-exact on the golden
+    /// timesteps): the division `i/(n−1)` becomes a multiplication by the float32 reciprocal r; the first
+    /// `(n−1) − (n−1) mod 16` elements are vectorised code, where `1 − i·r` is one fused multiply-add and the final
+    /// sum fuses `stop·s`: `fma(stop, s, start·fma(−i, r, 1))` with `s = i·r`; the remaining ones are scalar code,
+    /// `start·(1 − s) + stop·s` with every operation rounded; the last element is `stop`.
+    let jnpLinspaceXla (start: float32) (stop: float32) (n: int) : float32[] =
+        checkCount n
+        if n = 0 then [||]
+        elif n = 1 then [| start |]
+        else
+            let r = 1.0f / float32 (n - 1)
+            let vectorised = (n - 1) - (n - 1) % 16
+            Array.init n (fun i ->
+                if i = n - 1 then stop
+                else
+                    let fi = float32 i
+                    let s = fi * r
+                    if i < vectorised then fma stop s (start * fma -fi r 1.0f)
+                    else start * (1.0f - s) + stop * s)
+
     /// `numpy.linspace(start, stop, n)` in float64: `start + i·step` with `step = (stop − start)/(n − 1)`, and the
     /// last element exactly `stop`.
     let numpyLinspace (start: float) (stop: float) (n: int) : float[] =

@@ -1,0 +1,165 @@
+using Microsoft.FSharp.Core;
+using Schedulers.Core;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Schedulers.Pipelines;
+
+/// <summary>The result of <see cref="ScoreSdeVePipeline"/>.</summary>
+/// <param name="Images">The last predictor's <c>prev_sample_mean</c> clamped to [0, 1], in NCHW layout (diffusers clamps, then converts to NHWC numpy).</param>
+/// <param name="Sample">The last predictor's <c>prev_sample_mean</c> before the clamp.</param>
+public sealed record ScoreSdeVePipelineOutput(Tensor Images, Tensor Sample);
+
+/// <summary>
+/// diffusers' <c>ScoreSdeVePipeline</c>: initial noise <c>randn·sigma_max</c>, then for every time <c>correct_steps</c>
+/// Langevin corrector steps and one reverse-diffusion predictor step, all drawing from one generator in that order.
+/// The loop is the core's <see cref="PredictorCorrector"/> on TorchSharp tensors, on the device given.
+/// </summary>
+public sealed class ScoreSdeVePipeline
+{
+    private readonly Func<Tensor, Tensor, Tensor> _model;
+
+    /// <summary>A pipeline over a score model <c>model(sample, sigma)</c> (σ a float32 vector of shape (B,)) and a scheduler.</summary>
+    public ScoreSdeVePipeline(Func<Tensor, Tensor, Tensor> model, ScoreSdeVeScheduler scheduler)
+    {
+        _model = model ?? throw new ArgumentNullException(nameof(model));
+        Scheduler = scheduler ?? throw new ArgumentNullException(nameof(scheduler));
+    }
+
+    /// <summary>The scheduler; after a call its state is the loop's schedule (<c>set_timesteps(n)</c>, then <c>set_sigmas(n)</c>).</summary>
+    public ScoreSdeVeScheduler Scheduler { get; }
+
+    /// <summary>
+    /// Samples <paramref name="shape"/> (batch first) in <paramref name="numInferenceSteps"/> steps with diffusers' torch
+    /// noise stream: the initial noise is drawn from <paramref name="generator"/> on the CPU, then every corrector and
+    /// predictor step draws from it in order. <paramref name="progress"/> sees each iteration's sample (valid during the call).
+    /// </summary>
+    public ScoreSdeVePipelineOutput Call(long[] shape, int numInferenceSteps = 2000, Generator? generator = null, Device? device = null, Action<PredictorCorrector.PcProgress<Tensor>>? progress = null)
+    {
+        var target = device ?? CPU;
+        CheckArguments(shape, numInferenceSteps);
+        var source = NoiseSource.Of(generator);
+        using var scope = NewDisposeScope();
+        using var noise = Noise.Randn(source, shape, target);
+        var initial = noise.mul((float)Scheduler.InitNoiseSigma);
+        return Loop(initial, numInferenceSteps, source, progress);
+    }
+
+    /// <summary>
+    /// Samples with JAX keys: <c>key, sub = split(key)</c>, initial noise <c>normal(sub, shape)·sigma_max</c>, then
+    /// <c>key, sub = split(key)</c> before every step, each step drawing <c>normal(split(sub, 1)[0])</c> as the Flax scheduler does.
+    /// </summary>
+    public ScoreSdeVePipelineOutput Call(long[] shape, int numInferenceSteps, PrngKey key, Device? device = null, Action<PredictorCorrector.PcProgress<Tensor>>? progress = null)
+    {
+        var target = device ?? CPU;
+        CheckArguments(shape, numInferenceSteps);
+        var keys = Prng.split(2, key);
+        using var scope = NewDisposeScope();
+        using var noise = Noise.Randn(NoiseSource.Of(keys[1]), shape, target);
+        var initial = noise.mul((float)Scheduler.InitNoiseSigma);
+        return Loop(initial, numInferenceSteps, NoiseSource.Of(keys[0]), progress);
+    }
+
+    /// <summary>Runs the predictor–corrector loop from a given sample (diffusers' unit-test form), drawing from <paramref name="generator"/>.</summary>
+    public ScoreSdeVePipelineOutput CallFrom(Tensor sample, int numInferenceSteps, Generator? generator = null, Action<PredictorCorrector.PcProgress<Tensor>>? progress = null)
+    {
+        TensorChecks.Float32("sample", sample);
+        CheckArguments(sample.shape, numInferenceSteps);
+        using var scope = NewDisposeScope();
+        return Loop(sample.alias(), numInferenceSteps, NoiseSource.Of(generator), progress);
+    }
+
+    /// <summary>Runs the loop from a given sample with JAX keys: <c>key, sub = split(key)</c> before every step, each step
+    /// drawing <c>normal(split(sub, 1)[0])</c> (the golden files' Flax loop discipline, from <paramref name="key"/> as given).</summary>
+    public ScoreSdeVePipelineOutput CallFrom(Tensor sample, int numInferenceSteps, PrngKey key, Action<PredictorCorrector.PcProgress<Tensor>>? progress = null)
+    {
+        TensorChecks.Float32("sample", sample);
+        CheckArguments(sample.shape, numInferenceSteps);
+        using var scope = NewDisposeScope();
+        return Loop(sample.alias(), numInferenceSteps, NoiseSource.Of(key), progress);
+    }
+
+    private static void CheckArguments(long[] shape, int numInferenceSteps)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (shape.Length == 0 || shape.Any(d => d < 1))
+            throw new ArgumentException($"shape is [{string.Join(",", shape)}] but must have at least one axis and positive sizes", nameof(shape));
+        if (numInferenceSteps < 1)
+            throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), numInferenceSteps, $"num_inference_steps is {numInferenceSteps} but must be at least 1");
+    }
+
+    /// <summary>A shared generator is its own next source; a key advances as <c>key, sub = split(key)</c>.</summary>
+    private static (NoiseSource Carry, NoiseSource Draw) Next(NoiseSource source)
+    {
+        if (source is NoiseSource.FromKey fromKey)
+        {
+            var (carry, draw) = PredictorCorrector.nextKey(fromKey.Key).ToTuple();
+            return (new NoiseSource.FromKey(carry, fromKey.Mode), new NoiseSource.FromKey(draw, fromKey.Mode));
+        }
+        return (source, source);
+    }
+
+    private ScoreSdeVePipelineOutput Loop(Tensor initial, int numInferenceSteps, NoiseSource source, Action<PredictorCorrector.PcProgress<Tensor>>? progress)
+    {
+        // The loop runs in the caller's dispose scope; each iteration's intermediates are released once the next
+        // iteration no longer needs them, so a long loop holds a few tensors at a time.
+        var tracked = new TrackingOps();
+        tracked.Track(initial);
+        var model = FuncConvert.FromFunc<Tensor, float, Tensor>((x, sigma) =>
+        {
+            using var sigmas = full(x.shape[0], sigma, ScalarType.Float32, x.device);
+            var output = _model(x, sigmas);
+            if (!ReferenceEquals(output, x)) tracked.Track(output);
+            return output;
+        });
+        var next = FuncConvert.FromFunc<NoiseSource, ValueTuple<NoiseSource, NoiseSource>>(s => Next(s));
+        var onStep = FuncConvert.FromAction<PredictorCorrector.PcProgress<Tensor>>(step =>
+        {
+            progress?.Invoke(step);
+            tracked.ReleaseAllBut(step.Sample, step.SampleMean);
+        });
+        var result = PredictorCorrector.runFromOn(
+            tracked, Flavour.Torch, Scheduler.Config, numInferenceSteps, model, next,
+            FSharpOption<FSharpFunc<PredictorCorrector.PcProgress<Tensor>, Unit>>.Some(onStep), initial, source);
+        Scheduler.State = result.State;
+        var sample = result.Sample.MoveToOuterDisposeScope();
+        return new ScoreSdeVePipelineOutput(sample.clamp(0.0f, 1.0f).MoveToOuterDisposeScope(), sample);
+    }
+
+    /// <summary><see cref="TorchTensorOps"/> that remembers the tensors it makes, so the loop can free them early.</summary>
+    private sealed class TrackingOps : ITensorOps<Tensor, NoiseSource>
+    {
+        private readonly List<Tensor> _live = new();
+
+        public void Track(Tensor t) => _live.Add(t);
+
+        public void ReleaseAllBut(Tensor keepA, Tensor keepB)
+        {
+            foreach (var t in _live)
+            {
+                if (!ReferenceEquals(t, keepA) && !ReferenceEquals(t, keepB)) t.Dispose();
+            }
+            _live.Clear();
+            _live.Add(keepA);
+            _live.Add(keepB);
+        }
+
+        public int[] Shape(Tensor tensor) => TorchTensorOps.Instance.Shape(tensor);
+
+        public Tensor Combine((Coef, Tensor)[] terms) => Keep(TorchTensorOps.Instance.Combine(terms));
+
+        public Tensor Divide(Tensor tensor, Coef divisor) => Keep(TorchTensorOps.Instance.Divide(tensor, divisor));
+
+        public float[] BatchNorms(Tensor tensor) => TorchTensorOps.Instance.BatchNorms(tensor);
+
+        public float Norm(Tensor tensor) => TorchTensorOps.Instance.Norm(tensor);
+
+        public Tensor Normal(NoiseSource noise, Tensor like) => Keep(TorchTensorOps.Instance.Normal(noise, like));
+
+        private Tensor Keep(Tensor t)
+        {
+            _live.Add(t);
+            return t;
+        }
+    }
+}
