@@ -20,7 +20,7 @@ public static class SdeVeGolden
         return unknown.Length == 0 ? null : $"{where}: field(s) {string.Join(", ", unknown.Select(k => "'" + k + "'"))} not understood by this runner";
     }
 
-    /// <summary>The config of a case (missing keys take diffusers' defaults); null with a reason when a key is unknown.</summary>
+    /// <summary>The config of a case; missing keys take diffusers' defaults (unknown keys are found by <see cref="UnknownConfig"/>).</summary>
     public static ScoreSdeVeConfig ParseConfig(JsonValue value, string where)
     {
         var d = ScoreSdeVe.defaults;
@@ -61,6 +61,6 @@ public static class SdeVeGolden
     public static NdArray Model(NdArray x, float sigma) =>
         NdArrayOps.DivideArray(NdArrayOps.CombineArrays(new[] { (Coef.NewScalar(sigma), x) }), Coef.NewScalar(sigma + 1f));
 
-    /// <summary>The integer <c>i</c> of a step, its timestep, and the step's schedule index bounds check.</summary>
+    /// <summary>The schedule index <c>i</c> a step case records.</summary>
     public static int Index(JsonValue step, string where) => (int)Golden.Number(Golden.Require(step, "i", where), where + ".i");
 }

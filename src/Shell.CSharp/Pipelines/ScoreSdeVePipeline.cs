@@ -19,7 +19,8 @@ public sealed class ScoreSdeVePipeline
 {
     private readonly Func<Tensor, Tensor, Tensor> _model;
 
-    /// <summary>A pipeline over a score model <c>model(sample, sigma)</c> (σ a float32 vector of shape (B,)) and a scheduler.</summary>
+    /// <summary>A pipeline over a score model <c>model(sample, sigma)</c> (σ a float32 vector of shape (B,)) and a scheduler.
+    /// The loop releases each model output once the step that used it is done, so the model should return a new tensor.</summary>
     public ScoreSdeVePipeline(Func<Tensor, Tensor, Tensor> model, ScoreSdeVeScheduler scheduler)
     {
         _model = model ?? throw new ArgumentNullException(nameof(model));
