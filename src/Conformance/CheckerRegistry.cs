@@ -9,6 +9,8 @@ public static class CheckerRegistry
     public static IEnumerable<IGoldenChecker> All()
     {
         yield return new PrngChecker();
+        yield return new KarrasVeFlaxChecker();
+        yield return new KarrasVeTorchChecker();
         yield return new PendingSchedulerChecker();
     }
 

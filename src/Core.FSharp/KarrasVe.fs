@@ -80,6 +80,9 @@ type KarrasVeStepPlan =
         SigmaPrev: float32
         /// (σ_prev − σ̂) as the float32 factor of the derivative.
         Delta: float32
+        /// True when "x / σ" is computed as x·f32(1/σ): XLA:CPU rewrites a division by a scalar into a multiplication by
+        /// its float32 reciprocal (the Flax golden values show it on every element); torch divides.
+        DivideByReciprocal: bool
     }
 
 /// diffusers' KarrasVeScheduler (torch) / FlaxKarrasVeScheduler as pure functions over `KarrasVeState`: the maths is
@@ -227,11 +230,15 @@ module KarrasVe =
         | Flavour.Torch ->
             let sh = float32 sigmaHat
             let sp = float32 sigmaPrev
-            { SigmaHat = sh; SigmaPrev = sp; Delta = sp - sh }
+            { SigmaHat = sh
+              SigmaPrev = sp
+              Delta = sp - sh
+              DivideByReciprocal = false }
         | _ ->
             { SigmaHat = float32 sigmaHat
               SigmaPrev = float32 sigmaPrev
-              Delta = float32 (sigmaPrev - sigmaHat) }
+              Delta = float32 (sigmaPrev - sigmaHat)
+              DivideByReciprocal = true }
 
     let private checkShapes (ops: ITensorOps<'T, 'Noise>) (reference: string) (x: 'T) (others: (string * 'T) list) =
         let shape = ops.Shape x
@@ -241,6 +248,11 @@ module KarrasVe =
                 invalidArg
                     name
                     (sprintf "%s has shape [%s] but %s has [%s]" reference (String.Join(",", shape)) name (String.Join(",", s)))
+
+    /// `x / σ` as the flavour's reference computes it (see `KarrasVeStepPlan.DivideByReciprocal`).
+    let private divideBySigma (ops: ITensorOps<'T, 'Noise>) (plan: KarrasVeStepPlan) (x: 'T) (sigma: float32) : 'T =
+        if plan.DivideByReciprocal then ops.Combine [| struct (Scalar(1.0f / sigma), x) |]
+        else ops.Divide(x, Scalar sigma)
 
     /// The Flax draw key of a call given `key`: `split(key, 1)[0]` (diffusers' `random.split(key, num=1)`, spec §3.4).
     let drawKeyWith (mode: ThreefryMode) (key: PrngKey) : PrngKey = (Prng.splitWith mode 1 key)[0]
@@ -288,7 +300,7 @@ module KarrasVe =
         let p = stepPlan state.Flavour sigmaHat sigmaPrev
         let x0 = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.SigmaHat, modelOutput) |]
         let diff = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar -1.0f, x0) |]
-        let d = ops.Divide(diff, Scalar p.SigmaHat)
+        let d = divideBySigma ops p diff p.SigmaHat
         release diff
         let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, d) |]
         { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
@@ -328,7 +340,7 @@ module KarrasVe =
         let p = stepPlan state.Flavour sigmaHat sigmaPrev
         let x0 = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar p.SigmaPrev, modelOutput) |]
         let diff = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar -1.0f, x0) |]
-        let dCorr = ops.Divide(diff, Scalar p.SigmaPrev)
+        let dCorr = divideBySigma ops p diff p.SigmaPrev
         release diff
         let avg = ops.Combine [| struct (Scalar 0.5f, derivative); struct (Scalar 0.5f, dCorr) |]
         release dCorr
