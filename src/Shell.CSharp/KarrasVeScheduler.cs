@@ -70,11 +70,22 @@ public sealed class KarrasVeScheduler
     }
 
     /// <summary>The schedule as host floats (a copy); throws before <see cref="SetTimesteps"/>.</summary>
-    public float[] ScheduleValues() => KarrasVe.schedule(State);
+    public float[] ScheduleValues()
+    {
+        RequireTimesteps(nameof(ScheduleValues));
+        return KarrasVe.schedule(State);
+    }
+
+    private void RequireTimesteps(string method)
+    {
+        if (State.NumInferenceSteps is null)
+            throw new InvalidOperationException($"{method} needs the number of inference steps: call SetTimesteps first");
+    }
 
     /// <summary>σ = <c>schedule[t]</c> and σ_prev = <c>schedule[t−1]</c> (0 at t = 0), as the pipeline reads them.</summary>
     public (float Sigma, float SigmaPrev) SigmasAt(int timestep)
     {
+        RequireTimesteps(nameof(SigmasAt));
         var (sigma, sigmaPrev) = KarrasVe.sigmasAt(State, timestep);
         return ((float)sigma, (float)sigmaPrev);
     }
@@ -104,6 +115,7 @@ public sealed class KarrasVeScheduler
     private KarrasVeNoisedSample AddNoise(Tensor sample, float sigma, NoiseSource noise)
     {
         TensorChecks.Float32("sample", sample);
+        RequireTimesteps(nameof(AddNoiseToInput));
         using var scope = NewDisposeScope();
         var noised = KarrasVe.addNoiseToInputWith(TorchTensorOps.Instance, State, sample, sigma, noise);
         return new KarrasVeNoisedSample(noised.SampleHat.MoveToOuterDisposeScope(), (float)noised.SigmaHat);
@@ -117,6 +129,7 @@ public sealed class KarrasVeScheduler
     {
         TensorChecks.Float32("model_output", modelOutput);
         TensorChecks.Float32("sample_hat", sampleHat);
+        RequireTimesteps(nameof(Step));
         using var scope = NewDisposeScope();
         var o = KarrasVe.stepWith(TorchTensorOps.Instance, State, modelOutput, sigmaHat, sigmaPrev, sampleHat);
         return new KarrasVeOutput(
@@ -136,6 +149,7 @@ public sealed class KarrasVeScheduler
         TensorChecks.Float32("sample_hat", sampleHat);
         TensorChecks.Float32("sample_prev", samplePrev);
         TensorChecks.Float32("derivative", derivative);
+        RequireTimesteps(nameof(StepCorrect));
         using var scope = NewDisposeScope();
         var o = KarrasVe.stepCorrectWith(
             TorchTensorOps.Instance, State, modelOutput, sigmaHat, sigmaPrev, sampleHat, samplePrev, derivative);

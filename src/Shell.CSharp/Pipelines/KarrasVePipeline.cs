@@ -103,6 +103,8 @@ public sealed class KarrasVePipeline
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(noise);
         TensorChecks.Float32("sample", sample);
+        if (scheduler.NumInferenceSteps is null)
+            throw new InvalidOperationException("the sampling loop needs the scheduler's number of inference steps: call SetTimesteps first");
         Func<NoiseSource, ValueTuple<NoiseSource, NoiseSource>> next = noise switch
         {
             NoiseSource.FromKey { Mode: var mode } => source =>
