@@ -274,7 +274,7 @@ module KarrasVe =
         { SampleHat = sampleHat; SigmaHat = plan.SigmaHat }
 
     /// `add_noise_to_input` on any backend: γ from the config, ε = S_noise·N(0, I) drawn from `noise` (one full-shape
-    /// draw on every call, even when γ = 0), σ̂ = σ + γσ and x̂ = x + √(σ̂² − σ²)·ε (Algorithm 2, lines 5–7).
+    /// draw on every call, even when γ = 0), σ̂ = σ + γσ and x̂ = x + √(σ̂² − σ²)·ε (Algorithm 2, lines 5–8).
     let addNoiseToInputWith (ops: ITensorOps<'T, 'Noise>) (state: KarrasVeState) (sample: 'T) (sigma: float) (noise: 'Noise) =
         addNoiseToInputReleasing ops ignore state sample sigma noise
 
@@ -305,7 +305,7 @@ module KarrasVe =
         let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, d) |]
         { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
 
-    /// `step` on any backend, the Euler stage of Algorithm 2 (lines 7–8): x0 = x̂ + σ̂·model_output,
+    /// `step` on any backend, the Euler stage of Algorithm 2 (lines 9–10): x0 = x̂ + σ̂·model_output,
     /// d = (x̂ − x0)/σ̂, x_prev = x̂ + (σ_prev − σ̂)·d.
     let stepWith (ops: ITensorOps<'T, 'Noise>) (state: KarrasVeState) (modelOutput: 'T) (sigmaHat: float) (sigmaPrev: float) (sampleHat: 'T) =
         stepReleasing ops ignore state modelOutput sigmaHat sigmaPrev sampleHat
@@ -348,10 +348,10 @@ module KarrasVe =
         release avg
         { PrevSample = prev; Derivative = derivative; PredOriginalSample = x0 }
 
-    /// `step_correct` on any backend, the Heun correction of Algorithm 2 (lines 9–11) with model_output evaluated at
+    /// `step_correct` on any backend, the Heun correction of Algorithm 2 (lines 11–13) with model_output evaluated at
     /// (x_prev, σ_prev): x0' = x_prev + σ_prev·model_output, d' = (x_prev − x0')/σ_prev,
     /// x_prev' = x̂ + (σ_prev − σ̂)·(½d + ½d'). The returned `derivative` is the first-stage d (diffusers quirk).
-    /// σ_prev = 0 is an error (Algorithm 2 skips the correction at the last step; diffusers would divide by zero).
+    /// σ_prev = 0 is an error (Algorithm 2, line 11, skips the correction when t_{i+1} = 0; diffusers would divide by zero).
     let stepCorrectWith
         (ops: ITensorOps<'T, 'Noise>)
         (state: KarrasVeState)
