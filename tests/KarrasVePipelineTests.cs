@@ -77,6 +77,9 @@ public class KarrasVePipelineTests
         Assert.Equal(values, Host(b.Images));
         Assert.Equal(5, calls);
         Assert.Equal(5, pipeline.Scheduler.NumInferenceSteps);
+        // The scheduler's tables outlive the call's dispose scope.
+        Assert.Equal(10000f, Host(pipeline.Scheduler.Schedule!)[4]);
+        Assert.Equal(new long[] { 4, 3, 2, 1, 0 }, pipeline.Scheduler.Timesteps!.data<long>().ToArray());
     }
 
     [Fact]

@@ -60,8 +60,9 @@ public sealed class KarrasVeScheduler
     {
         var next = KarrasVe.setTimesteps(numInferenceSteps, State);
         var target = device ?? CPU;
-        var timesteps = tensor(next.Timesteps!.Value.Select(t => (long)t).ToArray(), ScalarType.Int64, target);
-        var schedule = tensor(next.Schedule!.Value, ScalarType.Float32, target);
+        // The scheduler owns these tables: a caller's dispose scope must not free them.
+        var timesteps = tensor(next.Timesteps!.Value.Select(t => (long)t).ToArray(), ScalarType.Int64, target).DetachFromDisposeScope();
+        var schedule = tensor(next.Schedule!.Value, ScalarType.Float32, target).DetachFromDisposeScope();
         _timesteps?.Dispose();
         _schedule?.Dispose();
         _timesteps = timesteps;
