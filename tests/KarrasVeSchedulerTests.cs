@@ -25,6 +25,17 @@ public class KarrasVeSchedulerTests
     }
 
     [Fact]
+    public void Defaults_match_the_config_file_diffusers_saves()
+    {
+        var root = Golden.Load(Path.Combine(TestData.GoldenDir, "configs", "KarrasVeScheduler.scheduler_config.json"));
+        double Key(string key) => Golden.Number(Golden.Require(root, key, "config"), key);
+        var d = KarrasVe.defaults;
+        Assert.Equal(
+            (Key("sigma_min"), Key("sigma_max"), Key("s_noise"), Key("s_churn"), Key("s_min"), Key("s_max")),
+            (d.SigmaMin, d.SigmaMax, d.SNoise, d.SChurn, d.SMin, d.SMax));
+    }
+
+    [Fact]
     public void Set_timesteps_gives_descending_int64_timesteps_and_the_sigma_squared_schedule()
     {
         var s = new KarrasVeScheduler();
