@@ -131,6 +131,13 @@ public class KarrasVeErrorTests
     }
 
     [Fact]
+    public void A_schedule_that_would_overflow_or_underflow_float32_is_rejected()
+    {
+        Assert.Equal("sigma_max", Assert.Throws<ArgumentException>(() => new KarrasVeScheduler(sigmaMax: 1e20)).ParamName);
+        Assert.Equal("sigma_min", Assert.Throws<ArgumentException>(() => new KarrasVeScheduler(sigmaMin: 1e-30, sigmaMax: 1e10)).ParamName);
+    }
+
+    [Fact]
     public void An_infinite_s_max_is_valid()
     {
         var s = new KarrasVeScheduler(sMax: double.PositiveInfinity);

@@ -114,6 +114,11 @@ module KarrasVe =
             fail "sigma_min" c.SigmaMin "it must be a finite number > 0"
         if Double.IsNaN c.SigmaMax || Double.IsInfinity c.SigmaMax || c.SigmaMax <= c.SigmaMin then
             fail "sigma_max" c.SigmaMax (sprintf "it must be finite and greater than sigma_min (%g)" c.SigmaMin)
+        // The schedule is a float32 table of σ² values: σ_max² must not overflow, nor σ_min²/σ_max² underflow to 0.
+        if Single.IsInfinity(float32 (c.SigmaMax * c.SigmaMax)) then
+            fail "sigma_max" c.SigmaMax "sigma_max squared must be finite in float32 (sigma_max below about 1.8e19)"
+        if float32 (c.SigmaMin * c.SigmaMin / (c.SigmaMax * c.SigmaMax)) = 0.0f then
+            fail "sigma_min" c.SigmaMin "(sigma_min / sigma_max) squared must not underflow to 0 in float32"
         if Double.IsNaN c.SNoise || Double.IsInfinity c.SNoise || c.SNoise < 0.0 then
             fail "s_noise" c.SNoise "it must be a finite number >= 0"
         if Double.IsNaN c.SChurn || Double.IsInfinity c.SChurn || c.SChurn < 0.0 then
