@@ -11,6 +11,8 @@ public static class CheckerRegistry
         yield return new PrngChecker();
         yield return new SdeVeFlaxChecker();
         yield return new SdeVeTorchChecker();
+        yield return new KarrasVeFlaxChecker();
+        yield return new KarrasVeTorchChecker();
         yield return new PendingSchedulerChecker();
     }
 
