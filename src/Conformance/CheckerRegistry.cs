@@ -13,6 +13,7 @@ public static class CheckerRegistry
         yield return new SdeVeTorchChecker();
         yield return new KarrasVeFlaxChecker();
         yield return new KarrasVeTorchChecker();
+        yield return new ConfigChecker();
         yield return new PendingSchedulerChecker();
     }
 

@@ -12,7 +12,7 @@ namespace Schedulers;
 /// <see cref="AddNoiseToInput(Tensor, float, TorchSharp.torch.Generator?)"/> draws one full-shape normal even when γ = 0;
 /// <see cref="StepCorrect"/> returns the first-stage derivative.
 /// </summary>
-public sealed class KarrasVeScheduler
+public sealed partial class KarrasVeScheduler
 {
     private Tensor? _timesteps;
     private Tensor? _schedule;

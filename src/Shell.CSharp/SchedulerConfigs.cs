@@ -1,0 +1,57 @@
+using Schedulers.Core;
+using Schedulers.Hub;
+
+namespace Schedulers;
+
+/// <summary>A config as a scheduler class loaded it: its record, the file's own values (so unchanged numbers are
+/// saved with their original text) and the keys of other classes that diffusers keeps and saves again.</summary>
+/// <typeparam name="TConfig">The scheduler's config record.</typeparam>
+public sealed record LoadedConfig<TConfig>(TConfig Config, ConfigDict? Source, IReadOnlyList<Tuple<string, JsonValue>> Hidden)
+{
+    /// <summary>A config made in code: nothing loaded, nothing hidden.</summary>
+    public static LoadedConfig<TConfig> Of(TConfig config) => new(config, null, Array.Empty<Tuple<string, JsonValue>>());
+}
+
+/// <summary>Loading, saving and pushing scheduler configs with diffusers' semantics, shared by every scheduler class.</summary>
+public static class SchedulerConfigs
+{
+    /// <summary>
+    /// diffusers' <c>from_config</c>: rejects a <c>_class_name</c> that is not one of <paramref name="compatibles"/>,
+    /// drops the keys listed in <c>_use_default_values</c>, reads the class's keys with its defaults for missing ones
+    /// (invalid values throw <see cref="SchedulerConfigException"/> naming the key) and keeps every other key.
+    /// </summary>
+    public static LoadedConfig<TConfig> Load<TConfig>(ConfigDict dict, IReadOnlyCollection<string> keys, IReadOnlyCollection<string> compatibles, Func<ConfigDict, TConfig> ofDict)
+    {
+        ArgumentNullException.ThrowIfNull(dict);
+        var className = dict.ClassNameOrNull;
+        if (className is not null && !compatibles.Contains(className))
+            throw new SchedulerConfigException(
+                $"_class_name is \"{className}\" but this scheduler loads only configs of {string.Join(", ", compatibles)}", "_class_name");
+        var (init, hidden) = ConfigFile.extractInit(keys, dict);
+        return new LoadedConfig<TConfig>(ofDict(init), init, hidden);
+    }
+
+    /// <summary>Reads a config from a file, a folder (and subfolder), the Hugging Face cache or the Hub.</summary>
+    public static ConfigDict Read(string pathOrRepoId, string? subfolder = null, string? revision = null, HubSettings? hub = null) =>
+        ConfigFile.read(ConfigLocator.Locate(pathOrRepoId, subfolder, revision, hub));
+
+    /// <summary>The exact text diffusers' <c>save_config</c> writes for these fields and hidden keys.</summary>
+    public static string Text(string className, IEnumerable<Tuple<string, JsonValue>> fields, IEnumerable<Tuple<string, JsonValue>> hidden) =>
+        Config.text(className, fields.ToArray(), hidden);
+
+    /// <summary>Writes <c>directory/scheduler_config.json</c> atomically and returns its path.</summary>
+    public static string Save(string directory, string text)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        return ConfigFile.writeAtomic(directory, text);
+    }
+
+    /// <summary>diffusers' <c>push_to_hub</c> for a config: creates the repository if needed and commits the file.</summary>
+    public static void Push(string text, string repoId, string? token, string? commitMessage, string? subfolder, HubSettings? hub)
+    {
+        var client = new HubClient(hub ?? HubSettings.FromEnvironment());
+        client.CreateRepo(repoId, token);
+        var path = subfolder is null ? ConfigFile.FileName : subfolder.Trim('/') + "/" + ConfigFile.FileName;
+        client.CommitFile(repoId, path, System.Text.Encoding.UTF8.GetBytes(text), commitMessage ?? "Upload scheduler", token);
+    }
+}
