@@ -157,3 +157,51 @@ module Kernels =
             let below = int rank
             let above = min (below + 1) (sorted.Length - 1)
             lerp sorted[below] sorted[above] (rank - float32 below)
+
+/// Fused passes for scheduler steps: each reads its inputs once and writes every output in the same pass, with
+/// 512-bit, then 256-bit vectors and a scalar tail. Each product is rounded before it is added (no fused
+/// multiply-add), so the results equal the chained torch expressions bit for bit.
+module FusedKernels =
+
+    open System.Runtime.Intrinsics
+    open System.Runtime.InteropServices
+
+    /// mean[i] = c0·x0[i] + c1·x1[i] and prev[i] = mean[i] + g·z[i] in one pass (a scheduler's `prev_sample_mean`
+    /// and `prev_sample`: three reads, two writes).
+    let combineThenAdd
+        (c0: float32) (x0: ReadOnlySpan<float32>) (c1: float32) (x1: ReadOnlySpan<float32>)
+        (g: float32) (z: ReadOnlySpan<float32>) (mean: Span<float32>) (prev: Span<float32>) =
+        let n = mean.Length
+        if x0.Length <> n || x1.Length <> n || z.Length <> n || prev.Length <> n then
+            invalidArg "x0" (sprintf "the spans have lengths %d, %d, %d, %d, %d but must be equal" x0.Length x1.Length z.Length mean.Length prev.Length)
+        let r0 = &MemoryMarshal.GetReference x0
+        let r1 = &MemoryMarshal.GetReference x1
+        let rz = &MemoryMarshal.GetReference z
+        let rm = &MemoryMarshal.GetReference mean
+        let rp = &MemoryMarshal.GetReference prev
+        let mutable i = 0
+        if Vector512.IsHardwareAccelerated then
+            let v0 = Vector512.Create c0
+            let v1 = Vector512.Create c1
+            let vg = Vector512.Create g
+            while i <= n - 16 do
+                let k = unativeint i
+                let m = v0 * Vector512.LoadUnsafe(&r0, k) + v1 * Vector512.LoadUnsafe(&r1, k)
+                Vector512.StoreUnsafe(m, &rm, k)
+                Vector512.StoreUnsafe(m + vg * Vector512.LoadUnsafe(&rz, k), &rp, k)
+                i <- i + 16
+        if Vector256.IsHardwareAccelerated then
+            let v0 = Vector256.Create c0
+            let v1 = Vector256.Create c1
+            let vg = Vector256.Create g
+            while i <= n - 8 do
+                let k = unativeint i
+                let m = v0 * Vector256.LoadUnsafe(&r0, k) + v1 * Vector256.LoadUnsafe(&r1, k)
+                Vector256.StoreUnsafe(m, &rm, k)
+                Vector256.StoreUnsafe(m + vg * Vector256.LoadUnsafe(&rz, k), &rp, k)
+                i <- i + 8
+        while i < n do
+            let m = c0 * x0[i] + c1 * x1[i]
+            mean[i] <- m
+            prev[i] <- m + g * z[i]
+            i <- i + 1

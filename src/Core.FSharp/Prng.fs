@@ -125,6 +125,11 @@ module Prng =
         if mode <> ThreefryMode.Partitionable && mode <> ThreefryMode.Legacy then
             invalidArg "mode" (sprintf "mode is %A but must be Partitionable or Legacy" mode)
         let mutable j = 0
+        if mode = ThreefryMode.Partitionable && PrngVector512.isAccelerated then
+            // Sixteen lanes while the indices stay within one block of the high counter word.
+            while j + 16 <= dest.Length && ((offset + int64 j) >>> 32) = ((offset + int64 j + 15L) >>> 32) do
+                Runtime.Intrinsics.Vector512.CopyTo(PrngVector512.bits16 key (offset + int64 j), dest.Slice j)
+                j <- j + 16
         if Runtime.Intrinsics.Vector256.IsHardwareAccelerated then
             while j + 8 <= dest.Length do
                 match PrngVector.bits8 mode key total (offset + int64 j) with
@@ -249,10 +254,9 @@ module Prng =
         for j in 0 .. dest.Length - 1 do
             dest[j] <- normalOfBits bitsView[j]
 
-    /// Fills `dest` with the block at flat `offset` of `jax.random.normal(key, shape)` for a shape of `total`
-    /// elements (see `bitsBlockInto`). Eight lanes at a time where the machine has 256-bit SIMD, bit-exact with
-    /// the scalar path.
-    let normalBlockInto (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) =
+    /// `normalBlockInto` always computing √2·erf_inv(u) (never the table): eight lanes at a time where the machine
+    /// has 256-bit SIMD, bit-exact with the scalar path.
+    let internal normalBlockIntoComputed (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) =
         let bitsView = Runtime.InteropServices.MemoryMarshal.Cast<float32, uint32> dest
         bitsBlockInto mode key total offset bitsView
         let mutable j = 0
@@ -265,11 +269,27 @@ module Prng =
             dest[j] <- normalOfBits bitsView[j]
             j <- j + 1
 
+    /// Draws of at least this many elements build (once) and use the 32 MiB normal table; smaller ones compute,
+    /// unless the table already exists.
+    [<Literal>]
+    let TableThreshold = 65536
+
+    /// Fills `dest` with the block at flat `offset` of `jax.random.normal(key, shape)` for a shape of `total`
+    /// elements (see `bitsBlockInto`): the random bits, then either a lookup in the exact 2^23-entry table (large
+    /// blocks, or any block once the table exists) or the vectorised computation. Every path gives the same bits.
+    let normalBlockInto (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) =
+        if dest.Length >= TableThreshold || NormalTable.isBuilt () then
+            bitsBlockInto mode key total offset (Runtime.InteropServices.MemoryMarshal.Cast<float32, uint32> dest)
+            NormalTable.lookupInPlace dest
+        else
+            normalBlockIntoComputed mode key total offset dest
+
     /// `jax.random.normal(key, shape)` in float32, flattened, in the given mode; bit-exact with JAX on XLA:CPU.
+    /// Large draws are filled in parallel (see `KernelSettings.MaxThreads`).
     let normalWith (mode: ThreefryMode) (shape: int[]) (key: PrngKey) : float32[] =
         let n = elementCount shape
-        let out = Array.zeroCreate<float32> n
-        normalBlockInto mode key (int64 n) 0L (Span out)
+        let out = GC.AllocateUninitializedArray<float32> n
+        Parallelism.forChunks n (fun start length -> normalBlockInto mode key (int64 n) (int64 start) (Span(out, start, length)))
         out
 
     /// `jax.random.normal(key, shape)` in the default mode.

@@ -242,6 +242,19 @@ module ScoreSdeVe =
                 "model_output"
                 (sprintf "sample has shape [%s] but model_output has [%s]" (String.Join(",", s)) (String.Join(",", m)))
 
+    /// `mean = Σ terms` and `prev = mean + scale·z`: one fused pass where the backend offers it, else two `Combine`s
+    /// (the same roundings either way).
+    let private meanThenAdd (ops: ITensorOps<'T, 'N>) (terms: struct (Coef * 'T)[]) (scale: float32) (z: 'T) : struct ('T * 'T) =
+        match box ops with
+        | :? IFusedTensorOps<'T, 'N> as fused -> fused.CombineThenAdd(terms, scale, z)
+        | _ ->
+            let mean = ops.Combine terms
+            struct (mean, ops.Combine [| struct (Scalar 1.0f, mean); struct (Scalar scale, z) |])
+
+    /// The predictor's mean terms: `1·sample + g²·model_output`.
+    let private predictorTerms (plan: ScoreSdeVePredictorPlan) (modelOutput: 'T) (sample: 'T) =
+        [| struct (Scalar 1.0f, sample); struct (Scalar plan.DiffusionSquared, modelOutput) |]
+
     /// The predictor with the noise z already drawn: `mean = x + g²·score`, `prev = mean + g·z` (Song et al. 2021,
     /// eq. 47, reverse diffusion for VE), on any backend.
     let stepPredWithNoise (ops: ITensorOps<'T, 'N>) (state: ScoreSdeVeState) (modelOutput: 'T) (timestep: float32) (sample: 'T) (z: 'T) =
@@ -251,8 +264,7 @@ module ScoreSdeVe =
             invalidArg "noise" (sprintf "noise has shape [%s] but sample has [%s]" (String.Join(",", ops.Shape z)) (String.Join(",", ops.Shape sample)))
         let plan = predictorPlan state timestep
         // drift = 0 − g²·score; mean = sample − drift: the same roundings as sample + g²·score.
-        let mean = ops.Combine [| struct (Scalar 1.0f, sample); struct (Scalar plan.DiffusionSquared, modelOutput) |]
-        let prev = ops.Combine [| struct (Scalar 1.0f, mean); struct (Scalar plan.Diffusion, z) |]
+        let struct (mean, prev) = meanThenAdd ops (predictorTerms plan modelOutput sample) plan.Diffusion z
         { State = state
           PrevSample = prev
           PrevSampleMean = Some mean }
@@ -260,8 +272,15 @@ module ScoreSdeVe =
     /// `step_pred`: one full-shape normal draw from `noise`, then the predictor (spec §2.7), on any backend.
     let stepPredOn (ops: ITensorOps<'T, 'N>) (state: ScoreSdeVeState) (modelOutput: 'T) (timestep: float32) (sample: 'T) (noise: 'N) =
         checkShapes ops modelOutput sample
-        predictorPlan state timestep |> ignore
-        stepPredWithNoise ops state modelOutput timestep sample (ops.Normal(noise, sample))
+        let plan = predictorPlan state timestep
+        match box ops with
+        | :? IFusedTensorOps<'T, 'N> as fused ->
+            // The noise is drawn inside the fused pass (block by block on the core backend).
+            let struct (mean, prev) = fused.CombineWithNoise(predictorTerms plan modelOutput sample, plan.Diffusion, noise)
+            { State = state
+              PrevSample = prev
+              PrevSampleMean = Some mean }
+        | _ -> stepPredWithNoise ops state modelOutput timestep sample (ops.Normal(noise, sample))
 
     /// The gradient and noise norms of the corrector: torch takes the batch mean of per-sample L2 norms, Flax the
     /// L2 norm of the whole tensor (spec §2.8, §2.10).
@@ -288,8 +307,8 @@ module ScoreSdeVe =
         if not (gradNorm > 0.0f) then
             invalidArg "model_output" (sprintf "model_output has norm %s but the corrector needs a non-zero score (its step size divides by the norm)" (gradNorm.ToString("R")))
         let stepSize = correctorStepSize config.Snr gradNorm noiseNorm
-        let mean = ops.Combine [| struct (Scalar 1.0f, sample); struct (Scalar stepSize, modelOutput) |]
-        let prev = ops.Combine [| struct (Scalar 1.0f, mean); struct (Scalar(MathF.Sqrt(stepSize * 2.0f)), z) |]
+        let struct (_, prev) =
+            meanThenAdd ops [| struct (Scalar 1.0f, sample); struct (Scalar stepSize, modelOutput) |] (MathF.Sqrt(stepSize * 2.0f)) z
         { State = state
           PrevSample = prev
           PrevSampleMean = None }

@@ -46,6 +46,20 @@ type ITensorOps<'T, 'Noise> =
     /// A standard normal draw with the shape (and device) of `like`, from the given noise source.
     abstract Normal: noise: 'Noise * like: 'T -> 'T
 
+/// Fused step operations a backend may add to `ITensorOps`: a scheduler's `prev_sample_mean` and `prev_sample` in
+/// one pass, rounded exactly as the two separate `Combine` calls would be. The steps use these members when the
+/// backend has them and the two-`Combine` form otherwise.
+type IFusedTensorOps<'T, 'Noise> =
+    inherit ITensorOps<'T, 'Noise>
+
+    /// `mean = Combine terms` and `prev = mean + scale·z` for the given z (the same roundings as
+    /// `Combine [1·mean; scale·z]`).
+    abstract CombineThenAdd: terms: struct (Coef * 'T)[] * scale: float32 * z: 'T -> struct ('T * 'T)
+
+    /// `mean = Combine terms` and `prev = mean + scale·z` with z the draw `Normal(noise, like the first term)`,
+    /// which the backend may generate block by block inside the same pass instead of storing it.
+    abstract CombineWithNoise: terms: struct (Coef * 'T)[] * scale: float32 * noise: 'Noise -> struct ('T * 'T)
+
 /// Helpers for building linear combinations.
 module Coef =
     /// The value of a coefficient for batch element `b`.
@@ -126,6 +140,79 @@ type NdArrayOps(mode: ThreefryMode) =
             for b in 0 .. batch - 1 do
                 Kernels.divide (x.Span.Slice(b * inner, inner)) ds[b] (Span(out, b * inner, inner))
         NdArray.own (Array.copy x.ShapeView) out
+
+    /// The two scalar coefficients of a two-term scalar combination whose arrays share one shape, if it is one.
+    static member private ScalarPair(terms: struct (Coef * NdArray)[]) =
+        if not (obj.ReferenceEquals(terms, null)) && terms.Length = 2 then
+            let struct (c0, x0) = terms[0]
+            let struct (c1, x1) = terms[1]
+            match c0, c1 with
+            | Scalar a, Scalar b ->
+                NdArray.checkSameShape "terms[0]" x0 "terms[1]" x1
+                ValueSome(struct (a, x0, b, x1))
+            | _ -> ValueNone
+        else
+            ValueNone
+
+    /// `mean = Σ terms` and `prev = mean + scale·z` with z given (one pass for two scalar terms).
+    member this.CombineThenAddArrays(terms: struct (Coef * NdArray)[], scale: float32, z: NdArray) : struct (NdArray * NdArray) =
+        match NdArrayOps.ScalarPair terms with
+        | ValueSome(struct (c0, x0, c1, x1)) ->
+            NdArray.checkSameShape "terms[0]" x0 "z" z
+            let n = x0.Length
+            let mean = GC.AllocateUninitializedArray<float32> n
+            let prev = GC.AllocateUninitializedArray<float32> n
+            Parallelism.forChunks n (fun o len ->
+                FusedKernels.combineThenAdd
+                    c0 (ReadOnlySpan(x0.Buffer, o, len)) c1 (ReadOnlySpan(x1.Buffer, o, len)) scale (ReadOnlySpan(z.Buffer, o, len))
+                    (Span(mean, o, len)) (Span(prev, o, len)))
+            struct (NdArray.own (Array.copy x0.ShapeView) mean, NdArray.own (Array.copy x0.ShapeView) prev)
+        | ValueNone ->
+            let mean = NdArrayOps.CombineArrays terms
+            struct (mean, NdArrayOps.CombineArrays [| struct (Scalar 1.0f, mean); struct (Scalar scale, z) |])
+
+    /// `mean = Σ terms` and `prev = mean + scale·z` with z = `normal(key)` of the terms' shape, generated in
+    /// cache-sized blocks inside the pass (JAX's counter-based bits let any block be drawn on its own).
+    member this.CombineWithNoiseArrays(terms: struct (Coef * NdArray)[], scale: float32, key: PrngKey) : struct (NdArray * NdArray) =
+        match NdArrayOps.ScalarPair terms with
+        | ValueSome(struct (c0, x0, c1, x1)) ->
+            let n = x0.Length
+            let mean = GC.AllocateUninitializedArray<float32> n
+            let prev = GC.AllocateUninitializedArray<float32> n
+            Parallelism.forChunks n (fun o len -> NdArrayOps.NoiseChunk(mode, key, n, c0, x0.Buffer, c1, x1.Buffer, scale, mean, prev, o, len))
+            struct (NdArray.own (Array.copy x0.ShapeView) mean, NdArray.own (Array.copy x0.ShapeView) prev)
+        | ValueNone ->
+            let struct (_, first) = terms[0]
+            let z = NdArray.normalWith mode first.ShapeView key
+            this.CombineThenAddArrays(terms, scale, z)
+
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private scratch: float32[]
+
+    /// The elements per noise block: 8 KiB of normals, so the block stays in L1 between being drawn and used.
+    static member private NoiseBlock = 2048
+
+    static member private NoiseChunk
+        (mode: ThreefryMode, key: PrngKey, total: int, c0: float32, x0: float32[], c1: float32, x1: float32[], scale: float32,
+         mean: float32[], prev: float32[], start: int, length: int) =
+        // One block buffer per thread, reused by every call: no allocation per step beyond the outputs.
+        if obj.ReferenceEquals(NdArrayOps.scratch, null) then
+            NdArrayOps.scratch <- GC.AllocateUninitializedArray<float32> NdArrayOps.NoiseBlock
+        let z = Span<float32>(NdArrayOps.scratch)
+        let mutable o = start
+        let stop = start + length
+        while o < stop do
+            let len = min z.Length (stop - o)
+            let block = z.Slice(0, len)
+            Prng.normalBlockInto mode key (int64 total) (int64 o) block
+            FusedKernels.combineThenAdd
+                c0 (ReadOnlySpan(x0, o, len)) c1 (ReadOnlySpan(x1, o, len)) scale (Span<float32>.op_Implicit block)
+                (Span(mean, o, len)) (Span(prev, o, len))
+            o <- o + len
+
+    interface IFusedTensorOps<NdArray, PrngKey> with
+        member this.CombineThenAdd(terms, scale, z) = this.CombineThenAddArrays(terms, scale, z)
+        member this.CombineWithNoise(terms, scale, key) = this.CombineWithNoiseArrays(terms, scale, key)
 
     interface ITensorOps<NdArray, PrngKey> with
         member _.Shape(x) = x.Shape

@@ -9,7 +9,7 @@ namespace Schedulers;
 /// device of its inputs; per-step coefficients arrive as host scalars, so a step needs no device round trip
 /// beyond the norms it asks for.
 /// </summary>
-public sealed class TorchTensorOps : ITensorOps<Tensor, NoiseSource>
+public sealed class TorchTensorOps : IFusedTensorOps<Tensor, NoiseSource>
 {
     /// <summary>The single instance (the class holds no state).</summary>
     public static TorchTensorOps Instance { get; } = new();
@@ -86,4 +86,22 @@ public sealed class TorchTensorOps : ITensorOps<Tensor, NoiseSource>
 
     /// <inheritdoc />
     public Tensor Normal(NoiseSource noise, Tensor like) => Noise.Randn(noise, like.shape, like.device);
+
+    /// <inheritdoc />
+    public (Tensor, Tensor) CombineThenAdd((Coef, Tensor)[] terms, float scale, Tensor z)
+    {
+        // torch has no pass that writes two outputs; mean + scale·z keeps diffusers' rounding (no add with alpha).
+        var mean = Combine(terms);
+        using var scaled = z.mul(scale);
+        return (mean, mean.add(scaled));
+    }
+
+    /// <inheritdoc />
+    public (Tensor, Tensor) CombineWithNoise((Coef, Tensor)[] terms, float scale, NoiseSource noise)
+    {
+        ArgumentNullException.ThrowIfNull(terms);
+        if (terms.Length == 0) throw new ArgumentException("a linear combination needs at least one term", nameof(terms));
+        using var z = Normal(noise, terms[0].Item2);
+        return CombineThenAdd(terms, scale, z);
+    }
 }

@@ -1,0 +1,52 @@
+namespace Schedulers.Core
+
+open System
+open System.Threading.Tasks
+
+/// Process-wide settings of the core's bulk kernels (like `torch.set_num_threads`): how many threads a large
+/// elementwise pass may use. The initial value comes from the `SCHEDULERS_NUM_THREADS` environment variable, else
+/// the processor count; benchmarks set it to 1 to measure one core.
+[<AbstractClass; Sealed>]
+type KernelSettings private () =
+    static let fromEnvironment () =
+        match Environment.GetEnvironmentVariable "SCHEDULERS_NUM_THREADS" with
+        | null -> Environment.ProcessorCount
+        | text ->
+            match Int32.TryParse text with
+            | true, n when n >= 1 -> n
+            | _ -> Environment.ProcessorCount
+
+    static let mutable maxThreads = fromEnvironment ()
+
+    /// The most threads one kernel call may use (at least 1).
+    static member MaxThreads
+        with get () = maxThreads
+        and set (value: int) =
+            if value < 1 then
+                raise (ArgumentOutOfRangeException("value", value, "MaxThreads must be at least 1"))
+            maxThreads <- value
+
+    /// Arrays shorter than this many elements are processed on the calling thread (a pass over them takes less
+    /// time than waking another thread).
+    static member ParallelThreshold = 1 <<< 18
+
+/// Splitting an elementwise pass into contiguous chunks processed in parallel.
+module internal Parallelism =
+
+    /// The chunk granularity: a multiple of every vector width, so only the last chunk has a scalar tail.
+    [<Literal>]
+    let Align = 64
+
+    /// Calls `body start length` over contiguous chunks covering [0, n): on the calling thread when n is below
+    /// the threshold or one thread is allowed, else one chunk per allowed thread.
+    let forChunks (n: int) (body: int -> int -> unit) =
+        let threads = min KernelSettings.MaxThreads Environment.ProcessorCount
+        if n < KernelSettings.ParallelThreshold || threads <= 1 then
+            body 0 n
+        else
+            let per = ((n + threads - 1) / threads + Align - 1) / Align * Align
+            let chunks = (n + per - 1) / per
+            let options = ParallelOptions(MaxDegreeOfParallelism = threads)
+            Parallel.For(0, chunks, options, fun c ->
+                let start = c * per
+                body start (min per (n - start))) |> ignore
