@@ -18,6 +18,9 @@ type KernelSettings private () =
 
     static let mutable maxThreads = fromEnvironment ()
 
+    static let mutable normalTable =
+        Environment.GetEnvironmentVariable "SCHEDULERS_NORMAL_TABLE" = "1"
+
     /// The most threads one kernel call may use (at least 1).
     static member MaxThreads
         with get () = maxThreads
@@ -25,6 +28,14 @@ type KernelSettings private () =
             if value < 1 then
                 raise (ArgumentOutOfRangeException("value", value, "MaxThreads must be at least 1"))
             maxThreads <- value
+
+    /// Whether large JAX-exact normal draws use the exact 32 MiB lookup table (see `NormalTable`) instead of
+    /// computing each value; both give the same bits. Off unless `SCHEDULERS_NORMAL_TABLE=1`: the lookups are
+    /// random over 32 MiB, and where the table does not stay in cache (docs/performance.md) they cost more than the
+    /// computation.
+    static member UseNormalTable
+        with get () = normalTable
+        and set (value: bool) = normalTable <- value
 
     /// Arrays shorter than this many elements are processed on the calling thread (a pass over them takes less
     /// time than waking another thread).

@@ -258,8 +258,13 @@ module Prng =
     /// has 256-bit SIMD, bit-exact with the scalar path.
     let internal normalBlockIntoComputed (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) =
         let bitsView = Runtime.InteropServices.MemoryMarshal.Cast<float32, uint32> dest
-        bitsBlockInto mode key total offset bitsView
         let mutable j = 0
+        if mode = ThreefryMode.Partitionable && PrngVector512.isAccelerated then
+            // Bits and normals of sixteen lanes in registers, while the indices stay in one high-word block.
+            while j + 16 <= dest.Length && ((offset + int64 j) >>> 32) = ((offset + int64 j + 15L) >>> 32) do
+                Runtime.Intrinsics.Vector512.CopyTo(PrngVector512.normalOfBits (PrngVector512.bits16 key (offset + int64 j)), dest.Slice j)
+                j <- j + 16
+        bitsBlockInto mode key total (offset + int64 j) (bitsView.Slice j)
         if Runtime.Intrinsics.Vector256.IsHardwareAccelerated then
             while j + 8 <= dest.Length do
                 let b = Runtime.Intrinsics.Vector256.Create<uint32>(bitsView.Slice(j, 8))
@@ -278,7 +283,7 @@ module Prng =
     /// elements (see `bitsBlockInto`): the random bits, then either a lookup in the exact 2^23-entry table (large
     /// blocks, or any block once the table exists) or the vectorised computation. Every path gives the same bits.
     let normalBlockInto (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) =
-        if dest.Length >= TableThreshold || NormalTable.isBuilt () then
+        if KernelSettings.UseNormalTable && (dest.Length >= TableThreshold || NormalTable.isBuilt ()) then
             bitsBlockInto mode key total offset (Runtime.InteropServices.MemoryMarshal.Cast<float32, uint32> dest)
             NormalTable.lookupInPlace dest
         else

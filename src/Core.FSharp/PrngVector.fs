@@ -12,7 +12,11 @@ module internal PrngVector =
     type private V = Vector256<uint32>
     type private F = Vector256<float32>
 
-    let inline private rotl (x: V) (r: int) = Vector256.ShiftLeft(x, r) ||| Vector256.ShiftRightLogical(x, 32 - r)
+    /// A 32-bit rotate: one `vprold` where AVX-512VL exists (on 256-bit registers, so no 512-bit frequency
+    /// penalty), else two shifts and an or.
+    let inline private rotl (x: V) (r: int) =
+        if X86.Avx512F.VL.IsSupported then X86.Avx512F.VL.RotateLeft(x, byte r)
+        else Vector256.ShiftLeft(x, r) ||| Vector256.ShiftRightLogical(x, 32 - r)
 
     /// `Prng.threefry2x32` on eight counters at once.
     let threefry (key: PrngKey) (x0: V) (x1: V) : struct (V * V) =
@@ -160,7 +164,9 @@ module internal PrngVector512 =
 
     let private lanes = Vector512.Create(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u)
 
-    /// True when sixteen-lane integer vectors run in hardware.
+    /// True when the runtime runs sixteen-lane vectors at full speed (it reports false on processors where 512-bit
+    /// code lowers the clock, such as this project's benchmark machine; `DOTNET_PreferredVectorBitWidth=512`
+    /// overrides that).
     let isAccelerated = Vector512.IsHardwareAccelerated
 
     /// The bits of flat indices `i .. i+15` of a partitionable draw; the caller keeps the sixteen indices within one
@@ -197,3 +203,71 @@ module internal PrngVector512 =
         a <- a + b; b <- rotl b 6uy ^^^ a
         a <- a + ks2; b <- b + ks0 + Vector512.Create 5u
         a ^^^ b
+
+    type private F = Vector512<float32>
+
+    let inline private f32 (bits: uint32) = Vector512.Create(BitConverter.UInt32BitsToSingle bits)
+    let inline private fma (a: F) (b: F) (c: F) = Vector512.FusedMultiplyAdd(a, b, c)
+    let private one = Vector512.Create 1.0f
+    let private half = Vector512.Create 0.5f
+
+    let private logP = [| 0x3D9021BBu; 0xBDEBD1B8u; 0x3DEF251Au; 0xBDFE5D4Fu; 0x3E11E9BFu; 0xBE2AAE50u; 0x3E4CCEACu; 0xBE7FFFFCu; 0x3EAAAAAAu |] |> Array.map f32
+
+    /// `Prng.xlaLog` on sixteen lanes (the same operations in the same order as `PrngVector.xlaLog`).
+    let xlaLog (y: F) : F =
+        let y = Vector512.Max(y, f32 0x00800000u)
+        let b = y.AsUInt32()
+        let m = ((b &&& Vector512.Create 0x807FFFFFu) ||| Vector512.Create 0x3F000000u).AsSingle()
+        let e0 = one + Vector512.ConvertToSingle(Vector512.ShiftRightLogical(b, 23).AsInt32() - Vector512.Create 127)
+        let small = Vector512.LessThan(m, f32 0x3F3504F3u)
+        let e = e0 - (small &&& one)
+        let x = Vector512.ConditionalSelect(small, (m - one) + m, m - one)
+        let x2 = x * x
+        let x3 = x2 * x
+        let ya = fma (fma x logP[0] logP[1]) x logP[2]
+        let yb = fma (fma x logP[3] logP[4]) x logP[5]
+        let yc = fma (fma x logP[6] logP[7]) x logP[8]
+        let y1 = fma (fma ya x3 yb) x3 yc
+        let y2 = fma y1 x3 (e * f32 0xB95E8083u)
+        let x4 = fma -half x2 x
+        fma e (f32 0x3F318000u) (x4 + y2)
+
+    let private log1pNum = [| 0x383DE04Bu; 0x3EFF40C5u; 0x40D284FAu; 0x41EF4B9Cu; 0x4273CC76u; 0x426473ADu; 0x41A05101u |] |> Array.map f32
+    let private log1pDen = [| 0x3F800000u; 0x417101ADu; 0x42A6185Bu; 0x435DC32Du; 0x439A8CA3u; 0x43586D8Au; 0x42707982u |] |> Array.map f32
+
+    /// `Prng.xlaLog1p` on sixteen lanes (both branches computed, then selected).
+    let xlaLog1p (z: F) : F =
+        let z2 = z * z
+        let mutable num = F.Zero
+        let mutable den = F.Zero
+        for i in 0 .. log1pNum.Length - 1 do
+            num <- fma num z log1pNum[i]
+            den <- fma den z log1pDen[i]
+        let r = (z * z2) * (num / den)
+        let near = z + fma -half z2 r
+        Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Abs z, f32 0x3ED413CDu), near, xlaLog (z + one))
+
+    let private erfInvCentral =
+        [| 0x32F16588u; 0x34B84B36u; 0xB66C7357u; 0xB6935AC1u; 0x396532DBu; 0xBAA45408u; 0xBB88E4EFu; 0x3E7C8F63u; 0x3FC02E2Fu |] |> Array.map f32
+    let private erfInvTail =
+        [| 0xB951F09Bu; 0x38D3B56Bu; 0x3AB0DC72u; 0xBB70BDE7u; 0x3BBC127Bu; 0xBBF9C5D7u; 0x3C1AA57Eu; 0x3F8036DBu; 0x40354F7Eu |] |> Array.map f32
+
+    /// `Prng.normalOfBits` on sixteen lanes. The tail polynomial (|u| > 0.9966, about one lane in 300) is only
+    /// evaluated when some lane needs it; the selected values are the same as evaluating both.
+    let normalOfBits (b: V) : F =
+        let f = (Vector512.ShiftRightLogical(b, 9) ||| Vector512.Create 0x3F800000u).AsSingle() - one
+        let low = f32 0xBF7FFFFFu
+        let u = Vector512.Max(low, f * Vector512.Create 2.0f + low)
+        let w = -(xlaLog1p (u * -u))
+        let central = Vector512.LessThan(w, Vector512.Create 5.0f)
+        let tc = w - Vector512.Create 2.5f
+        let mutable p = erfInvCentral[0]
+        for i in 1 .. erfInvCentral.Length - 1 do
+            p <- fma p tc erfInvCentral[i]
+        if not (Vector512.EqualsAll(central.AsUInt32(), Vector512<uint32>.AllBitsSet)) then
+            let tt = Vector512.Sqrt w - Vector512.Create 3.0f
+            let mutable q = erfInvTail[0]
+            for i in 1 .. erfInvTail.Length - 1 do
+                q <- fma q tt erfInvTail[i]
+            p <- Vector512.ConditionalSelect(central, p, q)
+        f32 0x3FB504F3u * (p * u)

@@ -1,0 +1,251 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.Intrinsics;
+using Schedulers.Core;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Schedulers.Cli;
+
+/// <summary>
+/// <c>schedulers bench --quick</c>: a run of well under a minute that times the step kernels against plain TorchSharp
+/// ops and the memory baseline, and prints one <c>metric NAME VALUE UNIT</c> line per figure (medians after warm-up).
+/// docs/performance.md explains every figure.
+/// </summary>
+internal static class BenchCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var quick = new Option<bool>("--quick") { Description = "The short run (the only one; the full suite is bench/, BenchmarkDotNet)." };
+        var threads = new Option<int>("--threads") { Description = "Threads for the default-thread figures (0: all processors).", DefaultValueFactory = _ => 0 };
+        var command = new Command("bench", "Time scheduler steps, JAX-exact noise and the memory baseline; print `metric name value unit` lines.")
+        {
+            quick,
+            threads,
+        };
+        command.SetAction(parse =>
+        {
+            if (!parse.GetValue(quick))
+            {
+                Console.Error.WriteLine("bench: only --quick is available here; run the BenchmarkDotNet suite in bench/ for the full tables");
+                return 2;
+            }
+            var all = parse.GetValue(threads) is > 0 and var t ? t : Environment.ProcessorCount;
+            new QuickBench(Console.Out, all).Run();
+            return 0;
+        });
+        return command;
+    }
+}
+
+/// <summary>The measurements of <c>bench --quick</c>.</summary>
+internal sealed class QuickBench
+{
+    private static readonly int[] Large = { 16, 3, 256, 256 };
+    private static readonly int[] Small = { 4, 3, 8, 8 };
+    private readonly TextWriter _out;
+    private readonly int _allThreads;
+
+    public QuickBench(TextWriter output, int allThreads)
+    {
+        _out = output;
+        _allThreads = allThreads;
+    }
+
+    private void Metric(string name, double value, string unit) =>
+        _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"metric {name} {value:G4} {unit}"));
+
+    /// <summary>The median time of one call in nanoseconds: <paramref name="warmup"/> calls, then
+    /// <paramref name="reps"/> timed batches of <paramref name="inner"/> calls each.</summary>
+    internal static double MedianNs(Action action, int inner, int reps, int warmup)
+    {
+        for (int i = 0; i < warmup; i++) action();
+        var samples = new double[reps];
+        for (int r = 0; r < reps; r++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            for (int i = 0; i < inner; i++) action();
+            samples[r] = Stopwatch.GetElapsedTime(start).TotalNanoseconds / inner;
+        }
+        Array.Sort(samples);
+        return samples[reps / 2];
+    }
+
+    public void Run()
+    {
+        var previousThreads = KernelSettings.MaxThreads;
+        torch.set_num_threads(1);
+        KernelSettings.MaxThreads = 1;
+        try
+        {
+            RunLarge();
+            RunSmall();
+            KernelSettings.MaxThreads = _allThreads;
+            torch.set_num_threads(_allThreads);
+            RunDefaultThreads();
+        }
+        finally
+        {
+            KernelSettings.MaxThreads = previousThreads;
+        }
+    }
+
+    private static (ScoreSdeVeState State, float Timestep) SdeState(Flavour flavour)
+    {
+        var config = ScoreSdeVe.defaults;
+        var state = ScoreSdeVe.setTimestepsWith(flavour, config, 10, null, ScoreSdeVe.createStateWith(flavour, config));
+        state = ScoreSdeVe.setSigmasWith(flavour, config, 10, null, null, null, state);
+        return (state, state.Timesteps!.Value[3]);
+    }
+
+    private void RunLarge()
+    {
+        var n = Prng.elementCount(Large);
+        var sample = NdArrayModule.normal(Large, Prng.key(1));
+        var model = NdArrayModule.normal(Large, Prng.key(2));
+        var (state, t) = SdeState(Flavour.Flax);
+        var key = Prng.key(7);
+
+        // Core step_pred (Flax flavour: JAX-exact noise drawn inside the fused pass).
+        var core = MedianNs(() => ScoreSdeVe.stepPred(state, model, t, sample, key), 3, 9, 3);
+        Metric("sde_step_pred_core_ns_per_elem", core / n, "ns");
+
+        // The same step as plain TorchSharp ops, as a direct port of diffusers' step_pred would write it.
+        var torchNs = PlainTorchStepNs(Large, 3, 9);
+        Metric("sde_step_pred_torch_ns_per_elem", torchNs / n, "ns");
+        Metric("sde_step_pred_core_vs_torch_ratio", core / torchNs, "x");
+
+        // The shell's StepPred on TorchSharp CPU tensors (torch flavour, torch.Generator noise).
+        Metric("sde_step_pred_shell_ns_per_elem", ShellStepNs(Large, 3, 9) / n, "ns");
+
+        // JAX-exact normal generation into an existing buffer: table path, and the computed path for reference.
+        var buffer = new float[n];
+        var normal = MedianNs(() => Prng.normalBlockInto(ThreefryMode.Partitionable, key, n, 0, buffer), 3, 9, 2);
+        Metric("normal_jax_ns_per_elem", normal / n, "ns");
+        var useTable = KernelSettings.UseNormalTable;
+        KernelSettings.UseNormalTable = true;
+        var table = MedianNs(() => Prng.normalBlockInto(ThreefryMode.Partitionable, key, n, 0, buffer), 3, 9, 2);
+        KernelSettings.UseNormalTable = useTable;
+        Metric("normal_jax_table_ns_per_elem", table / n, "ns");
+        var computed = MedianNs(() => Prng.normalBlockIntoComputed(ThreefryMode.Partitionable, key, n, 0, buffer), 3, 9, 2);
+        Metric("normal_jax_computed_ns_per_elem", computed / n, "ns");
+        var bits = new uint[n];
+        var bitsNs = MedianNs(() => Prng.bitsBlockInto(ThreefryMode.Partitionable, key, n, 0, bits), 3, 9, 2);
+        Metric("bits_jax_ns_per_elem", bitsNs / n, "ns");
+
+        // The noise-free fused update (3 reads, 2 writes) against a plain 3-read/2-write pass over the same arrays.
+        var x0 = sample.ToArray();
+        var x1 = model.ToArray();
+        var z = Prng.normal(Large, Prng.key(3));
+        var mean = new float[n];
+        var prev = new float[n];
+        var fused = MedianNs(() => FusedKernels.combineThenAdd(1f, x0, 0.25f, x1, 0.5f, z, mean, prev), 5, 15, 3);
+        var copy = MedianNs(() => MemoryBaseline.Copy3Read2Write(x0, x1, z, mean, prev), 5, 15, 3);
+        Metric("fused_update_ns_per_elem", fused / n, "ns");
+        Metric("copy_3r2w_ns_per_elem", copy / n, "ns");
+        Metric("fused_update_vs_copy_ratio", fused / copy, "x");
+    }
+
+    private void RunSmall()
+    {
+        var sample = NdArrayModule.normal(Small, Prng.key(1));
+        var model = NdArrayModule.normal(Small, Prng.key(2));
+        var (state, t) = SdeState(Flavour.Flax);
+        var key = Prng.key(7);
+        // Per-call cost at 4×3×8×8 (768 elements): the fixed overhead of a step.
+        var core = MedianNs(() => ScoreSdeVe.stepPred(state, model, t, sample, key), 2000, 15, 2000);
+        Metric("step_overhead_small_us", core / 1000, "us");
+        // The same step with the noise given: the fixed cost without the 768 normals.
+        var z = NdArrayModule.normal(Small, Prng.key(3));
+        var ops = NdArrayOps.Default;
+        var given = MedianNs(() => ScoreSdeVe.stepPredWithNoise(ops, state, model, t, sample, z), 2000, 15, 2000);
+        Metric("step_overhead_small_given_noise_us", given / 1000, "us");
+        Metric("step_overhead_small_shell_us", ShellStepNs(Small, 300, 15) / 1000, "us");
+        Metric("step_overhead_small_torch_us", PlainTorchStepNs(Small, 300, 15) / 1000, "us");
+    }
+
+    private void RunDefaultThreads()
+    {
+        var n = Prng.elementCount(Large);
+        var sample = NdArrayModule.normal(Large, Prng.key(1));
+        var model = NdArrayModule.normal(Large, Prng.key(2));
+        var (state, t) = SdeState(Flavour.Flax);
+        var key = Prng.key(7);
+        var core = MedianNs(() => ScoreSdeVe.stepPred(state, model, t, sample, key), 3, 9, 3);
+        Metric($"sde_step_pred_core_{_allThreads}threads_ns_per_elem", core / n, "ns");
+        Metric($"sde_step_pred_torch_{_allThreads}threads_ns_per_elem", PlainTorchStepNs(Large, 3, 9) / n, "ns");
+    }
+
+    /// <summary>diffusers' <c>ScoreSdeVeScheduler.step_pred</c> transcribed op for op into TorchSharp.</summary>
+    internal static double PlainTorchStepNs(int[] shape, int inner, int reps)
+    {
+        var longShape = shape.Select(d => (long)d).ToArray();
+        using var sample = randn(longShape);
+        using var model = randn(longShape);
+        var (state, t) = SdeState(Flavour.Torch);
+        using var discreteSigmas = tensor(state.DiscreteSigmas!.Value);
+        using var generator = new Generator(0);
+        var length = state.Timesteps!.Value.Length;
+        return MedianNs(() =>
+        {
+            using var scope = NewDisposeScope();
+            var timesteps = t * ones(shape[0]);
+            var idx = (timesteps * (length - 1)).@long();
+            var sigma = discreteSigmas[idx];
+            var adjacent = where(timesteps == 0, zeros_like(timesteps), discreteSigmas[idx - 1].to(timesteps.device));
+            var drift = zeros_like(sample);
+            var diffusion = (sigma.pow(2) - adjacent.pow(2)).pow(0.5).flatten();
+            while (diffusion.dim() < sample.dim()) diffusion = diffusion.unsqueeze(-1);
+            drift = drift - diffusion.pow(2) * model;
+            var noise = randn(longShape, generator: generator);
+            var prevMean = sample - drift;
+            var prev = prevMean + diffusion * noise;
+            prev.MoveToOuterDisposeScope().Dispose();
+        }, inner, reps, Math.Max(2, inner));
+    }
+
+    /// <summary>The shell's <see cref="ScoreSdeVeScheduler.StepPred(Tensor, double, Tensor, Generator?)"/>.</summary>
+    internal static double ShellStepNs(int[] shape, int inner, int reps)
+    {
+        var longShape = shape.Select(d => (long)d).ToArray();
+        using var sample = randn(longShape);
+        using var model = randn(longShape);
+        var scheduler = new ScoreSdeVeScheduler();
+        scheduler.SetTimesteps(10);
+        scheduler.SetSigmas(10);
+        var t = scheduler.State.Timesteps!.Value[3];
+        using var generator = new Generator(0);
+        return MedianNs(() =>
+        {
+            var output = scheduler.StepPred(model, t, sample, generator);
+            output.PrevSample.Dispose();
+            output.PrevSampleMean.Dispose();
+        }, inner, reps, Math.Max(2, inner));
+    }
+}
+
+/// <summary>The memory baseline: a pass reading three float32 arrays and writing two, vectorised.</summary>
+internal static class MemoryBaseline
+{
+    /// <summary>o1 = a + b, o2 = o1 + c: the least work a 3-read/2-write pass can do.</summary>
+    public static void Copy3Read2Write(float[] a, float[] b, float[] c, float[] o1, float[] o2)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i <= a.Length - 16; i += 16)
+            {
+                var s = Vector512.LoadUnsafe(ref a[0], (nuint)i) + Vector512.LoadUnsafe(ref b[0], (nuint)i);
+                s.StoreUnsafe(ref o1[0], (nuint)i);
+                (s + Vector512.LoadUnsafe(ref c[0], (nuint)i)).StoreUnsafe(ref o2[0], (nuint)i);
+            }
+        }
+        for (; i < a.Length; i++)
+        {
+            o1[i] = a[i] + b[i];
+            o2[i] = o1[i] + c[i];
+        }
+    }
+}
