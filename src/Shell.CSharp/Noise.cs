@@ -22,6 +22,8 @@ public static class Noise
                 return randn(shape, dtype: ScalarType.Float32, device: device);
             case NoiseSource.FromGenerator { Generator: { } generator }:
                 var generatorDevice = generator.device;
+                if (generatorDevice.type == DeviceType.CPU && device.type == DeviceType.CPU)
+                    return randn(shape, dtype: ScalarType.Float32, device: CPU, generator: generator);
                 if (generatorDevice.type == DeviceType.CPU)
                 {
                     using var cpu = randn(shape, dtype: ScalarType.Float32, device: CPU, generator: generator);

@@ -31,14 +31,18 @@ public sealed class TorchTensorOps : IFusedTensorOps<Tensor, NoiseSource>
         }
         // Each product is rounded before it is added, as diffusers' expressions (`sample + g2 * model_output`) are;
         // torch.add(x, y, alpha) would fuse the multiply-add and round differently.
+        // A coefficient of 1 multiplies exactly, so its term enters the sum as the tensor itself (one op fewer).
         using var scope = NewDisposeScope();
-        Tensor sum = Term(terms[0].Item1, first);
+        Tensor sum = terms.Length > 1 && IsOne(terms[0].Item1) ? first : Term(terms[0].Item1, first);
         for (int k = 1; k < terms.Length; k++)
         {
-            sum = sum.add(Term(terms[k].Item1, terms[k].Item2));
+            var (coef, x) = terms[k];
+            sum = sum.add(IsOne(coef) ? x : Term(coef, x));
         }
         return sum.MoveToOuterDisposeScope();
     }
+
+    private static bool IsOne(Coef coef) => coef.IsScalar && coef.ScalarValue == 1.0f;
 
     private static Tensor Term(Coef coef, Tensor x)
     {
