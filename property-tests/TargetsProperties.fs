@@ -189,7 +189,7 @@ module Limits =
         for a in 0 .. 7 do
             for b in 0 .. 7 do
                 let dot = Array.fold2 (fun s x y -> s + x * y) 0.0 means[a] means[b]
-                ensure (abs (dot - (if a = b then 16.0 else 0.0)) < 1e-12) (fun () -> sprintf "μ%d·μ%d = %g" a b dot)
+                ensure (abs (dot - (if a = b then 36.0 else 0.0)) < 1e-12) (fun () -> sprintf "μ%d·μ%d = %g" a b dot)
 
     [<Xunit.Fact>]
     let ``wrong arguments are named in the error`` () =

@@ -104,12 +104,14 @@ module Targets =
     let line1d : GaussianMixture =
         isotropic "line1d" [| 0.2; 0.5; 0.3 |] [| [| -3.0 |]; [| 0.0 |]; [| 2.5 |] |] [| 0.4; 0.6; 0.3 |]
 
-    /// A 64-D mixture of 8 equal-weight components with std 0.5 whose means are ±0.5 along the rows of the
-    /// 64×64 Walsh–Hadamard matrix (sign (−1)^popcount(k AND d)): all at norm 4 and pairwise 4√2 apart.
+    /// A 64-D mixture of 8 equal-weight components with std 0.4 whose means are ±0.75 along rows 0–7 of the
+    /// 64×64 Walsh–Hadamard matrix (sign (−1)^popcount(k AND d)) with the columns shifted by one (d = j + 1 mod 64):
+    /// all at norm 6 and pairwise 6√2 apart, and the first two coordinates split them into four pairs.
     let gaussian64 : GaussianMixture =
-        let sign (k: int) (d: int) = if Numerics.BitOperations.PopCount(uint32 (k &&& d)) % 2 = 0 then 0.5 else -0.5
-        let means = Array.init 8 (fun k -> Array.init 64 (sign (2 * k + 1)))
-        isotropic "gaussian64" (Array.create 8 1.0) means (Array.create 8 0.5)
+        let sign (k: int) (j: int) =
+            if Numerics.BitOperations.PopCount(uint32 (k &&& ((j + 1) % 64))) % 2 = 0 then 0.75 else -0.75
+        let means = Array.init 8 (fun k -> Array.init 64 (sign k))
+        isotropic "gaussian64" (Array.create 8 1.0) means (Array.create 8 0.4)
 
     /// Every built-in target, the default (`ring8`) first.
     let builtIns : GaussianMixture list = [ ring8; grid; moons; line1d; gaussian64 ]
