@@ -290,7 +290,8 @@ module Metrics =
 
     /// A text table with one row per named report (e.g. one per scheduler), columns aligned, values in
     /// invariant culture: name, points (non-finite), SW₂, Fréchet, mode TV, modes covered, mean log p (reference).
-    let formatTable (rows: (string * QualityReport) list) : string =
+    let formatTable (rows: seq<string * QualityReport>) : string =
+        let rows = List.ofSeq rows
         let header = [| "sampler"; "points"; "non-finite"; "SW2"; "Frechet"; "mode TV"; "modes"; "mean log p"; "ref log p" |]
         let cells =
             rows
