@@ -168,6 +168,15 @@ module Limits =
         ensure (far.ToArray() |> Array.forall (fun v -> abs v < 1e-4f)) (fun () -> sprintf "D(x; 1e6) = %O, not ≈ 0" far)
 
     [<Xunit.Fact>]
+    let ``at α = 0 the x0-prediction is the mixture mean and ε is x / σ_vp`` () =
+        // x_t = z carries no information on x0: E[x0 | x_t] = E[x0] and E[z | x_t] = x_t.
+        let m = Targets.line1d
+        let x = pointsNear (Prng.key 4L) 8 2.0 m
+        let mu = float32 (Targets.mean m).[0]
+        ensure ((Targets.vpX0 m 0.0 1.0 x).ToArray() |> Array.forall (fun v -> abs (v - mu) < 1e-6f)) (fun () -> "x0 at α = 0")
+        ensure (Targets.vpEpsilon m 0.0 1.0 x = x) (fun () -> "ε at α = 0")
+
+    [<Xunit.Fact>]
     let ``the 1-D and 2-D densities integrate to 1`` () =
         let h = 0.01
         let line = Array.init 2001 (fun i -> -10.0 + h * float i)

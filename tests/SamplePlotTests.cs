@@ -61,6 +61,22 @@ public class SamplePlotTests
     }
 
     [Fact]
+    public void Report_table_lists_each_sampler_from_CSharp()
+    {
+        var target = Targets.ring8;
+        var exact = Metrics.evaluateWith(Prng.key(5), 16, 300, target, Targets.sample(Prng.key(6), 300, target));
+        var collapsed = Metrics.evaluateWith(Prng.key(5), 16, 300, target,
+            NdArrayModule.create([2, 2], [4f, 0f, 4.1f, 0f]));
+        var table = Metrics.formatTable([Tuple.Create("exact", exact), Tuple.Create("collapsed", collapsed)]);
+        var lines = table.TrimEnd().Split('\n');
+        Assert.Equal("target ring8, 300 reference points, 16 projections", lines[0]);
+        Assert.StartsWith("exact ", lines[3]);
+        Assert.StartsWith("collapsed ", lines[4]);
+        Assert.Contains(" 1/8 ", lines[4]);
+        Assert.All(lines[1..], l => Assert.Equal(lines[1].Length, l.Length));
+    }
+
+    [Fact]
     public void Non_finite_points_are_left_out_and_a_wrong_shape_is_named()
     {
         var data = Targets.sample(Prng.key(4), 50, Targets.ring8).ToArray();
