@@ -9,6 +9,8 @@ public static class CheckerRegistry
     public static IEnumerable<IGoldenChecker> All()
     {
         yield return new PrngChecker();
+        yield return new DpmTorchChecker();
+        yield return new DpmFlaxChecker();
         yield return new PendingSchedulerChecker();
     }
 
