@@ -140,8 +140,10 @@ module NoiseSchedules =
         let ratio = last / (n + 1)
         Array.init n (fun i -> int64 ((n - i) * ratio) + int64 stepsOffset)
 
-    /// "trailing" spacing: round(arange(last, 0, −N/n)) − 1 (numpy arange: `last − j·ratio` while positive).
+    /// "trailing" spacing: round(arange(last, 0, −N/n)) − 1 (numpy arange: `last − j·ratio` while positive). The
+    /// count is ceil(last·n/N) in exact integer arithmetic: numpy's float64 ceil((0 − last)/−ratio) can come out one
+    /// too large (N = 100, n = 31 gives 31.000000000000004) and then diffusers emits a timestep of −1.
     let trailingTimesteps (numTrainTimesteps: int) (last: int) (n: int) : int64[] =
         let ratio = float numTrainTimesteps / float n
-        let count = int (Math.Ceiling((0.0 - float last) / -ratio))
+        let count = int ((int64 last * int64 n + int64 numTrainTimesteps - 1L) / int64 numTrainTimesteps)
         Array.init (max count 0) (fun j -> int64 (roundHalfEven (float last + float j * -ratio)) - 1L)

@@ -22,9 +22,11 @@ let run (ops: IDpmTensorOps<'T, 'Noise>) (noise: 'Noise) (model: 'T -> int64 -> 
     if state.NumInferenceSteps.IsNone then
         invalidOp "the number of inference steps is not set; call setTimesteps before run"
     let timesteps = state.Timesteps
+    // Starting from an explicit begin index (0 for a whole run, as diffusers' newer pipelines do) keeps a duplicated
+    // first timestep from being looked up at its second occurrence, which would skip a step and run past the end.
     let start = match state.BeginIndex with Some b -> b | None -> 0
     let mutable x = sample
-    let mutable s = state
+    let mutable s = if state.StepIndex.IsNone then DpmSolverMultistep.setBeginIndex start state else state
     for i in start .. timesteps.Length - 1 do
         let t = timesteps[i]
         let r = DpmSolverMultistep.stepWith ops noise ValueNone (model x t) t x s

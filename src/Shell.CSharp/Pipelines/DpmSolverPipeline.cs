@@ -51,6 +51,9 @@ public sealed class DpmSolverPipeline
         ArgumentNullException.ThrowIfNull(latents);
         var timesteps = Scheduler.State.Timesteps;
         int start = Scheduler.BeginIndex ?? 0;
+        // An explicit begin index (0 for a whole run) keeps a duplicated first timestep from being looked up at its
+        // second occurrence (diffusers' img2img rule), which would skip a step.
+        if (Scheduler.StepIndex is null) Scheduler.SetBeginIndex(start);
         var x = latents.alias();
         for (int i = start; i < timesteps.Length; i++)
         {
