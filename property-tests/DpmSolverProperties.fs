@@ -142,6 +142,14 @@ module Steps =
         (final.ToArray() |> Array.forall (fun v -> v = value)) |> Prop.label (sprintf "%O: %A" c (final.ToArray()))
 
     [<Property>]
+    let ``a bounded model gives finite samples at every step`` (c: DpmCase) (key: PrngKey) =
+        let s = scheduled c
+        let finite = ResizeArray()
+        let model (x: NdArray) (t: int64) = NdArray.scale (float32 t / float32 (t + 1L)) x
+        MultistepSampling.run ops key model (fun p -> finite.Add(NdArray.isFinite p.Sample)) sample s |> ignore
+        Seq.forall id finite |> Prop.label (sprintf "%O" c)
+
+    [<Property>]
     let ``the same inputs give the same outputs`` (c: DpmCase) (key: PrngKey) =
         let s = scheduled c
         let model (x: NdArray) (t: int64) = NdArray.scale (float32 t / float32 (t + 1L)) x

@@ -84,6 +84,29 @@ public class DpmSolverTests
         Assert.Equal(new long[] { 999, 886, 757, 603, 410, 202, 73, 22, 5, 0 }, lu.State.Timesteps);
     }
 
+    [Theory]
+    [InlineData("dpmsolver++")]
+    [InlineData("dpmsolver")]
+    public void Zero_length_last_step_of_karras_with_sigma_min_keeps_the_sample(string algorithm)
+    {
+        // Karras + sigma_min repeats the last sigma (h = 0); with 20 steps and heun diffusers computes 0/0 there.
+        var s = new DPMSolverMultistepScheduler(new Dictionary<string, object?>
+        {
+            ["use_karras_sigmas"] = true, ["final_sigmas_type"] = "sigma_min", ["solver_type"] = "heun", ["algorithm_type"] = algorithm,
+        });
+        s.SetTimesteps(20);
+        Assert.Equal(s.State.Sigmas[^2], s.State.Sigmas[^1]);
+        var x = Deter();
+        Tensor before = x;
+        foreach (var t in s.State.Timesteps)
+        {
+            before = x;
+            x = s.Step(Model(x, t), t, x).PrevSample;
+        }
+        Assert.True(x.isfinite().all().item<bool>());
+        Assert.Equal(0.0, SumAbs(x - before));
+    }
+
     [Fact]
     public void Thousand_steps_keep_every_timestep()
     {

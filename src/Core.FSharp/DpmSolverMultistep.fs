@@ -67,10 +67,30 @@ module DpmSolverMultistep =
           LambdaT = Array.map2 (fun (a: float32) (s: float32) -> MathF.Log a - MathF.Log s) alphaT sigmaT
           TrainSigmas = cumprod |> Array.map (fun a -> MathF.Sqrt((1.0f - a) / a)) }
 
+    /// The Flax training tables: jnp.linspace betas and a float32 cumprod.
+    let flaxTables (c: DpmSolverConfig) : DpmSolverTables =
+        let betas = NoiseSchedules.jnpBetas c.BetaSchedule c.BetaStart c.BetaEnd c.NumTrainTimesteps c.TrainedBetas
+        let cumprod = betas |> Array.map (fun b -> 1.0f - b) |> NoiseSchedules.float32Cumprod
+        let alphaT = cumprod |> Array.map MathF.Sqrt
+        let sigmaT = cumprod |> Array.map (fun a -> MathF.Sqrt(1.0f - a))
+        { Betas = betas
+          AlphasCumprod = cumprod
+          AlphaT = alphaT
+          SigmaT = sigmaT
+          LambdaT = Array.map2 (fun (a: float32) (s: float32) -> MathF.Log a - MathF.Log s) alphaT sigmaT
+          TrainSigmas = cumprod |> Array.map (fun a -> MathF.Sqrt((1.0f - a) / a)) }
+
+    /// The training tables of a flavour: torch builds them with torch.linspace and a float64-accumulated cumprod
+    /// (plus the zero-SNR rescale); Flax with jnp.linspace and a float32 cumprod.
+    let tables (flavour: Flavour) (c: DpmSolverConfig) : DpmSolverTables =
+        match flavour with
+        | Flavour.Flax -> flaxTables c
+        | _ -> torchTables c
+
     /// A new scheduler state from a config (validated; ArgumentException names the offending diffusers key).
     let create<'T> (config: DpmSolverConfig) : DpmSolverState<'T> =
         let c = DpmSolverConfig.validate config
-        let tables = torchTables c
+        let tables = tables Flavour.Torch c
         let n = c.NumTrainTimesteps
         { Config = c
           Tables = tables

@@ -41,19 +41,6 @@ module DpmSolverMultistepFlax =
 
     let private ops = DpmNdArrayOps.Default :> IDpmTensorOps<NdArray, PrngKey>
 
-    /// The Flax training tables: jnp.linspace betas and a float32 cumprod.
-    let flaxTables (c: DpmSolverConfig) : DpmSolverTables =
-        let betas = NoiseSchedules.jnpBetas c.BetaSchedule c.BetaStart c.BetaEnd c.NumTrainTimesteps c.TrainedBetas
-        let cumprod = betas |> Array.map (fun b -> 1.0f - b) |> NoiseSchedules.float32Cumprod
-        let alphaT = cumprod |> Array.map MathF.Sqrt
-        let sigmaT = cumprod |> Array.map (fun a -> MathF.Sqrt(1.0f - a))
-        { Betas = betas
-          AlphasCumprod = cumprod
-          AlphaT = alphaT
-          SigmaT = sigmaT
-          LambdaT = Array.map2 (fun (a: float32) (s: float32) -> MathF.Log a - MathF.Log s) alphaT sigmaT
-          TrainSigmas = cumprod |> Array.map (fun a -> MathF.Sqrt((1.0f - a) / a)) }
-
     /// Throws for options the Flax scheduler does not have (it would raise, or silently ignore them).
     let private checkFlax (c: DpmSolverConfig) =
         let refuse key = raise (ArgumentException(sprintf "%s is not supported by the Flax DPM-Solver flavour" key, key))
@@ -76,7 +63,7 @@ module DpmSolverMultistepFlax =
         checkFlax c
         let n = c.NumTrainTimesteps
         { Config = c
-          Tables = flaxTables c
+          Tables = DpmSolverMultistep.tables Flavour.Flax c
           InitNoiseSigma = 1.0f
           Timesteps = Array.init n (fun i -> n - 1 - i)
           NumInferenceSteps = None

@@ -118,8 +118,19 @@ module DpmSolverUpdate =
         { Order = order; SampleCoef = 0.0f; D0Coef = 0.0f; D1Coef = 0.0f; D2Coef = 0.0f; NoiseCoef = 0.0f
           InvR0 = 0.0f; InvR1 = 0.0f; R0OverSum = 0.0f; InvSum = 0.0f }
 
-    /// The scalar plan of an update of `order` from sources `s` (newest first: s0, s1, s2) to target `t`.
-    let plan (algorithm: string) (solverType: string) (order: int) (t: VpPoint) (s: VpPoint[]) : DpmUpdatePlan =
+    /// The scalar plan of an update of `order` from sources `s` (newest first: s0, s1, s2) to target `t`, in the
+    /// reference's float32 order of operations. Where diffusers divides 0 by 0 the plan says what it evidently
+    /// means: a step of zero length (h = 0, e.g. the repeated last sigma of Karras + sigma_min) leaves the sample
+    /// unchanged, and a history entry at the same λ as the next one (repeated timesteps) carries no slope, so the
+    /// order drops. Wherever diffusers is finite the coefficients are identical.
+    let rec plan (algorithm: string) (solverType: string) (order: int) (t: VpPoint) (s: VpPoint[]) : DpmUpdatePlan =
+        if t.Lambda = s[0].Lambda then { empty 1 with SampleCoef = 1.0f }
+        elif order >= 2 && s[0].Lambda = s[1].Lambda then plan algorithm solverType 1 t s
+        elif order = 3 && s[1].Lambda = s[2].Lambda then plan algorithm solverType 2 t s
+        else planExact algorithm solverType order t s
+
+    /// The plan exactly as diffusers computes it (no guard against zero-length steps).
+    and planExact (algorithm: string) (solverType: string) (order: int) (t: VpPoint) (s: VpPoint[]) : DpmUpdatePlan =
         let s0 = s[0]
         let h = t.Lambda - s0.Lambda
         let em = MathF.Exp(-h)
