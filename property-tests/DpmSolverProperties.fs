@@ -158,7 +158,7 @@ module Steps =
         let bits (x: NdArray) = x.ToArray() |> Array.map BitConverter.SingleToInt32Bits
         bits a = bits b && ordersA = ordersB
 
-[<Properties(Arbitrary = [| typeof<Generators> |], MaxTest = 200)>]
+[<Properties(Arbitrary = [| typeof<Generators> |], MaxTest = 150)>]
 module Thresholding =
 
     [<Property>]

@@ -114,19 +114,25 @@ module DpmSolverUpdate =
     /// True for the stochastic variants.
     let isSde (algorithm: string) = algorithm.StartsWith "sde-"
 
+    /// True when two λ are equal up to float32 rounding (16 ulps of the larger): a step between them has no length,
+    /// only rounding (Lu + sigma_min ends with exp(ln σ_min) next to σ_min itself, a few ulps apart), and the
+    /// reference's (e^(−h) − 1)/h-style coefficients are 0/0 or rounding noise there.
+    let sameLambda (a: float32) (b: float32) =
+        a = b || Single.IsFinite a && Single.IsFinite b && MathF.Abs(a - b) <= 16.0f * 1.1920929e-7f * MathF.Max(1.0f, MathF.Max(MathF.Abs a, MathF.Abs b))
+
     let private empty order =
         { Order = order; SampleCoef = 0.0f; D0Coef = 0.0f; D1Coef = 0.0f; D2Coef = 0.0f; NoiseCoef = 0.0f
           InvR0 = 0.0f; InvR1 = 0.0f; R0OverSum = 0.0f; InvSum = 0.0f }
 
     /// The scalar plan of an update of `order` from sources `s` (newest first: s0, s1, s2) to target `t`, in the
     /// reference's float32 order of operations. Where diffusers divides 0 by 0 the plan says what it evidently
-    /// means: a step of zero length (h = 0, e.g. the repeated last sigma of Karras + sigma_min) leaves the sample
+    /// means: a step of zero length (h = 0 up to rounding, e.g. the repeated last sigma of Karras + sigma_min) leaves the sample
     /// unchanged, and a history entry at the same λ as the next one (repeated timesteps) carries no slope, so the
     /// order drops. Wherever diffusers is finite the coefficients are identical.
     let rec plan (algorithm: string) (solverType: string) (order: int) (t: VpPoint) (s: VpPoint[]) : DpmUpdatePlan =
-        if t.Lambda = s[0].Lambda then { empty 1 with SampleCoef = 1.0f }
-        elif order >= 2 && s[0].Lambda = s[1].Lambda then plan algorithm solverType 1 t s
-        elif order = 3 && s[1].Lambda = s[2].Lambda then plan algorithm solverType 2 t s
+        if sameLambda t.Lambda s[0].Lambda then { empty 1 with SampleCoef = 1.0f }
+        elif order >= 2 && sameLambda s[0].Lambda s[1].Lambda then plan algorithm solverType 1 t s
+        elif order = 3 && sameLambda s[1].Lambda s[2].Lambda then plan algorithm solverType 2 t s
         else planExact algorithm solverType order t s
 
     /// The plan exactly as diffusers computes it (no guard against zero-length steps).
