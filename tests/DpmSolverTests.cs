@@ -108,6 +108,18 @@ public class DpmSolverTests
     }
 
     [Fact]
+    public void Half_precision_inputs_give_half_precision_outputs()
+    {
+        // diffusers' test_fp16_support: thresholding with ratio 0 (s ≡ 1), fp16 sample, output dtype float16.
+        var s = Scheduler(("thresholding", true), ("dynamic_thresholding_ratio", 0.0), ("lower_order_final", true));
+        s.SetTimesteps(10);
+        var x = Deter().to(ScalarType.Float16);
+        foreach (var t in s.State.Timesteps) x = s.Step(Model(x, t), t, x).PrevSample;
+        Assert.Equal(ScalarType.Float16, x.dtype);
+        Assert.True(x.isfinite().all().item<bool>());
+    }
+
+    [Fact]
     public void Thousand_steps_keep_every_timestep()
     {
         var s = new DPMSolverMultistepScheduler();
@@ -178,6 +190,20 @@ public class DpmSolverTests
         var x = randn(new long[] { 2, 3, 4, 4 }, generator: generator);
         foreach (var t in scheduler.State.Timesteps) x = scheduler.Step(Model(x, t), t, x, generator).PrevSample;
         Assert.Equal(0.0, SumAbs(result - x));
+    }
+
+    [Fact]
+    public void History_survives_a_caller_that_disposes_its_model_outputs()
+    {
+        // With prediction "sample" the history holds the model output itself; the pipeline disposes each output.
+        var config = new Dictionary<string, object?> { ["prediction_type"] = "sample", ["solver_order"] = 3 };
+        var pipeline = new DpmSolverPipeline((x, t) => x.mul(0.5f), new DPMSolverMultistepScheduler(config));
+        var result = pipeline.Call(new long[] { 1, 3, 2, 2 }, 8, new torch.Generator(1));
+        var scheduler = new DPMSolverMultistepScheduler(config);
+        scheduler.SetTimesteps(8);
+        var y = randn(new long[] { 1, 3, 2, 2 }, generator: new torch.Generator(1));
+        foreach (var t in scheduler.State.Timesteps) y = scheduler.Step(y.mul(0.5f), t, y).PrevSample;
+        Assert.Equal(0.0, SumAbs(result - y));
     }
 
     [Fact]

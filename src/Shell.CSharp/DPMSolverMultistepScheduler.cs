@@ -102,14 +102,23 @@ public sealed class DPMSolverMultistepScheduler
         ArgumentNullException.ThrowIfNull(sample);
         if (OptionModule.IsNone(State.NumInferenceSteps))
             throw new InvalidOperationException("the number of inference steps is not set; call SetTimesteps before Step");
-        TensorChecks.Float32(nameof(sample), sample);
-        TensorChecks.Float32("model_output", modelOutput);
+        if (!modelOutput.is_floating_point())
+            throw new ArgumentException($"model_output has dtype {modelOutput.dtype} but a floating-point tensor is expected", "model_output");
+        if (!sample.is_floating_point())
+            throw new ArgumentException($"sample has dtype {sample.dtype} but a floating-point tensor is expected", nameof(sample));
         if (modelOutput.device_type != sample.device_type || modelOutput.device_index != sample.device_index)
             throw new ArgumentException($"model_output is on {modelOutput.device} but sample is on {sample.device}", nameof(modelOutput));
+        // diffusers computes the update in float32 and casts prev_sample back to the model output's dtype.
+        var outputDtype = modelOutput.dtype;
+        // The history may keep the converted output itself (prediction "sample", or ε for dpmsolver), so it gets its
+        // own handle: a caller that disposes its model output does not free the scheduler's history.
+        var output32 = modelOutput.dtype == ScalarType.Float32 ? modelOutput.alias() : modelOutput.to(ScalarType.Float32);
+        var sample32 = sample.dtype == ScalarType.Float32 ? sample : sample.to(ScalarType.Float32);
         var noise = varianceNoise is null ? FSharpValueOption<Tensor>.None : FSharpValueOption<Tensor>.Some(varianceNoise.to(ScalarType.Float32).to(sample.device));
-        var result = DpmSolverMultistep.stepWith(DpmTorchOps.Instance, NoiseSource.Of(generator), noise, modelOutput, timestep, sample, State);
+        var result = DpmSolverMultistep.stepWith(DpmTorchOps.Instance, NoiseSource.Of(generator), noise, output32, timestep, sample32, State);
         State = result.State;
-        return new SchedulerOutput(result.PrevSample);
+        var prev = result.PrevSample;
+        return new SchedulerOutput(outputDtype == ScalarType.Float32 ? prev : prev.to(outputDtype));
     }
 
     /// <summary><c>step</c> with a 0-d timestep tensor (read on the host, as diffusers' index lookup does).</summary>
