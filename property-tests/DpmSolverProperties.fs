@@ -142,6 +142,15 @@ module Steps =
         (final.ToArray() |> Array.forall (fun v -> v = value)) |> Prop.label (sprintf "%O: %A" c (final.ToArray()))
 
     [<Property>]
+    let ``the Flax order selection equals torch's when the final sigma is sigma_min and euler_at_final is off`` (c: DpmCase) =
+        let cfg = { c.Config with FinalSigmasType = "sigma_min"; EulerAtFinal = false }
+        let count = c.Steps
+        [ for k in 0 .. count - 1 ->
+            let nums = min k cfg.SolverOrder
+            DpmSolverMultistep.orderAt cfg k count nums = DpmSolverMultistepFlax.orderAt cfg k count nums ]
+        |> List.forall id
+
+    [<Property>]
     let ``a bounded model gives finite samples at every step`` (c: DpmCase) (key: PrngKey) =
         let s = scheduled c
         let finite = ResizeArray()
