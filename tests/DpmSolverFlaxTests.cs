@@ -43,3 +43,55 @@ public class DpmSolverFlaxTests
         Assert.Equal(MathF.Sqrt(state.Tables.AlphasCumprod[999]), noisy[1]);
     }
 }
+
+/// <summary>The DPM checkers compare real values: a corrupted golden number fails its case.</summary>
+public class DpmSolverCheckerTests
+{
+    private static string Text(string name)
+    {
+        using var gz = new System.IO.Compression.GZipStream(File.OpenRead(TestData.Golden(name)), System.IO.Compression.CompressionMode.Decompress);
+        return new StreamReader(gz).ReadToEnd();
+    }
+
+    private static Conformance.FileResult Check(string text)
+    {
+        var dir = Directory.CreateTempSubdirectory();
+        try
+        {
+            var path = Path.Combine(dir.FullName, "corrupted.json");
+            File.WriteAllText(path, text);
+            return Conformance.ConformanceRunner.CreateDefault().CheckPath(path);
+        }
+        finally
+        {
+            dir.Delete(true);
+        }
+    }
+
+    [Fact]
+    public void A_corrupted_torch_mean_fails_that_case_only()
+    {
+        var text = Text("dpm_torch");
+        var corrupted = text.Replace("\"mean_abs\":0.22430236637592316", "\"mean_abs\":0.2253");
+        Assert.NotEqual(text, corrupted);
+        var result = Check(corrupted);
+        var failed = result.Cases.Where(c => c.Status == Conformance.CaseStatus.Failed).ToList();
+        Assert.Equal(2, failed.Count); // cases 0 and 1 record the same loop result
+        Assert.All(failed, f => Assert.Equal("mean_abs", f.FirstMismatch?.Field));
+    }
+
+    [Fact]
+    public void A_corrupted_flax_step_value_fails()
+    {
+        var text = Text("dpm_flax");
+        var at = text.IndexOf("\"samples\":[{\"shape\":[4,3,8,8],\"dtype\":\"float32\",\"data\":[", StringComparison.Ordinal);
+        Assert.True(at > 0);
+        var start = text.IndexOf("\"data\":[", at, StringComparison.Ordinal) + 8;
+        var end = text.IndexOf(',', start);
+        var corrupted = text[..start] + "0.5" + text[end..];
+        var result = Check(corrupted);
+        var failed = result.Cases.Single(c => c.Status == Conformance.CaseStatus.Failed);
+        Assert.Equal("samples[0]", failed.FirstMismatch?.Field);
+        Assert.Equal(0, failed.FirstMismatch?.Index);
+    }
+}

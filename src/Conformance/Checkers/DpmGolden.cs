@@ -80,9 +80,21 @@ internal static class DpmGolden
         "config_overrides", "num_inference_steps", "timesteps", "sigmas", "config", "samples", "final", "sum_abs", "mean_abs", "error",
     };
 
-    /// <summary>The first field of a case this runner does not understand, or null.</summary>
-    public static string? UnknownField(JsonValue item) =>
-        Golden.Members(item, "case").Select(m => m.Key).FirstOrDefault(k => !KnownCaseFields.Contains(k));
+    private static readonly HashSet<string> ConfigKeys = new(DpmSolverConfigModule.keys) { "sigma_min", "sigma_max" };
+
+    /// <summary>The first field of a case this runner does not understand (including config keys), or null.</summary>
+    public static string? UnknownField(JsonValue item)
+    {
+        var unknown = Golden.Members(item, "case").Select(m => m.Key).FirstOrDefault(k => !KnownCaseFields.Contains(k));
+        if (unknown is not null) return unknown;
+        foreach (var field in new[] { "config_overrides", "config" })
+        {
+            if (Golden.Field(item, field) is not JsonValue.Object o) continue;
+            var key = o.Item.Select(m => m.Item1).FirstOrDefault(k => !ConfigKeys.Contains(k));
+            if (key is not null) return $"{field}.{key}";
+        }
+        return null;
+    }
 
     /// <summary>Compares one recorded step (an array, or Σ|x| for long runs) with the project's sample.</summary>
     public static void CompareStep(CaseChecker c, string field, JsonValue recorded, float[] actual)
