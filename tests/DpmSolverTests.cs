@@ -120,6 +120,25 @@ public class DpmSolverTests
     }
 
     [Fact]
+    public void Dynamic_shifting_mu_sets_flow_shift_to_e_to_the_mu()
+    {
+        var shifted = new DPMSolverMultistepScheduler(new Dictionary<string, object?>
+        {
+            ["use_flow_sigmas"] = true, ["prediction_type"] = "flow_prediction", ["use_dynamic_shifting"] = true,
+        });
+        shifted.SetTimesteps(10, mu: Math.Log(3.0));
+        var fixedShift = new DPMSolverMultistepScheduler(new Dictionary<string, object?>
+        {
+            ["use_flow_sigmas"] = true, ["prediction_type"] = "flow_prediction", ["flow_shift"] = 3.0,
+        });
+        fixedShift.SetTimesteps(10);
+        Assert.Equal(3.0, shifted.Config.FlowShift, 12);
+        Assert.Equal(fixedShift.State.Timesteps, shifted.State.Timesteps);
+        for (int i = 0; i < fixedShift.State.Sigmas.Length; i++)
+            Assert.Equal(fixedShift.State.Sigmas[i], shifted.State.Sigmas[i], 6);
+    }
+
+    [Fact]
     public void Thousand_steps_keep_every_timestep()
     {
         var s = new DPMSolverMultistepScheduler();
