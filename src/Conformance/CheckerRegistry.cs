@@ -14,6 +14,8 @@ public static class CheckerRegistry
         yield return new KarrasVeFlaxChecker();
         yield return new KarrasVeTorchChecker();
         yield return new ConfigChecker();
+        yield return new DpmTorchChecker();
+        yield return new DpmFlaxChecker();
         yield return new PendingSchedulerChecker();
     }
 
