@@ -19,6 +19,6 @@ public static class CheckerRegistry
         yield return new PendingSchedulerChecker();
     }
 
-    /// <summary>The real-configs directory checker, when config loading is built.</summary>
-    public static IRealConfigsChecker? RealConfigs() => null;
+    /// <summary>The real-configs directory checker (DPM-Solver's from_config on real model configs).</summary>
+    public static IRealConfigsChecker? RealConfigs() => new RealConfigsChecker();
 }

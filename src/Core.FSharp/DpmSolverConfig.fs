@@ -50,7 +50,8 @@ type DpmSolverConfig =
       FinalSigmasType: string
       /// `lambda_min_clipped`: timesteps whose λ is below this are not used (−∞ by default).
       LambdaMinClipped: float
-      /// `variance_type`: None, "learned" or "learned_range".
+      /// `variance_type`: None, "learned" or "learned_range" (other values, such as DDPM's "fixed_small", are kept
+      /// and act as None).
       VarianceType: string option
       /// `timestep_spacing`: "linspace", "leading" or "trailing".
       TimestepSpacing: string
@@ -206,6 +207,14 @@ module DpmSolverConfig =
             let names = allowed |> List.map (sprintf "'%s'") |> String.concat ", "
             raise (ArgumentException(sprintf "%s is '%s' but must be one of %s" key value names, key))
 
+    /// True when `variance_type` is "learned" or "learned_range": the model output then carries variance channels
+    /// that the solver drops (diffusers ignores every other value, such as DDPM's "fixed_small").
+    let learnedVariance (c: DpmSolverConfig) =
+        match c.VarianceType with
+        | Some "learned"
+        | Some "learned_range" -> true
+        | _ -> false
+
     /// Checks the config as diffusers' constructor does (plus the combinations diffusers would only fail on later)
     /// and returns it with diffusers' aliases resolved ("deis" → "dpmsolver++"; "logrho", "bh1", "bh2" → "midpoint").
     /// Throws ArgumentException naming the diffusers key.
@@ -230,9 +239,8 @@ module DpmSolverConfig =
         oneOf "final_sigmas_type" c.FinalSigmasType [ "zero"; "sigma_min" ]
         oneOf "timestep_spacing" c.TimestepSpacing [ "linspace"; "leading"; "trailing" ]
         oneOf "time_shift_type" c.TimeShiftType [ "exponential" ]
-        match c.VarianceType with
-        | Some v -> oneOf "variance_type" v [ "learned"; "learned_range" ]
-        | None -> ()
+        // Any other variance_type (DDPM configs carry "fixed_small", ...) is kept and means no variance channels,
+        // as in diffusers, which only tests for the two learned kinds.
         let exclusive = [ c.UseBetaSigmas; c.UseExponentialSigmas; c.UseKarrasSigmas ] |> List.filter id |> List.length
         if exclusive > 1 then
             raise (ArgumentException("only one of use_beta_sigmas, use_exponential_sigmas, use_karras_sigmas can be true", "use_karras_sigmas"))

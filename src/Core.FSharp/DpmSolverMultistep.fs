@@ -250,8 +250,8 @@ module DpmSolverMultistep =
             raise (InvalidOperationException(sprintf "step index %d is past the last of the %d timesteps; call set_timesteps again to start a new run" index count))
         let sampleShape = ops.Shape sample
         let outShape = ops.Shape modelOutput
-        let expected = if c.VarianceType.IsSome && outShape.Length >= 2 then (let s = Array.copy sampleShape in (if s.Length >= 2 then s[1] <- outShape[1]); s) else sampleShape
-        if outShape <> expected || (c.VarianceType.IsSome && (sampleShape.Length < 2 || sampleShape[1] <> 3)) then
+        let expected = if DpmSolverConfig.learnedVariance c && outShape.Length >= 2 then (let s = Array.copy sampleShape in (if s.Length >= 2 then s[1] <- outShape[1]); s) else sampleShape
+        if outShape <> expected || (DpmSolverConfig.learnedVariance c && (sampleShape.Length < 2 || sampleShape[1] <> 3)) then
             raise (ArgumentException(sprintf "sample has shape %s but model_output has %s" (shapeText sampleShape) (shapeText outShape), "model_output"))
         let order = orderAt c index count state.LowerOrderNums
         let pS = pointAt state index

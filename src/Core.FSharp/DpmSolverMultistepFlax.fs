@@ -51,7 +51,7 @@ module DpmSolverMultistepFlax =
         if c.UseBetaSigmas then refuse "use_beta_sigmas"
         if c.UseLuLambdas then refuse "use_lu_lambdas"
         if c.UseFlowSigmas then refuse "use_flow_sigmas"
-        if c.VarianceType.IsSome then refuse "variance_type"
+        if DpmSolverConfig.learnedVariance c then refuse "variance_type"
         if c.RescaleBetasZeroSnr then refuse "rescale_betas_zero_snr"
         if c.PredictionType = "flow_prediction" then refuse "prediction_type"
 

@@ -248,7 +248,7 @@ module DpmSolverUpdate =
     /// when the config asks.
     let convert (ops: IDpmTensorOps<'T, 'Noise>) (config: DpmSolverConfig) (p: VpPoint) (sigma: float32) (modelOutput: 'T) (sample: 'T) : 'T =
         let combine (terms: struct (Coef * 'T) list) = ops.Combine(List.toArray terms)
-        let learned = config.VarianceType.IsSome
+        let learned = DpmSolverConfig.learnedVariance config
         let threshold (x0: 'T) =
             ops.Threshold(x0, float32 config.DynamicThresholdingRatio, float32 config.SampleMaxValue)
         if isDataPrediction config.AlgorithmType then

@@ -10,7 +10,7 @@ namespace Schedulers;
 /// TorchSharp tensors on any device. It holds an immutable core state (<see cref="State"/>) and swaps it on every
 /// call; the maths is the core's <see cref="DpmSolverMultistep"/>, run with <see cref="DpmTorchOps"/>.
 /// </summary>
-public sealed class DPMSolverMultistepScheduler
+public sealed partial class DPMSolverMultistepScheduler
 {
     private Device _timestepsDevice = CPU;
 
