@@ -14,7 +14,6 @@ public class DpmSolverErrorTests
     [InlineData("prediction_type", "score", "prediction_type")]
     [InlineData("timestep_spacing", "random", "timestep_spacing")]
     [InlineData("final_sigmas_type", "one", "final_sigmas_type")]
-    [InlineData("variance_type", "fixed", "variance_type")]
     public void Bad_options_name_the_diffusers_key(string key, string value, string expectedParam)
     {
         var e = Assert.Throws<ArgumentException>(() => new DPMSolverMultistepScheduler(new Dictionary<string, object?> { [key] = value }));

@@ -144,3 +144,22 @@ public class SchedulerConfigTests
         }
     }
 }
+
+/// <summary>Values diffusers accepts without acting on them.</summary>
+public class DpmSolverVarianceTypeTests
+{
+    [Fact]
+    public void A_ddpm_variance_type_is_kept_and_acts_as_none()
+    {
+        var plain = new DPMSolverMultistepScheduler();
+        var ddpm = new DPMSolverMultistepScheduler(new Dictionary<string, object?> { ["variance_type"] = "fixed_small" });
+        Assert.False(Schedulers.Core.DpmSolverConfigModule.learnedVariance(ddpm.Config));
+        plain.SetTimesteps(5);
+        ddpm.SetTimesteps(5);
+        using var x = TorchSharp.torch.full(new long[] { 1, 3, 4, 4 }, 0.5f);
+        var a = plain.Step(x * 0.1f, plain.State.Timesteps[0], x).PrevSample.data<float>().ToArray();
+        var b = ddpm.Step(x * 0.1f, ddpm.State.Timesteps[0], x).PrevSample.data<float>().ToArray();
+        Assert.Equal(a, b);
+        Assert.Contains("\"variance_type\": \"fixed_small\"", ddpm.ConfigText());
+    }
+}
