@@ -25,6 +25,17 @@ public class ConformanceTests
         Assert.True(result.Cases.Count > 0, $"{name}: no cases found");
     }
 
+    [Theory]
+    [InlineData("real-configs", 8)]
+    [InlineData("configs", 6)]
+    public void Config_directories_pass_every_case(string folder, int cases)
+    {
+        var output = new StringWriter();
+        var (passed, failed, skipped) = ConformanceRunner.CreateDefault().Run(new[] { Path.Combine(TestData.GoldenDir, folder) }, output);
+        Assert.True(failed == 0 && skipped == 0, output.ToString());
+        Assert.Equal(cases, passed);
+    }
+
     [Fact]
     public void Jax_prng_passes_every_case_in_both_modes()
     {

@@ -14,6 +14,41 @@ public class SchedulerConfigTests
     {
         Assert.Equal(GoldenConfig("ScoreSdeVeScheduler"), new ScoreSdeVeScheduler().ConfigText());
         Assert.Equal(GoldenConfig("KarrasVeScheduler"), new KarrasVeScheduler().ConfigText());
+        Assert.Equal(GoldenConfig("DPMSolverMultistepScheduler"), new DPMSolverMultistepScheduler().ConfigText());
+    }
+
+    [Fact]
+    public void Dpm_solver_uses_sigma_bounds_carried_from_an_euler_config_and_saves_them_again()
+    {
+        var path = Path.Combine(TestData.GoldenDir, "real-configs", "HMPDM__EulerDiscreteScheduler.json");
+        var scheduler = DPMSolverMultistepScheduler.FromPretrained(path);
+        Assert.Equal(124.8983, scheduler.Config.SigmaMax!.Value);
+        scheduler.SetTimesteps(5);
+        Assert.Equal(124.8983f, scheduler.State.Sigmas[0], 4);
+        var saved = scheduler.ConfigText();
+        Assert.Contains("\"sigma_max\": 124.8983,", saved);
+        Assert.Contains("\"interpolation_type\": \"linear\",", saved);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(saved, "\"sigma_max\""));
+        Assert.Equal(saved, DPMSolverMultistepScheduler.FromConfig(ConfigFile.parse(saved)).ConfigText());
+    }
+
+    [Theory]
+    [InlineData("{\"beta_schedule\": \"cubic\"}", "beta_schedule")]
+    [InlineData("{\"algorithm_type\": \"dpm\"}", "algorithm_type")]
+    [InlineData("{\"solver_type\": \"rk4\"}", "solver_type")]
+    [InlineData("{\"prediction_type\": \"noise\"}", "prediction_type")]
+    [InlineData("{\"timestep_spacing\": \"uniform\"}", "timestep_spacing")]
+    [InlineData("{\"final_sigmas_type\": \"one\"}", "final_sigmas_type")]
+    [InlineData("{\"use_karras_sigmas\": true, \"use_beta_sigmas\": true}", "use_karras_sigmas")]
+    [InlineData("{\"solver_order\": 0}", "solver_order")]
+    [InlineData("{\"num_train_timesteps\": -5}", "num_train_timesteps")]
+    [InlineData("{\"trained_betas\": [0.1, -0.2]}", "trained_betas")]
+    [InlineData("{\"thresholding\": \"yes\"}", "thresholding")]
+    [InlineData("{\"algorithm_type\": \"sde-dpmsolver\", \"solver_order\": 3, \"final_sigmas_type\": \"sigma_min\"}", "solver_order")]
+    public void Invalid_dpm_configs_are_rejected_naming_the_key(string text, string key)
+    {
+        var e = Assert.Throws<SchedulerConfigException>(() => DPMSolverMultistepScheduler.FromConfig(ConfigFile.parse(text)));
+        Assert.Equal(key, e.Key);
     }
 
     [Fact]
@@ -59,7 +94,7 @@ public class SchedulerConfigTests
     [InlineData("{\"sigma_min\": 2000}", "sigma_min")]
     [InlineData("{\"num_train_timesteps\": 0}", "num_train_timesteps")]
     [InlineData("{\"snr\": \"high\"}", "snr")]
-    [InlineData("{\"_class_name\": \"DDPMScheduler\"}", "_class_name")]
+    [InlineData("{\"_class_name\": \"UNet2DModel\"}", "_class_name")]
     public void Invalid_score_sde_ve_configs_are_rejected_naming_the_key(string text, string key)
     {
         var e = Assert.Throws<SchedulerConfigException>(() => ScoreSdeVeScheduler.FromConfig(ConfigFile.parse(text)));
@@ -107,5 +142,24 @@ public class SchedulerConfigTests
         {
             cache.Delete(true);
         }
+    }
+}
+
+/// <summary>Values diffusers accepts without acting on them.</summary>
+public class DpmSolverVarianceTypeTests
+{
+    [Fact]
+    public void A_ddpm_variance_type_is_kept_and_acts_as_none()
+    {
+        var plain = new DPMSolverMultistepScheduler();
+        var ddpm = new DPMSolverMultistepScheduler(new Dictionary<string, object?> { ["variance_type"] = "fixed_small" });
+        Assert.False(Schedulers.Core.DpmSolverConfigModule.learnedVariance(ddpm.Config));
+        plain.SetTimesteps(5);
+        ddpm.SetTimesteps(5);
+        using var x = TorchSharp.torch.full(new long[] { 1, 3, 4, 4 }, 0.5f);
+        var a = plain.Step(x * 0.1f, plain.State.Timesteps[0], x).PrevSample.data<float>().ToArray();
+        var b = ddpm.Step(x * 0.1f, ddpm.State.Timesteps[0], x).PrevSample.data<float>().ToArray();
+        Assert.Equal(a, b);
+        Assert.Contains("\"variance_type\": \"fixed_small\"", ddpm.ConfigText());
     }
 }

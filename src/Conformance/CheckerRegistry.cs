@@ -14,9 +14,11 @@ public static class CheckerRegistry
         yield return new KarrasVeFlaxChecker();
         yield return new KarrasVeTorchChecker();
         yield return new ConfigChecker();
+        yield return new DpmTorchChecker();
+        yield return new DpmFlaxChecker();
         yield return new PendingSchedulerChecker();
     }
 
-    /// <summary>The real-configs directory checker, when config loading is built.</summary>
-    public static IRealConfigsChecker? RealConfigs() => null;
+    /// <summary>The real-configs directory checker (DPM-Solver's from_config on real model configs).</summary>
+    public static IRealConfigsChecker? RealConfigs() => new RealConfigsChecker();
 }

@@ -16,19 +16,23 @@ public sealed record LoadedConfig<TConfig>(TConfig Config, ConfigDict? Source, I
 public static class SchedulerConfigs
 {
     /// <summary>
-    /// diffusers' <c>from_config</c>: rejects a <c>_class_name</c> that is not one of <paramref name="compatibles"/>,
-    /// drops the keys listed in <c>_use_default_values</c>, reads the class's keys with its defaults for missing ones
+    /// diffusers' <c>from_config</c>: rejects a <c>_class_name</c> that names no scheduler (a model's config, say),
+    /// loads any scheduler class's config as diffusers does (its keys that this class does not take are kept), drops
+    /// the keys listed in <c>_use_default_values</c>, reads the class's keys with its defaults for missing ones
     /// (invalid values throw <see cref="SchedulerConfigException"/> naming the key) and keeps every other key.
     /// </summary>
     public static LoadedConfig<TConfig> Load<TConfig>(ConfigDict dict, IReadOnlyCollection<string> keys, IReadOnlyCollection<string> compatibles, Func<ConfigDict, TConfig> ofDict)
     {
         ArgumentNullException.ThrowIfNull(dict);
         var className = dict.ClassNameOrNull;
-        if (className is not null && !compatibles.Contains(className))
+        if (className is not null && !compatibles.Contains(className) && !className.EndsWith("Scheduler", StringComparison.Ordinal))
             throw new SchedulerConfigException(
-                $"_class_name is \"{className}\" but this scheduler loads only configs of {string.Join(", ", compatibles)}", "_class_name");
+                $"_class_name is \"{className}\", which is not a scheduler; expected a scheduler config such as {string.Join(", ", compatibles.Take(3))}", "_class_name");
         var (init, hidden) = ConfigFile.extractInit(keys, dict);
-        return new LoadedConfig<TConfig>(ofDict(init), init, hidden);
+        // The record reads its own keys from everything kept: DPM-Solver also reads sigma_min/sigma_max that a
+        // config of another class carries (they bound its Karras, exponential and beta sigmas, as in diffusers).
+        var kept = new ConfigDict(init.Members.Concat(hidden).ToArray());
+        return new LoadedConfig<TConfig>(ofDict(kept), kept, hidden);
     }
 
     /// <summary>Reads a config from a file, a folder (and subfolder), the Hugging Face cache or the Hub.</summary>

@@ -14,6 +14,7 @@ public sealed class ConfigChecker : IGoldenChecker
     {
         ["ScoreSdeVeScheduler"] = (d => ScoreSdeVeScheduler.FromConfig(d).ConfigText(), () => new ScoreSdeVeScheduler().ConfigText()),
         ["KarrasVeScheduler"] = (d => KarrasVeScheduler.FromConfig(d).ConfigText(), () => new KarrasVeScheduler().ConfigText()),
+        ["DPMSolverMultistepScheduler"] = (d => DPMSolverMultistepScheduler.FromConfig(d).ConfigText(), () => new DPMSolverMultistepScheduler().ConfigText()),
     };
 
     /// <summary>Registers another class (used as schedulers gain config support).</summary>

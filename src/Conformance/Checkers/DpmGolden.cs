@@ -1,0 +1,127 @@
+using Schedulers.Core;
+
+namespace Schedulers.Conformance.Checkers;
+
+/// <summary>What the two DPM-Solver checkers share: config overrides, the shared sample, the closed-form model and
+/// the resolved-config comparison.</summary>
+internal static class DpmGolden
+{
+    /// <summary>True for a DPMSolverMultistepScheduler golden file of the given framework.</summary>
+    public static bool Recognises(JsonValue root, string framework) =>
+        Golden.Field(root, "scheduler") is JsonValue.String { Item: "DPMSolverMultistepScheduler" }
+        && Golden.Field(root, "framework") is JsonValue.String f && f.Item == framework
+        && Golden.Field(root, "cases") is JsonValue.Array;
+
+    /// <summary>A JSON config value as <see cref="DpmSolverConfigModule.set"/> takes it.</summary>
+    public static object? Value(JsonValue value, string where) => value switch
+    {
+        JsonValue.Bool b => b.Item,
+        JsonValue.String s => s.Item,
+        JsonValue.Number n when Json.isIntegerText(n.text) => checked((int)Json.numberValue(n.text)),
+        JsonValue.Number n => Json.numberValue(n.text),
+        JsonValue.Array a => a.Item.Select(v => Golden.Number(v, where)).ToArray(),
+        _ when value.IsNull => null,
+        _ => throw new GoldenFormatException($"{where}: a config value must be a boolean, number, string, null or array of numbers"),
+    };
+
+    /// <summary>The defaults with the case's <c>config_overrides</c> applied.</summary>
+    public static DpmSolverConfig Config(JsonValue item, string where)
+    {
+        var config = DpmSolverConfigModule.defaults;
+        if (Golden.Field(item, "config_overrides") is { } overrides)
+        {
+            foreach (var (key, value) in Golden.Members(overrides, where + ".config_overrides"))
+                config = DpmSolverConfigModule.set(key, Value(value, where + "." + key), config);
+        }
+        return config;
+    }
+
+    /// <summary>Compares every key of a recorded resolved config with the project's config (numbers with the schedule tolerance).</summary>
+    public static void CompareConfig(CaseChecker c, JsonValue recorded, DpmSolverConfig config)
+    {
+        foreach (var (key, value) in Golden.Members(recorded, "config"))
+        {
+            var actual = DpmSolverConfigModule.get(key, config);
+            var expected = Value(value, "config." + key);
+            switch (expected)
+            {
+                case null:
+                    if (actual is not null) throw new InvalidDataException($"config.{key}: expected null, actual {actual}");
+                    break;
+                case double[] values:
+                    c.Compare("config." + key, values, (actual as double[]) ?? Array.Empty<double>(), Tolerance.Schedule);
+                    break;
+                case bool or string:
+                    if (!expected.Equals(actual)) throw new InvalidDataException($"config.{key}: expected {expected}, actual {actual ?? "null"}");
+                    break;
+                default:
+                    c.Compare("config." + key, Convert.ToDouble(expected), Convert.ToDouble(actual), Tolerance.Exact);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>The file's shared <c>sample</c>, or diffusers' <c>dummy_sample_deter</c> (4, 3, 8, 8).</summary>
+    public static NdArray Sample(JsonValue root)
+    {
+        if (Golden.Field(root, "sample") is { } sample) return GoldenArray.Parse(sample, "sample").ToNdArray();
+        var data = new float[4 * 3 * 8 * 8];
+        for (int b = 0; b < 4; b++)
+        for (int ch = 0; ch < 3; ch++)
+        for (int h = 0; h < 8; h++)
+        for (int w = 0; w < 8; w++)
+            data[((b * 3 + ch) * 8 + h) * 8 + w] = (float)(((ch * 8 + h) * 8 + w) * 4 + b) / 768f;
+        return NdArrayModule.create(new[] { 4, 3, 8, 8 }, data);
+    }
+
+    /// <summary>The fields a DPM case may carry; any other field makes the case skipped.</summary>
+    public static readonly HashSet<string> KnownCaseFields = new()
+    {
+        "config_overrides", "num_inference_steps", "timesteps", "sigmas", "config", "samples", "final", "sum_abs", "mean_abs", "error",
+    };
+
+    private static readonly HashSet<string> ConfigKeys = new(DpmSolverConfigModule.keys) { "sigma_min", "sigma_max" };
+
+    /// <summary>The first field of a case this runner does not understand (including config keys), or null.</summary>
+    public static string? UnknownField(JsonValue item)
+    {
+        var unknown = Golden.Members(item, "case").Select(m => m.Key).FirstOrDefault(k => !KnownCaseFields.Contains(k));
+        if (unknown is not null) return unknown;
+        foreach (var field in new[] { "config_overrides", "config" })
+        {
+            if (Golden.Field(item, field) is not JsonValue.Object o) continue;
+            var key = o.Item.Select(m => m.Item1).FirstOrDefault(k => !ConfigKeys.Contains(k));
+            if (key is not null) return $"{field}.{key}";
+        }
+        return null;
+    }
+
+    /// <summary>Compares one recorded step (an array, or Σ|x| for long runs) with the project's sample.</summary>
+    public static void CompareStep(CaseChecker c, string field, JsonValue recorded, float[] actual)
+    {
+        if (recorded is JsonValue.Number n)
+        {
+            double sum = actual.Sum(v => Math.Abs((double)v));
+            c.Compare(field + " (sum_abs)", Json.numberValue(n.text), sum, Tolerance.Loop);
+            return;
+        }
+        c.Compare(field, GoldenArray.Parse(recorded, field), actual, Tolerance.Loop);
+    }
+
+    /// <summary>Compares the final sample and its recorded Σ|x| and mean |x|.</summary>
+    public static void CompareFinal(CaseChecker c, JsonValue item, float[] final)
+    {
+        if (Golden.Field(item, "final") is { } f) c.Compare("final", GoldenArray.Parse(f, "final"), final, Tolerance.Loop);
+        double sum = final.Sum(v => Math.Abs((double)v));
+        if (Golden.Field(item, "sum_abs") is { } s) c.Compare("sum_abs", Golden.Number(s, "sum_abs"), sum, Tolerance.Loop);
+        if (Golden.Field(item, "mean_abs") is { } m) c.Compare("mean_abs", Golden.Number(m, "mean_abs"), sum / final.Length, Tolerance.Loop);
+    }
+
+    /// <summary>An error case passes when the loop finished with finite values of the sample's shape.</summary>
+    public static void CheckFinite(int[] expectedShape, int[] shape, float[] values)
+    {
+        if (!expectedShape.SequenceEqual(shape))
+            throw new InvalidDataException($"the final sample has shape [{string.Join(",", shape)}] but [{string.Join(",", expectedShape)}] was expected");
+        if (!values.All(float.IsFinite)) throw new InvalidDataException("the final sample has non-finite values");
+    }
+}

@@ -1,0 +1,73 @@
+using Schedulers.Core;
+
+namespace Schedulers.Conformance.Checkers;
+
+/// <summary>
+/// Checks a real-configs directory (golden README): each config file named in <c>expected.json</c> is loaded into
+/// <see cref="DPMSolverMultistepScheduler"/> with <c>FromConfig</c>; every key of <c>resolved_config</c> that is a
+/// DPM-Solver field must resolve to that value and every other key must be kept; <c>init_noise_sigma</c> must match;
+/// then <c>set_timesteps</c> runs for each recorded step count on the same instance, and timesteps must be equal and
+/// sigmas within the schedule tolerance.
+/// </summary>
+public sealed class RealConfigsChecker : IRealConfigsChecker
+{
+    /// <inheritdoc />
+    public IEnumerable<CaseResult> Check(string directory)
+    {
+        var expected = Golden.Load(Path.Combine(directory, "expected.json"));
+        foreach (var item in Golden.Items(Golden.Require(expected, "cases", "expected.json"), "cases"))
+        {
+            var file = Golden.Text(Golden.Require(item, "file", "case"), "file");
+            var target = Golden.Field(item, "as") is JsonValue.String s ? s.Item : Config.DpmSolver.ClassName;
+            if (target != Config.DpmSolver.ClassName)
+            {
+                yield return CaseResult.Skip(file, $"loading into {target} is not checked by this runner");
+                continue;
+            }
+            var known = new HashSet<string> { "file", "origin", "as", "resolved_config", "init_noise_sigma", "runs" };
+            var unknown = Golden.Members(item, file).Select(m => m.Key).FirstOrDefault(k => !known.Contains(k));
+            if (unknown is not null)
+            {
+                yield return CaseResult.Skip(file, $"field '{unknown}' is not understood by this runner");
+                continue;
+            }
+            yield return CaseChecker.Run(file, c => CheckCase(c, directory, file, item));
+        }
+    }
+
+    private static void CheckCase(CaseChecker c, string directory, string file, JsonValue item)
+    {
+        var scheduler = DPMSolverMultistepScheduler.FromConfig(ConfigFile.read(Path.Combine(directory, file)));
+        var resolved = ConfigFile.parse(scheduler.ConfigText());
+        foreach (var (key, value) in Golden.Members(Golden.Require(item, "resolved_config", file), "resolved_config"))
+        {
+            if (key is "_class_name" or "_diffusers_version") continue;
+            var actual = resolved.TryGet(key);
+            var expectedText = Json.writeIndented(value);
+            var actualText = actual is null ? "(missing)" : Json.writeIndented(actual.Value);
+            if (!SameValue(value, actual?.Value))
+                throw new InvalidDataException($"resolved_config.{key}: expected {expectedText}, actual {actualText}");
+        }
+        if (Golden.Field(item, "init_noise_sigma") is { } sigma)
+            c.Compare("init_noise_sigma", Golden.Number(sigma, "init_noise_sigma"), scheduler.InitNoiseSigma, Tolerance.Schedule);
+        foreach (var run in Golden.Items(Golden.Require(item, "runs", file), "runs"))
+        {
+            var n = (int)Golden.Number(Golden.Require(run, "num_inference_steps", "run"), "num_inference_steps");
+            scheduler.SetTimesteps(n);
+            var timesteps = Golden.Items(Golden.Require(run, "timesteps", "run"), "timesteps").Select(v => Golden.Number(v, "timesteps")).ToArray();
+            var sigmas = Golden.Items(Golden.Require(run, "sigmas", "run"), "sigmas").Select(v => Golden.Number(v, "sigmas")).ToArray();
+            c.Compare($"timesteps (n={n})", timesteps, scheduler.State.Timesteps.Select(t => (double)t).ToArray(), Tolerance.Exact);
+            c.Compare($"sigmas (n={n})", sigmas, scheduler.State.Sigmas.Select(v => (double)v).ToArray(), Tolerance.Schedule);
+        }
+    }
+
+    /// <summary>JSON values equal as diffusers means them: numbers by value (so 1 equals 1.0), the rest structurally.</summary>
+    private static bool SameValue(JsonValue expected, JsonValue? actual) => (expected, actual) switch
+    {
+        (_, null) => false,
+        (JsonValue.Number e, JsonValue.Number a) => Json.numberValue(e.text).Equals(Json.numberValue(a.text)),
+        (JsonValue.Array e, JsonValue.Array a) => e.Item.Length == a.Item.Length && e.Item.Zip(a.Item).All(p => SameValue(p.First, p.Second)),
+        (JsonValue.Object e, JsonValue.Object a) => e.Item.Length == a.Item.Length && e.Item.All(m => a.Item.Any(n => n.Item1 == m.Item1 && SameValue(m.Item2, n.Item2))),
+        _ => expected.Equals(actual),
+    };
+}

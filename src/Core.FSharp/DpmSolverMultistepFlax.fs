@@ -1,0 +1,162 @@
+namespace Schedulers.Core
+
+open System
+
+/// The Flax-flavour state (diffusers' `DPMSolverMultistepSchedulerState`): integer-indexed α/σ/λ tables and a
+/// fixed-size history buffer, so a jit-style loop carries a state of constant shape.
+type FlaxDpmSolverState =
+    { /// The validated config.
+      Config: DpmSolverConfig
+      /// The training tables (jnp.linspace betas, float32 cumprod).
+      Tables: DpmSolverTables
+      /// `init_noise_sigma` (1).
+      InitNoiseSigma: float32
+      /// The timesteps, descending ([N−1 … 0] before set_timesteps).
+      Timesteps: int[]
+      /// Set by set_timesteps.
+      NumInferenceSteps: int option
+      /// The history buffer, oldest first: solver_order arrays of the sample shape (zeros until filled).
+      ModelOutputs: NdArray[]
+      /// Steps taken, capped at solver_order.
+      LowerOrderNums: int
+      /// The timestep the last step went to (−1 before the first step).
+      PrevTimestep: int
+      /// The sample the last step started from (zeros before the first step).
+      CurSample: NdArray option }
+
+/// What one Flax step returns: `prev_sample` and the new state (diffusers' `FlaxDPMSolverMultistepSchedulerOutput`).
+type FlaxDpmStepOutput =
+    { /// `prev_sample`.
+      PrevSample: NdArray
+      /// The order of the update used.
+      Order: int
+      /// The new state.
+      State: FlaxDpmSolverState }
+
+/// diffusers' FlaxDPMSolverMultistepScheduler (spec §4.8) as pure functions: ᾱ indexed by integer timestep, the
+/// final step targets t = 0, the first matching timestep is used. The Flax reference fails on thresholding (its
+/// percentile broadcasts against the last axis, issue #7165) and on `steps_offset` (not a Flax field); here both do
+/// what the torch scheduler does.
+module DpmSolverMultistepFlax =
+
+    let private ops = DpmNdArrayOps.Default :> IDpmTensorOps<NdArray, PrngKey>
+
+    /// Throws for options the Flax scheduler does not have (it would raise, or silently ignore them).
+    let private checkFlax (c: DpmSolverConfig) =
+        let refuse key = raise (ArgumentException(sprintf "%s is not supported by the Flax DPM-Solver flavour" key, key))
+        if DpmSolverUpdate.isSde c.AlgorithmType then
+            raise (ArgumentException(sprintf "algorithm_type '%s' is not supported by the Flax DPM-Solver flavour (only 'dpmsolver' and 'dpmsolver++')" c.AlgorithmType, "algorithm_type"))
+        if c.UseKarrasSigmas then refuse "use_karras_sigmas"
+        if c.UseExponentialSigmas then refuse "use_exponential_sigmas"
+        if c.UseBetaSigmas then refuse "use_beta_sigmas"
+        if c.UseLuLambdas then refuse "use_lu_lambdas"
+        if c.UseFlowSigmas then refuse "use_flow_sigmas"
+        if DpmSolverConfig.learnedVariance c then refuse "variance_type"
+        if c.RescaleBetasZeroSnr then refuse "rescale_betas_zero_snr"
+        if c.PredictionType = "flow_prediction" then refuse "prediction_type"
+
+    /// `create_state()`: the tables and timesteps [N−1 … 0]. The Flax class has no final_sigmas_type; the config is
+    /// validated with the torch rules except that a zero final sigma is not required of "dpmsolver".
+    let createState (config: DpmSolverConfig) : FlaxDpmSolverState =
+        let c = DpmSolverConfig.validate { config with FinalSigmasType = "sigma_min" }
+        let c = { c with FinalSigmasType = config.FinalSigmasType }
+        checkFlax c
+        let n = c.NumTrainTimesteps
+        { Config = c
+          Tables = DpmSolverMultistep.tables Flavour.Flax c
+          InitNoiseSigma = 1.0f
+          Timesteps = Array.init n (fun i -> n - 1 - i)
+          NumInferenceSteps = None
+          ModelOutputs = [||]
+          LowerOrderNums = 0
+          PrevTimestep = -1
+          CurSample = None }
+
+    /// The Flax timesteps: jnp.linspace (float32) rounded half to even for "linspace"; "leading" and "trailing" as
+    /// the torch scheduler computes them (int32).
+    let timesteps (c: DpmSolverConfig) (n: int) : int[] =
+        let N = c.NumTrainTimesteps
+        match c.TimestepSpacing with
+        | "linspace" ->
+            let values = Schedules.jnpLinspace 0.0f (float32 (N - 1)) (n + 1)
+            Array.init n (fun i -> int (MathF.Round(values[n - i], MidpointRounding.ToEven)))
+        | "leading" -> NoiseSchedules.leadingTimesteps N n c.StepsOffset |> Array.map int
+        | _ -> NoiseSchedules.trailingTimesteps N N n |> Array.map int
+
+    /// `set_timesteps(state, n, shape)`: the timesteps and a zeroed history buffer of `solver_order` arrays of `shape`.
+    let setTimesteps (state: FlaxDpmSolverState) (n: int) (shape: int[]) : FlaxDpmSolverState =
+        if n < 1 then raise (ArgumentException(sprintf "num_inference_steps is %d but must be at least 1" n, "num_inference_steps"))
+        if shape.Length = 0 then raise (ArgumentException("shape must have at least one axis (the batch)", "shape"))
+        let ts = timesteps state.Config n
+        { state with
+            Timesteps = ts
+            NumInferenceSteps = Some n
+            ModelOutputs = Array.init state.Config.SolverOrder (fun _ -> NdArray.zeros shape)
+            LowerOrderNums = 0
+            PrevTimestep = -1
+            CurSample = Some(NdArray.zeros shape) }
+
+    /// The order the Flax selector picks (its `jax.lax.select` chain) at step `index` of `count`.
+    let orderAt (c: DpmSolverConfig) (index: int) (count: int) (lowerOrderNums: int) : int =
+        let shortRun = c.LowerOrderFinal && count < 15
+        let secondOrThird () =
+            if c.SolverOrder = 2 then 2
+            elif shortRun then (if lowerOrderNums < 2 || index = count - 2 then 2 else 3)
+            else (if lowerOrderNums < 2 then 2 else 3)
+        if c.SolverOrder = 1 then 1
+        elif shortRun then (if lowerOrderNums < 1 || index = count - 1 then 1 else secondOrThird ())
+        else (if lowerOrderNums < 1 then 1 else secondOrThird ())
+
+    let private point (t: DpmSolverTables) (timestep: int) : VpPoint =
+        { Alpha = t.AlphaT[timestep]; Sigma = t.SigmaT[timestep]; Lambda = t.LambdaT[timestep] }
+
+    /// `step(state, model_output, timestep, sample)`: returns prev_sample and the new state.
+    let step (state: FlaxDpmSolverState) (modelOutput: NdArray) (timestep: int) (sample: NdArray) : FlaxDpmStepOutput =
+        if state.NumInferenceSteps.IsNone then
+            raise (InvalidOperationException("the number of inference steps is not set; call setTimesteps before step"))
+        let c = state.Config
+        let shape = state.ModelOutputs[0].Shape
+        if sample.Shape <> shape then
+            raise (ArgumentException(sprintf "sample has shape %s but set_timesteps was given shape %s" sample.ShapeText state.ModelOutputs[0].ShapeText, "sample"))
+        if modelOutput.Shape <> shape then
+            raise (ArgumentException(sprintf "sample has shape %s but model_output has %s" sample.ShapeText modelOutput.ShapeText, "model_output"))
+        let N = c.NumTrainTimesteps
+        if timestep < 0 || timestep >= N then
+            raise (ArgumentException(sprintf "timestep is %d but must lie in [0, %d]" timestep (N - 1), "timestep"))
+        let ts = state.Timesteps
+        let count = ts.Length
+        // jnp.where(timesteps == t, size=1) fills with 0 when nothing matches.
+        let index = match Array.tryFindIndex ((=) timestep) ts with Some i -> i | None -> 0
+        let prevTimestep = if index = count - 1 then 0 else ts[index + 1]
+        let pS = point state.Tables timestep
+        let m = DpmSolverUpdate.convert ops c pS 0.0f modelOutput sample
+        let history = Array.append state.ModelOutputs[1..] [| m |]
+        let order = orderAt c index count state.LowerOrderNums
+        let at k = if k < 0 then ts[k + count] else ts[k]
+        let sourceTimesteps = [| timestep; at (index - 1); at (index - 2) |]
+        let sources = Array.init order (fun k -> point state.Tables sourceTimesteps[k])
+        let plan = DpmSolverUpdate.plan c.AlgorithmType c.SolverType order (point state.Tables prevTimestep) sources
+        let outputs = Array.init order (fun k -> history[history.Length - 1 - k])
+        let prev = DpmSolverUpdate.apply ops plan sample outputs ValueNone
+        { PrevSample = prev
+          Order = order
+          State =
+            { state with
+                ModelOutputs = history
+                LowerOrderNums = min (state.LowerOrderNums + 1) c.SolverOrder
+                PrevTimestep = prevTimestep
+                CurSample = Some sample } }
+
+    /// `scale_model_input`: the sample unchanged.
+    let scaleModelInput (_state: FlaxDpmSolverState) (sample: NdArray) : NdArray = sample
+
+    /// `add_noise(state, x, noise, timesteps)`: √ᾱ[t]·x + √(1 − ᾱ[t])·noise, t indexing ᾱ directly, one timestep per
+    /// batch element.
+    let addNoise (state: FlaxDpmSolverState) (original: NdArray) (noise: NdArray) (timesteps: int[]) : NdArray =
+        NdArray.checkSameShape "original_samples" original "noise" noise
+        if timesteps.Length <> original.BatchSize then
+            raise (ArgumentException(sprintf "timesteps has %d values but the batch has %d" timesteps.Length original.BatchSize, "timesteps"))
+        let ac = state.Tables.AlphasCumprod
+        let a = timesteps |> Array.map (fun t -> MathF.Sqrt ac[t])
+        let s = timesteps |> Array.map (fun t -> MathF.Sqrt(1.0f - ac[t]))
+        (ops :> ITensorOps<NdArray, PrngKey>).Combine [| struct (PerBatch a, original); struct (PerBatch s, noise) |]
