@@ -146,6 +146,29 @@ internal sealed class QuickBench
         Metric("fused_update_ns_per_elem", fused / n, "ns");
         Metric("copy_3r2w_ns_per_elem", copy / n, "ns");
         Metric("fused_update_vs_copy_ratio", fused / copy, "x");
+        RunDpm(n, sample, model);
+    }
+
+    /// <summary>DPM-Solver++ (solver_order 3, 20 steps) on the core: one update of each order from the states
+    /// before steps 0, 1 and 2, and the whole loop with the trivial model ε = x.</summary>
+    private void RunDpm(int n, NdArray sample, NdArray model)
+    {
+        var config = DpmSolverConfigModule.set("solver_order", 3, DpmSolverConfigModule.defaults);
+        IDpmTensorOps<NdArray, PrngKey> ops = DpmNdArrayOps.Default;
+        var start = DpmSolverMultistep.setTimesteps(20, DpmSolverMultistep.create<NdArray>(config));
+        var s = DpmSolverMultistep.setBeginIndex(0, start);
+        for (int k = 0; k < 3; k++)
+        {
+            var state = s;
+            var t = state.Timesteps[k];
+            var ns = MedianNs(() => DpmSolverMultistep.step(ops, model, t, sample, state), 3, 7, 2);
+            Metric(k == 1 ? "dpm_step_core_ns_per_elem" : $"dpm_step_order{k + 1}_core_ns_per_elem", ns / n, "ns");
+            s = DpmSolverMultistep.step(ops, model, t, sample, state).Item2;
+        }
+        var identity = Microsoft.FSharp.Core.FuncConvert.FromFunc<NdArray, long, NdArray>((x, _) => x);
+        var ignore = Microsoft.FSharp.Core.FuncConvert.FromAction<MultistepSampling.MultistepProgress<NdArray>>(_ => { });
+        var loop = MedianNs(() => MultistepSampling.run(ops, Prng.key(9), identity, ignore, sample, start), 1, 3, 1);
+        Metric("dpm_loop20_core_ms", loop / 1e6, "ms");
     }
 
     private void RunSmall()
