@@ -146,10 +146,18 @@ module internal PrngVector =
         let u = Vector256.Max(normalLow, f * two + normalLow)
         let w = -(xlaLog1p (u * -u))
         let central = Vector256.LessThan(w, five)
-        let t = Vector256.ConditionalSelect(central, w - twoHalf, Vector256.Sqrt w - three)
-        let mutable p = Vector256.ConditionalSelect(central, erfInvCentral[0], erfInvTail[0])
+        // The tail polynomial (|u| > 0.9966, about one lane in 300) only when some lane needs it: the selected
+        // values are the same as evaluating both and selecting.
+        let tc = w - twoHalf
+        let mutable p = erfInvCentral[0]
         for i in 1 .. erfInvCentral.Length - 1 do
-            p <- fma p t (Vector256.ConditionalSelect(central, erfInvCentral[i], erfInvTail[i]))
+            p <- fma p tc erfInvCentral[i]
+        if not (Vector256.EqualsAll(central.AsUInt32(), Vector256<uint32>.AllBitsSet)) then
+            let tt = Vector256.Sqrt w - three
+            let mutable q = erfInvTail[0]
+            for i in 1 .. erfInvTail.Length - 1 do
+                q <- fma q tt erfInvTail[i]
+            p <- Vector256.ConditionalSelect(central, p, q)
         sqrt2 * (p * u)
 
 /// The partitionable-mode threefry bits sixteen lanes at a time (`Vector512`, with AVX-512's single-instruction
