@@ -8,7 +8,7 @@ namespace Schedulers;
 public sealed partial class KarrasVeScheduler
 {
     private static readonly ConfigBinding<KarrasVeConfig> JsonBinding = new(
-        ConfigJson.KarrasVe.ClassName, ConfigJson.KarrasVe.keys, new[] { ConfigJson.KarrasVe.ClassName, "FlaxKarrasVeScheduler" },
+        ConfigJson.KarrasVe.ClassName, ConfigJson.KarrasVe.keys, new[] { ConfigJson.KarrasVe.ClassName },
         ConfigJson.KarrasVe.ofDict, (source, config) => ConfigJson.KarrasVe.toMembers(source, config).Select(m => Tuple.Create(m.Item1, m.Item2)).ToArray());
 
     /// <inheritdoc />

@@ -8,7 +8,7 @@ namespace Schedulers;
 public sealed partial class ScoreSdeVeScheduler
 {
     private static readonly ConfigBinding<ScoreSdeVeConfig> JsonBinding = new(
-        ConfigJson.ScoreSdeVe.ClassName, ConfigJson.ScoreSdeVe.keys, new[] { ConfigJson.ScoreSdeVe.ClassName, "FlaxScoreSdeVeScheduler" },
+        ConfigJson.ScoreSdeVe.ClassName, ConfigJson.ScoreSdeVe.keys, new[] { ConfigJson.ScoreSdeVe.ClassName },
         ConfigJson.ScoreSdeVe.ofDict, (source, config) => ConfigJson.ScoreSdeVe.toMembers(source, config).Select(m => Tuple.Create(m.Item1, m.Item2)).ToArray());
 
     /// <inheritdoc />
