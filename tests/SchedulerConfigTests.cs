@@ -117,7 +117,10 @@ public class SchedulerConfigTests
     {
         var s = KarrasVeScheduler.FromConfig(ConfigFile.parse("{\"_class_name\": \"FlaxKarrasVeScheduler\", \"s_noise\": 1.0}"));
         Assert.Equal(1.0, s.Config.SNoise);
-        Assert.Equal(new[] { "ScoreSdeVeScheduler", "FlaxScoreSdeVeScheduler" }, ScoreSdeVeScheduler.Compatibles);
+        Assert.Equal(new[] { "ScoreSdeVeScheduler" }, ScoreSdeVeScheduler.Compatibles);
+        Assert.Equal(new[] { "KarrasVeScheduler" }, KarrasVeScheduler.Compatibles);
+        Assert.Equal(15, DPMSolverMultistepScheduler.Compatibles.Count);
+        Assert.Contains("EulerDiscreteScheduler", DPMSolverMultistepScheduler.Compatibles);
     }
 
     [Fact]

@@ -104,14 +104,12 @@ module Config =
         /// The init keys, in diffusers' order.
         let keys = DpmSolverConfig.keys
 
-        /// diffusers' `KarrasDiffusionSchedulers`: the classes whose configs DPM-Solver loads (spec §5.5), plus the
-        /// Flax class.
+        /// diffusers' `compatibles`: the 15 `KarrasDiffusionSchedulers` (spec §5.5).
         let compatibles =
             [| "DDIMScheduler"; "DDPMScheduler"; "PNDMScheduler"; "LMSDiscreteScheduler"; "EulerDiscreteScheduler"
                "HeunDiscreteScheduler"; "EulerAncestralDiscreteScheduler"; "DPMSolverMultistepScheduler"
                "DPMSolverSinglestepScheduler"; "KDPM2DiscreteScheduler"; "KDPM2AncestralDiscreteScheduler"
-               "DEISMultistepScheduler"; "UniPCMultistepScheduler"; "DPMSolverSDEScheduler"; "EDMEulerScheduler"
-               "FlaxDPMSolverMultistepScheduler" |]
+               "DEISMultistepScheduler"; "UniPCMultistepScheduler"; "DPMSolverSDEScheduler"; "EDMEulerScheduler" |]
 
         let private betaSchedules = [ "linear"; "scaled_linear"; "squaredcos_cap_v2" ]
         let private algorithms = [ "dpmsolver"; "dpmsolver++"; "sde-dpmsolver"; "sde-dpmsolver++"; "deis" ]

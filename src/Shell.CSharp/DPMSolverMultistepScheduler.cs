@@ -10,7 +10,7 @@ namespace Schedulers;
 /// TorchSharp tensors on any device. It holds an immutable core state (<see cref="State"/>) and swaps it on every
 /// call; the maths is the core's <see cref="DpmSolverMultistep"/>, run with <see cref="DpmTorchOps"/>.
 /// </summary>
-public sealed partial class DPMSolverMultistepScheduler
+public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverConfig>
 {
     private Device _timestepsDevice = CPU;
 
@@ -38,7 +38,7 @@ public sealed partial class DPMSolverMultistepScheduler
     public DpmSolverState<Tensor> State { get; private set; }
 
     /// <summary>The validated config.</summary>
-    public DpmSolverConfig Config => State.Config;
+    public override DpmSolverConfig Config => State.Config;
 
     /// <summary><c>init_noise_sigma</c>: the standard deviation of the initial noise (1).</summary>
     public float InitNoiseSigma => DpmSolverMultistep.initNoiseSigma;

@@ -12,7 +12,7 @@ namespace Schedulers;
 /// <see cref="AddNoiseToInput(Tensor, float, TorchSharp.torch.Generator?)"/> draws one full-shape normal even when γ = 0;
 /// <see cref="StepCorrect"/> returns the first-stage derivative.
 /// </summary>
-public sealed partial class KarrasVeScheduler
+public sealed partial class KarrasVeScheduler : ConfigMixin<KarrasVeConfig>
 {
     private Tensor? _timesteps;
     private Tensor? _schedule;
@@ -37,7 +37,7 @@ public sealed partial class KarrasVeScheduler
     public const int Order = KarrasVe.Order;
 
     /// <summary>The configuration (diffusers' <c>config</c>).</summary>
-    public KarrasVeConfig Config => State.Config;
+    public override KarrasVeConfig Config => State.Config;
 
     /// <summary>The immutable core state; each <see cref="SetTimesteps"/> swaps in a new one.</summary>
     public KarrasVeState State { get; private set; }

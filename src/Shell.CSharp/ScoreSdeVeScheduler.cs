@@ -11,7 +11,7 @@ namespace Schedulers;
 /// <see cref="TorchTensorOps"/> on the device of the sample; the schedule tables stay on the host. The instance holds
 /// an immutable core <see cref="State"/> and replaces it when <see cref="SetTimesteps"/> or <see cref="SetSigmas"/> run.
 /// </summary>
-public sealed partial class ScoreSdeVeScheduler
+public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
 {
     /// <summary>A scheduler with diffusers' constructor arguments (defaults: 2000, 0.15, 0.01, 1348, 1e-5, 1).</summary>
     public ScoreSdeVeScheduler(
@@ -34,7 +34,7 @@ public sealed partial class ScoreSdeVeScheduler
     }
 
     /// <summary>The configuration (diffusers' <c>config</c>).</summary>
-    public ScoreSdeVeConfig Config { get; }
+    public override ScoreSdeVeConfig Config { get; }
 
     /// <summary>The current immutable core state (timesteps, discrete sigmas, sigmas).</summary>
     public ScoreSdeVeState State { get; internal set; }

@@ -13,27 +13,10 @@ public sealed class DpmFlaxChecker : IGoldenChecker
     public bool Recognises(JsonValue root) => DpmGolden.Recognises(root, "flax");
 
     /// <inheritdoc />
-    public IEnumerable<CaseResult> Check(JsonValue root)
-    {
-        var sample = DpmGolden.Sample(root);
-        var cases = Golden.Items(Golden.Require(root, "cases", "root"), "cases");
-        for (int i = 0; i < cases.Length; i++)
-        {
-            var item = cases[i];
-            var name = $"cases[{i}]";
-            if (DpmGolden.UnknownField(item) is { } unknown)
-            {
-                yield return CaseResult.Skip(name, $"field '{unknown}' is not understood by this runner");
-                continue;
-            }
-            if (Golden.Field(item, "sigmas") is not null)
-            {
-                yield return CaseResult.Skip(name, "the Flax flavour has no sigmas; a 'sigmas' field is not understood here");
-                continue;
-            }
-            yield return CaseChecker.Run(name, c => CheckCase(c, item, sample));
-        }
-    }
+    public IEnumerable<CaseResult> Check(JsonValue root) =>
+        DpmGolden.EachCase(root,
+            item => Golden.Field(item, "sigmas") is not null ? "the Flax flavour has no sigmas; a 'sigmas' field is not understood here" : null,
+            CheckCase);
 
     private static void CheckCase(CaseChecker c, JsonValue item, NdArray sample)
     {

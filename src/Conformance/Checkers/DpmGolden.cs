@@ -124,4 +124,19 @@ internal static class DpmGolden
             throw new InvalidDataException($"the final sample has shape [{string.Join(",", shape)}] but [{string.Join(",", expectedShape)}] was expected");
         if (!values.All(float.IsFinite)) throw new InvalidDataException("the final sample has non-finite values");
     }
+
+    /// <summary>Runs <paramref name="check"/> on every case of the file with the file's shared sample. A case with a
+    /// field this runner does not understand, or one <paramref name="skipReason"/> gives a reason for, is skipped.</summary>
+    public static IEnumerable<CaseResult> EachCase(JsonValue root, Func<JsonValue, string?> skipReason, Action<CaseChecker, JsonValue, NdArray> check)
+    {
+        var sample = Sample(root);
+        var cases = Golden.Items(Golden.Require(root, "cases", "root"), "cases");
+        for (int i = 0; i < cases.Length; i++)
+        {
+            var item = cases[i];
+            var name = $"cases[{i}]";
+            var reason = UnknownField(item) is { } unknown ? $"field '{unknown}' is not understood by this runner" : skipReason(item);
+            yield return reason is null ? CaseChecker.Run(name, c => check(c, item, sample)) : CaseResult.Skip(name, reason);
+        }
+    }
 }

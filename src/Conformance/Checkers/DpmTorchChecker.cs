@@ -17,25 +17,13 @@ public sealed class DpmTorchChecker : IGoldenChecker
     /// <inheritdoc />
     public IEnumerable<CaseResult> Check(JsonValue root)
     {
-        var sample = DpmGolden.Sample(root);
-        var cases = Golden.Items(Golden.Require(root, "cases", "root"), "cases");
-        for (int i = 0; i < cases.Length; i++)
-        {
-            var item = cases[i];
-            var name = $"cases[{i}]";
-            if (DpmGolden.UnknownField(item) is { } unknown)
-            {
-                yield return CaseResult.Skip(name, $"field '{unknown}' is not understood by this runner");
-                continue;
-            }
-            yield return CaseChecker.Run(name, c => CheckCase(c, item, sample));
-        }
+        foreach (var result in DpmGolden.EachCase(root, _ => null, CheckCase)) yield return result;
         if (Golden.Field(root, "add_noise") is { } addNoise)
         {
             var unknown = Golden.Members(addNoise, "add_noise").Select(m => m.Key)
                 .FirstOrDefault(k => k is not ("noise_seed" or "timesteps" or "noise" or "noisy"));
             yield return unknown is null
-                ? CaseChecker.Run("add_noise", c => CheckAddNoise(c, addNoise, sample))
+                ? CaseChecker.Run("add_noise", c => CheckAddNoise(c, addNoise, DpmGolden.Sample(root)))
                 : CaseResult.Skip("add_noise", $"field '{unknown}' is not understood by this runner");
         }
     }

@@ -14,20 +14,13 @@ public static class ConfigLocator
     public static string Locate(string pathOrRepoId, string? subfolder = null, string? revision = null, HubSettings? settings = null, HttpClient? http = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(pathOrRepoId);
-        if (File.Exists(pathOrRepoId)) return pathOrRepoId;
-        if (Directory.Exists(pathOrRepoId))
-        {
-            if (subfolder is not null)
-            {
-                var inSub = Path.Combine(pathOrRepoId, subfolder, ConfigFile.FileName);
-                if (File.Exists(inSub)) return inSub;
-            }
-            var direct = Path.Combine(pathOrRepoId, ConfigFile.FileName);
-            if (File.Exists(direct)) return direct;
-            throw new SchedulerConfigException($"no file named {ConfigFile.FileName} found in directory {pathOrRepoId}" + (subfolder is null ? "" : $" or its subfolder {subfolder}"));
-        }
-        var pathInRepo = subfolder is null ? ConfigFile.FileName : subfolder.Trim('/') + "/" + ConfigFile.FileName;
+        if (File.Exists(pathOrRepoId) || Directory.Exists(pathOrRepoId))
+            return Pretrained.tryLocateLocal(pathOrRepoId, Option(subfolder), Option(revision), "")!.Value;
+        var pathInRepo = Pretrained.configPathInRepo(Option(subfolder));
         var client = new HubClient(settings ?? HubSettings.FromEnvironment(), http);
         return client.DownloadConfig(pathOrRepoId, pathInRepo, revision ?? "main");
     }
+
+    private static Microsoft.FSharp.Core.FSharpOption<string>? Option(string? value) =>
+        value is null ? null : Microsoft.FSharp.Core.FSharpOption<string>.Some(value);
 }

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Schedulers.Core;
 
 namespace Schedulers.Hub;
@@ -8,16 +7,13 @@ namespace Schedulers.Hub;
 /// <c>models--org--name/snapshots/&lt;commit&gt;/&lt;path&gt;</c> the file as of that commit. Files are written
 /// atomically (temporary file, then rename), so a failed download never leaves a partial file behind.
 /// </summary>
-public sealed partial class HubCache(string root)
+public sealed class HubCache(string root)
 {
     /// <summary>The cache's root folder.</summary>
     public string Root { get; } = root;
 
-    [GeneratedRegex("^[0-9a-f]{40}$")]
-    private static partial Regex CommitHash();
-
     /// <summary>True when <paramref name="revision"/> is a full commit hash rather than a branch or tag.</summary>
-    public static bool IsCommitHash(string revision) => CommitHash().IsMatch(revision);
+    public static bool IsCommitHash(string revision) => Pretrained.isCommitHash(revision);
 
     /// <summary>Throws unless <paramref name="repoId"/> looks like <c>name</c> or <c>org/name</c>.</summary>
     public static void CheckRepoId(string repoId)
@@ -29,26 +25,11 @@ public sealed partial class HubCache(string root)
     }
 
     /// <summary>The repository's folder in the cache.</summary>
-    public string RepoFolder(string repoId) => Path.Combine(Root, "models--" + repoId.Replace("/", "--"));
-
-    /// <summary>The commit a revision resolves to in the cache, or null when unknown.</summary>
-    public string? ResolveCommit(string repoId, string revision)
-    {
-        if (IsCommitHash(revision)) return revision;
-        var refFile = Path.Combine(RepoFolder(repoId), "refs", revision);
-        if (!File.Exists(refFile)) return null;
-        var commit = File.ReadAllText(refFile).Trim();
-        return IsCommitHash(commit) ? commit : null;
-    }
+    public string RepoFolder(string repoId) => Pretrained.repoFolder(Root, repoId);
 
     /// <summary>The cached file for a repository path at a revision, or null when it is not cached.</summary>
-    public string? TryGetFile(string repoId, string revision, string pathInRepo)
-    {
-        var commit = ResolveCommit(repoId, revision);
-        if (commit is null) return null;
-        var file = Path.Combine(RepoFolder(repoId), "snapshots", commit, pathInRepo);
-        return File.Exists(file) ? file : null;
-    }
+    public string? TryGetFile(string repoId, string revision, string pathInRepo) =>
+        Pretrained.tryCached(Root, repoId, revision, pathInRepo)?.Value;
 
     /// <summary>Stores a downloaded file under its commit and points the revision's ref at that commit.</summary>
     public string Store(string repoId, string revision, string commit, string pathInRepo, byte[] content)
