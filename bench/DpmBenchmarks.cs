@@ -30,8 +30,11 @@ public class DpmBenchmarks
     public static IEnumerable<string> ShapeNames => BenchShapes.Names;
 
     /// <summary>Threads: 1, or 0 for every processor.</summary>
-    [Params(1, 0)]
+    [ParamsSource(nameof(ThreadSettings))]
     public int Threads { get; set; }
+
+    /// <summary>The thread settings.</summary>
+    public static IEnumerable<int> ThreadSettings => BenchShapes.ThreadSettings;
 
     /// <summary>The order of the measured update.</summary>
     [Params(1, 2, 3)]

@@ -13,8 +13,11 @@ public class KernelBenchmarks
     private float[] _out1 = Array.Empty<float>(), _out2 = Array.Empty<float>();
 
     /// <summary>Elements: 4×3×8×8, 1×3×256×256 and 16×3×256×256.</summary>
-    [Params(768, 196_608, 3_145_728)]
+    [ParamsSource(nameof(Sizes))]
     public int N { get; set; }
+
+    /// <summary>The element counts of the benchmark shapes.</summary>
+    public static IEnumerable<int> Sizes => BenchShapes.Names.Select(name => BenchShapes.Of(name).Aggregate(1, (a, d) => a * d));
 
     [GlobalSetup]
     public void Setup()
