@@ -137,3 +137,26 @@ module Exhaustive =
             Xunit.Assert.Equal<float32[]>(expected.ToArray(), p1.ToArray())
         finally
             KernelSettings.MaxThreads <- previous
+
+/// KarrasVe's one-pass stages on the core backend against the generic op-by-op path (run through a wrapper backend
+/// that is not `NdArrayOps`), bit for bit, in both flavours.
+[<Properties(Arbitrary = [| typeof<Generators>; typeof<ShapeGenerators> |], MaxTest = 100)>]
+module FusedKarras =
+
+    let private generic = DpmNdArrayOps.Default :> ITensorOps<NdArray, PrngKey>
+    let private fused = NdArrayOps.Default :> ITensorOps<NdArray, PrngKey>
+
+    let private state (flavour: Flavour) = KarrasVe.createState flavour KarrasVe.defaults |> KarrasVe.setTimesteps 50
+
+    [<Property>]
+    let ``churn, Euler step and Heun correction equal the op-by-op path`` (SmallShape shape) (key: PrngKey) (torch: bool) (FsCheck.NonNegativeInt index) =
+        let s = state (if torch then Flavour.Torch else Flavour.Flax)
+        let struct (sigma, sigmaPrev) = KarrasVe.sigmasAt s (1 + index % 49)
+        let keys = Prng.split 2 key
+        let sample, model = NdArray.normal shape keys[0], NdArray.normal shape keys[1]
+        let run (ops: ITensorOps<NdArray, PrngKey>) =
+            let noised = KarrasVe.addNoiseToInputWith ops s sample sigma key
+            let step = KarrasVe.stepWith ops s model noised.SigmaHat sigmaPrev noised.SampleHat
+            let correct = KarrasVe.stepCorrectWith ops s model noised.SigmaHat sigmaPrev noised.SampleHat step.PrevSample step.Derivative
+            [ noised.SampleHat; step.PrevSample; step.Derivative; step.PredOriginalSample; correct.PrevSample; correct.PredOriginalSample ]
+        run fused = run generic

@@ -254,6 +254,40 @@ module KarrasVe =
                     name
                     (sprintf "%s has shape [%s] but %s has [%s]" reference (String.Join(",", shape)) name (String.Join(",", s)))
 
+    let private like (x: NdArray) = GC.AllocateUninitializedArray<float32> x.Length
+
+    let private wrap (x: NdArray) (data: float32[]) = NdArray.own (Array.copy x.ShapeView) data
+
+    /// The churn on arrays in one pass: x̂ = x + c·(S_noise·z), z drawn in blocks (see `FusedKernels.scaledNoiseAdd`).
+    let private fusedChurn (mode: ThreefryMode) (key: PrngKey) (sNoise: float32) (scale: float32) (x: NdArray) : NdArray =
+        let out = like x
+        let n = x.Length
+        Parallelism.forChunks n (fun start length ->
+            let z = Array.zeroCreate<float32> (min length 2048)
+            let mutable o = start
+            while o < start + length do
+                let len = min z.Length (start + length - o)
+                Prng.normalBlockInto mode key (int64 n) (int64 o) (Span(z, 0, len))
+                FusedKernels.scaledNoiseAdd sNoise scale (ReadOnlySpan(x.Buffer, o, len)) (ReadOnlySpan(z, 0, len)) (Span(out, o, len))
+                o <- o + len)
+        wrap x out
+
+    /// The Euler stage on arrays in one pass (see `FusedKernels.karrasEuler`).
+    let private fusedEuler (p: KarrasVeStepPlan) (s: NdArray) (m: NdArray) : struct (NdArray * NdArray * NdArray) =
+        let x0, d, prev = like s, like s, like s
+        Parallelism.forChunks s.Length (fun o len ->
+            FusedKernels.karrasEuler p.SigmaHat p.DivideByReciprocal p.Delta (ReadOnlySpan(s.Buffer, o, len)) (ReadOnlySpan(m.Buffer, o, len))
+                (Span(x0, o, len)) (Span(d, o, len)) (Span(prev, o, len)))
+        struct (wrap s x0, wrap s d, wrap s prev)
+
+    /// The Heun correction on arrays in one pass (see `FusedKernels.karrasHeun`).
+    let private fusedHeun (p: KarrasVeStepPlan) (sh: NdArray) (sp: NdArray) (m: NdArray) (d: NdArray) : struct (NdArray * NdArray) =
+        let x0, prev = like sh, like sh
+        Parallelism.forChunks sh.Length (fun o len ->
+            FusedKernels.karrasHeun p.SigmaPrev p.DivideByReciprocal p.Delta (ReadOnlySpan(sh.Buffer, o, len)) (ReadOnlySpan(sp.Buffer, o, len))
+                (ReadOnlySpan(m.Buffer, o, len)) (ReadOnlySpan(d.Buffer, o, len)) (Span(x0, o, len)) (Span(prev, o, len)))
+        struct (wrap sh x0, wrap sh prev)
+
     /// `x / σ` as the flavour's reference computes it (see `KarrasVeStepPlan.DivideByReciprocal`).
     let private divideBySigma (ops: ITensorOps<'T, 'Noise>) (plan: KarrasVeStepPlan) (x: 'T) (sigma: float32) : 'T =
         if plan.DivideByReciprocal then ops.Combine [| struct (Scalar(1.0f / sigma), x) |]
@@ -271,12 +305,17 @@ module KarrasVe =
         (noise: 'Noise)
         : KarrasVeNoised<'T> =
         let plan = churnPlan state sigma
-        let z = ops.Normal(noise, sample)
-        let eps = ops.Combine [| struct (Scalar plan.SNoise, z) |]
-        release z
-        let sampleHat = ops.Combine [| struct (Scalar 1.0f, sample); struct (Scalar plan.NoiseScale, eps) |]
-        release eps
-        { SampleHat = sampleHat; SigmaHat = plan.SigmaHat }
+        match box ops, box sample, box noise with
+        | (:? NdArrayOps as nd), (:? NdArray as x), (:? PrngKey as key) ->
+            // The core backend: one pass, the noise drawn block by block inside it.
+            { SampleHat = unbox<'T> (box (fusedChurn nd.Mode key plan.SNoise plan.NoiseScale x)); SigmaHat = plan.SigmaHat }
+        | _ ->
+            let z = ops.Normal(noise, sample)
+            let eps = ops.Combine [| struct (Scalar plan.SNoise, z) |]
+            release z
+            let sampleHat = ops.Combine [| struct (Scalar 1.0f, sample); struct (Scalar plan.NoiseScale, eps) |]
+            release eps
+            { SampleHat = sampleHat; SigmaHat = plan.SigmaHat }
 
     /// `add_noise_to_input` on any backend: γ from the config, ε = S_noise·N(0, I) drawn from `noise` (one full-shape
     /// draw on every call, even when γ = 0), σ̂ = σ + γσ and x̂ = x + √(σ̂² − σ²)·ε (Algorithm 2, lines 5–8).
@@ -303,12 +342,18 @@ module KarrasVe =
             invalidArg "sigma_hat" "sigma_hat is 0 but step divides by it: it must be > 0"
         checkShapes ops "sample_hat" sampleHat [ "model_output", modelOutput ]
         let p = stepPlan state.Flavour sigmaHat sigmaPrev
-        let x0 = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.SigmaHat, modelOutput) |]
-        let diff = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar -1.0f, x0) |]
-        let d = divideBySigma ops p diff p.SigmaHat
-        release diff
-        let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, d) |]
-        { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
+        match box ops, box sampleHat, box modelOutput with
+        | (:? NdArrayOps), (:? NdArray as s), (:? NdArray as m) ->
+            // The core backend: x0, d and prev in one pass.
+            let struct (x0, d, prev) = fusedEuler p s m
+            { PrevSample = unbox<'T> (box prev); Derivative = unbox<'T> (box d); PredOriginalSample = unbox<'T> (box x0) }
+        | _ ->
+            let x0 = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.SigmaHat, modelOutput) |]
+            let diff = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar -1.0f, x0) |]
+            let d = divideBySigma ops p diff p.SigmaHat
+            release diff
+            let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, d) |]
+            { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
 
     /// `step` on any backend, the Euler stage of Algorithm 2 (lines 9–10): x0 = x̂ + σ̂·model_output,
     /// d = (x̂ − x0)/σ̂, x_prev = x̂ + (σ_prev − σ̂)·d.
@@ -343,15 +388,21 @@ module KarrasVe =
             sampleHat
             [ "model_output", modelOutput; "sample_prev", samplePrev; "derivative", derivative ]
         let p = stepPlan state.Flavour sigmaHat sigmaPrev
-        let x0 = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar p.SigmaPrev, modelOutput) |]
-        let diff = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar -1.0f, x0) |]
-        let dCorr = divideBySigma ops p diff p.SigmaPrev
-        release diff
-        let avg = ops.Combine [| struct (Scalar 0.5f, derivative); struct (Scalar 0.5f, dCorr) |]
-        release dCorr
-        let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, avg) |]
-        release avg
-        { PrevSample = prev; Derivative = derivative; PredOriginalSample = x0 }
+        match box ops, box sampleHat, box samplePrev, box modelOutput, box derivative with
+        | (:? NdArrayOps), (:? NdArray as sh), (:? NdArray as sp), (:? NdArray as m), (:? NdArray as d) ->
+            // The core backend: x0 and prev in one pass.
+            let struct (x0, prev) = fusedHeun p sh sp m d
+            { PrevSample = unbox<'T> (box prev); Derivative = derivative; PredOriginalSample = unbox<'T> (box x0) }
+        | _ ->
+            let x0 = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar p.SigmaPrev, modelOutput) |]
+            let diff = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar -1.0f, x0) |]
+            let dCorr = divideBySigma ops p diff p.SigmaPrev
+            release diff
+            let avg = ops.Combine [| struct (Scalar 0.5f, derivative); struct (Scalar 0.5f, dCorr) |]
+            release dCorr
+            let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, avg) |]
+            release avg
+            { PrevSample = prev; Derivative = derivative; PredOriginalSample = x0 }
 
     /// `step_correct` on any backend, the Heun correction of Algorithm 2 (lines 11–13) with model_output evaluated at
     /// (x_prev, σ_prev): x0' = x_prev + σ_prev·model_output, d' = (x_prev − x0')/σ_prev,

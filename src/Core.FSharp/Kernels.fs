@@ -205,3 +205,87 @@ module FusedKernels =
             mean[i] <- m
             prev[i] <- m + g * z[i]
             i <- i + 1
+
+    let inline private checkAll (n: int) (lengths: int list) =
+        if lengths |> List.exists (fun l -> l <> n) then
+            invalidArg "x" (sprintf "the spans have lengths %A but must all have %d elements" lengths n)
+
+    /// KarrasVe's Euler stage (Karras et al. 2022, Algorithm 2, lines 9–10) in one pass: x0 = s + σ̂·m,
+    /// d = (s − x0) ⊘ σ̂, prev = s + δ·d, where ⊘ multiplies by f32(1/σ̂) when `byReciprocal` (XLA's rewrite) and
+    /// divides otherwise; the same roundings as the separate combinations.
+    let karrasEuler
+        (sigma: float32) (byReciprocal: bool) (delta: float32) (s: ReadOnlySpan<float32>) (m: ReadOnlySpan<float32>)
+        (x0: Span<float32>) (d: Span<float32>) (prev: Span<float32>) =
+        let n = s.Length
+        checkAll n [ m.Length; x0.Length; d.Length; prev.Length ]
+        let inv = 1.0f / sigma
+        let mutable i = 0
+        if Vector256.IsHardwareAccelerated then
+            let vs = Vector256.Create sigma
+            let vi = Vector256.Create inv
+            let vd = Vector256.Create delta
+            while i <= n - 8 do
+                let a = Vector256.Create<float32>(s.Slice(i, 8))
+                let x = a + vs * Vector256.Create<float32>(m.Slice(i, 8))
+                let diff = a - x
+                let dv = if byReciprocal then diff * vi else diff / vs
+                Vector256.CopyTo(x, x0.Slice i)
+                Vector256.CopyTo(dv, d.Slice i)
+                Vector256.CopyTo(a + vd * dv, prev.Slice i)
+                i <- i + 8
+        while i < n do
+            let x = s[i] + sigma * m[i]
+            let diff = s[i] - x
+            let dv = if byReciprocal then diff * inv else diff / sigma
+            x0[i] <- x
+            d[i] <- dv
+            prev[i] <- s[i] + delta * dv
+            i <- i + 1
+
+    /// KarrasVe's Heun correction (Algorithm 2, lines 11–13) in one pass: x0 = p + σ·m, d' = (p − x0) ⊘ σ,
+    /// prev = ŝ + δ·(½d + ½d'), with `p` the Euler sample, `ŝ` the churned sample and `d` the Euler derivative.
+    let karrasHeun
+        (sigmaPrev: float32) (byReciprocal: bool) (delta: float32) (sampleHat: ReadOnlySpan<float32>)
+        (samplePrev: ReadOnlySpan<float32>) (m: ReadOnlySpan<float32>) (derivative: ReadOnlySpan<float32>)
+        (x0: Span<float32>) (prev: Span<float32>) =
+        let n = sampleHat.Length
+        checkAll n [ samplePrev.Length; m.Length; derivative.Length; x0.Length; prev.Length ]
+        let inv = 1.0f / sigmaPrev
+        let mutable i = 0
+        if Vector256.IsHardwareAccelerated then
+            let vs = Vector256.Create sigmaPrev
+            let vi = Vector256.Create inv
+            let vd = Vector256.Create delta
+            let vh = Vector256.Create 0.5f
+            while i <= n - 8 do
+                let p = Vector256.Create<float32>(samplePrev.Slice(i, 8))
+                let x = p + vs * Vector256.Create<float32>(m.Slice(i, 8))
+                let diff = p - x
+                let dc = if byReciprocal then diff * vi else diff / vs
+                let avg = vh * Vector256.Create<float32>(derivative.Slice(i, 8)) + vh * dc
+                Vector256.CopyTo(x, x0.Slice i)
+                Vector256.CopyTo(Vector256.Create<float32>(sampleHat.Slice(i, 8)) + vd * avg, prev.Slice i)
+                i <- i + 8
+        while i < n do
+            let x = samplePrev[i] + sigmaPrev * m[i]
+            let diff = samplePrev[i] - x
+            let dc = if byReciprocal then diff * inv else diff / sigmaPrev
+            x0[i] <- x
+            prev[i] <- sampleHat[i] + delta * (0.5f * derivative[i] + 0.5f * dc)
+            i <- i + 1
+
+    /// KarrasVe's churn (Algorithm 2, lines 5–8) in one pass: out = s + c·(k·z), the noise ε = k·z rounded first.
+    let scaledNoiseAdd (k: float32) (c: float32) (s: ReadOnlySpan<float32>) (z: ReadOnlySpan<float32>) (out: Span<float32>) =
+        let n = s.Length
+        checkAll n [ z.Length; out.Length ]
+        let mutable i = 0
+        if Vector256.IsHardwareAccelerated then
+            let vk = Vector256.Create k
+            let vc = Vector256.Create c
+            while i <= n - 8 do
+                let eps = vk * Vector256.Create<float32>(z.Slice(i, 8))
+                Vector256.CopyTo(Vector256.Create<float32>(s.Slice(i, 8)) + vc * eps, out.Slice i)
+                i <- i + 8
+        while i < n do
+            out[i] <- s[i] + c * (k * z[i])
+            i <- i + 1
