@@ -128,7 +128,7 @@ public sealed class ScoreSdeVePipeline
     }
 
     /// <summary><see cref="TorchTensorOps"/> that remembers the tensors it makes, so the loop can free them early.</summary>
-    private sealed class TrackingOps : ITensorOps<Tensor, NoiseSource>
+    private sealed class TrackingOps : IFusedTensorOps<Tensor, NoiseSource>
     {
         private readonly List<Tensor> _live = new();
 
@@ -156,6 +156,14 @@ public sealed class ScoreSdeVePipeline
         public float Norm(Tensor tensor) => TorchTensorOps.Instance.Norm(tensor);
 
         public Tensor Normal(NoiseSource noise, Tensor like) => Keep(TorchTensorOps.Instance.Normal(noise, like));
+
+        public (Tensor, Tensor) CombineThenAdd((Coef, Tensor)[] terms, float scale, Tensor z) =>
+            KeepBoth(TorchTensorOps.Instance.CombineThenAdd(terms, scale, z));
+
+        public (Tensor, Tensor) CombineWithNoise((Coef, Tensor)[] terms, float scale, NoiseSource noise) =>
+            KeepBoth(TorchTensorOps.Instance.CombineWithNoise(terms, scale, noise));
+
+        private (Tensor, Tensor) KeepBoth((Tensor Mean, Tensor Prev) pair) => (Keep(pair.Mean), Keep(pair.Prev));
 
         private Tensor Keep(Tensor t)
         {
