@@ -218,7 +218,8 @@ module ScoreSdeVe =
                 )
             )
         let sigma = ds[index]
-        let adjacent = (getAdjacentSigma state [| index |])[0]
+        // get_adjacent_sigma for one index, without building arrays (the index was checked above).
+        let adjacent = if index = 0 then 0.0f else ds[index - 1]
         // (σ**2 − σ_adj**2) ** 0.5, then diffusion**2: the reference squares the rounded root again.
         let diffusion = MathF.Sqrt(sigma * sigma - adjacent * adjacent)
         { Index = index
@@ -237,7 +238,7 @@ module ScoreSdeVe =
         let s = ops.Shape sample
         let m = ops.Shape modelOutput
         if s.Length = 0 then invalidArg "sample" "sample is a scalar but must have a batch axis"
-        if s <> m then
+        if not (MemoryExtensions.SequenceEqual(ReadOnlySpan s, ReadOnlySpan m)) then
             invalidArg
                 "model_output"
                 (sprintf "sample has shape [%s] but model_output has [%s]" (String.Join(",", s)) (String.Join(",", m)))
