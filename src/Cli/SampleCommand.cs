@@ -56,18 +56,27 @@ public static class SampleCommand
                         ? $"unknown option '{token}' (see schedulers sample --help)"
                         : $"unexpected argument '{token}' (see schedulers sample --help)");
                 }
+                if (parse.GetResult(config) is { Tokens.Count: 0, Implicit: false })
+                    throw new UsageException("--config needs a value key=value");
+                string? Read(Option<string?> option)
+                {
+                    var value = parse.GetValue(option);
+                    if (parse.GetResult(option) is { } given && string.IsNullOrEmpty(value) && given.Tokens.Count == 0 && !given.Implicit)
+                        throw new UsageException($"{option.Name} needs a value");
+                    return value;
+                }
                 var request = new SampleRequest
                 {
-                    Scheduler = SamplerConfigs.ParseKind(Value(parse.GetValue(scheduler), "--scheduler", "dpm")),
-                    Steps = Int(parse.GetValue(steps), "--steps", 20, 1, 100_000),
-                    Samples = Int(parse.GetValue(samples), "--samples", 2000, 1, 50_000_000),
-                    Seed = Seed(parse.GetValue(seed)),
-                    Target = TargetByName(Value(parse.GetValue(target), "--target", "ring8")),
-                    BatchSize = Int(parse.GetValue(batchSize), "--batch-size", 256, 1, 10_000_000),
-                    OutDir = Value(parse.GetValue(outDir), "--out", "."),
+                    Scheduler = SamplerConfigs.ParseKind(Value(Read(scheduler), "--scheduler", "dpm")),
+                    Steps = Int(Read(steps), "--steps", 20, 1, 100_000),
+                    Samples = Int(Read(samples), "--samples", 2000, 1, 50_000_000),
+                    Seed = Seed(Read(seed)),
+                    Target = TargetByName(Value(Read(target), "--target", "ring8")),
+                    BatchSize = Int(Read(batchSize), "--batch-size", 256, 1, 10_000_000),
+                    OutDir = Value(Read(outDir), "--out", "."),
                     ConfigPairs = parse.GetValue(config) ?? [],
-                    ConfigFile = parse.GetResult(configFile) is null ? null : Value(parse.GetValue(configFile), "--config-file", ""),
-                    Shard = parse.GetResult(shard) is null ? null : Shard(parse.GetValue(shard)),
+                    ConfigFile = parse.GetResult(configFile) is null ? null : Value(Read(configFile), "--config-file", ""),
+                    Shard = parse.GetResult(shard) is null ? null : Shard(Read(shard)),
                     Progress = !parse.GetValue(quiet) && error is null && !Console.IsErrorRedirected,
                 };
                 return Execute(request, o, e);
@@ -89,7 +98,7 @@ public static class SampleCommand
         return root.Parse(["sample", .. args]).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 
-    private static string Value(string? given, string option, string fallback, bool present = true) =>
+    private static string Value(string? given, string option, string fallback) =>
         given switch
         {
             null when fallback.Length > 0 => fallback,

@@ -162,7 +162,10 @@ public static class SamplerConfigs
                     try { config = DpmSolverConfigModule.set(key, DpmValue(key, value), config); }
                     catch (ArgumentException e) { throw new UsageException($"--config {key}={text}: {Clean(e)}"); }
                 }
-                return TargetSampler.NewDpmSolverSampler(DpmSolverConfigModule.validate(config));
+                // The Flax flavour validates with its own rules (it has no final_sigmas_type, so "dpmsolver" needs no
+                // sigma_min); configs it cannot run go to the torch flavour and its validation.
+                if (!TargetSampling.dpmRunsFlax(config)) config = DpmSolverConfigModule.validate(config);
+                return TargetSampler.NewDpmSolverSampler(config);
             }
             var all = members.Concat(overrides.Select(o => (o.Key, o.Value)))
                 .Select(m => Tuple.Create(m.Item1, m.Item2)).ToArray();
