@@ -41,7 +41,7 @@ public sealed class SampleCommandTests
             var png = File.ReadAllBytes(Path.Combine(dir, "samples.png"));
             Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
             var (comment, points) = SampleFiles.ReadCsv(Path.Combine(dir, "samples.csv"));
-            Assert.StartsWith("schedulers sample target=ring8 scheduler=dpm steps=20 samples=2000 seed=0", comment);
+            Assert.StartsWith("schedulers sample target=ring8 scheduler=dpm steps=20 nfe=20 samples=2000 seed=0", comment);
             Assert.Equal(new[] { 2000, 2 }, points.Shape);
             // The CSV holds the very samples of the run (round-trip text), and the .npy the same bits.
             var expected = SampleRun.Run(Sampler("dpm"), Targets.ring8, 20, 0, 0, 2000, 256);

@@ -166,7 +166,7 @@ public static class SampleCommand
             }
         }
         double sampling = clock.Elapsed.TotalSeconds;
-        var header = $"schedulers sample target={r.Target.Name} scheduler={SamplerConfigs.Name(r.Scheduler)} steps={r.Steps} samples={r.Samples} seed={r.Seed} first={first} count={count}"
+        var header = $"schedulers sample target={r.Target.Name} scheduler={SamplerConfigs.Name(r.Scheduler)} steps={r.Steps} nfe={nfe} samples={r.Samples} seed={r.Seed} first={first} count={count}"
             + (r.Shard is { } c ? $" shard={c.Index}/{c.Count}" : "")
             + string.Concat(r.ConfigPairs.Select(p => " config:" + p.Replace(' ', '_')))
             + (r.ConfigFile is null ? "" : " config-file=" + r.ConfigFile.Replace(' ', '_'))
