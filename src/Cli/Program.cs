@@ -5,4 +5,5 @@ var root = new RootCommand("schedulers: diffusion-model noise schedulers (ScoreS
 root.Subcommands.Add(ConformanceCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(MergeCommand.Create());
+root.Subcommands.Add(CompareCommand.Create());
 return root.Parse(args).Invoke();

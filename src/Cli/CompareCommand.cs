@@ -1,0 +1,161 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Schedulers.Core;
+
+namespace Schedulers.Cli;
+
+/// <summary><c>schedulers compare</c>: a grid of schedulers × NFE on one target, each cell a full sampling run with
+/// the same seed and metrics key, written as compare.md, compare.csv and compare.png (sliced W2 against NFE).</summary>
+public static class CompareCommand
+{
+    /// <summary>The NFE grid used unless told otherwise.</summary>
+    public static readonly int[] DefaultNfe = [5, 10, 20, 35, 50, 100, 200, 500, 1000];
+
+    /// <summary>One cell of the grid.</summary>
+    public sealed record Row(string Scheduler, string Sampler, int Steps, int Nfe, QualityReport Report, double Seconds);
+
+    /// <summary>Builds the command; output goes to the given writers (the console when null).</summary>
+    public static Command Create(TextWriter? output = null, TextWriter? error = null)
+    {
+        Option<string?> Text(string name, string description) => new(name) { Description = description, Arity = ArgumentArity.ZeroOrOne };
+        var schedulers = Text("--schedulers", "Comma-separated schedulers (default dpm,karras,sde-ve).");
+        var nfe = Text("--nfe", "Comma-separated NFE budgets (default 5,10,20,35,50,100,200,500,1000); each is turned into the step count that spends at most that many model evaluations.");
+        var samples = Text("--samples", "Samples per cell (default 2000).");
+        var seed = Text("--seed", "Seed (default 0).");
+        var target = Text("--target", "ring8 (default), grid, moons, line1d or gaussian64.");
+        var outDir = Text("--out", "Output folder (default: the current folder).");
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress lines on stderr." };
+        var command = new Command("compare", "Sample one target with each scheduler at each NFE; write compare.md, compare.csv and compare.png (sliced W2 vs NFE).")
+        {
+            schedulers, nfe, samples, seed, target, outDir, quiet,
+        };
+        command.TreatUnmatchedTokensAsErrors = false;
+        command.SetAction(parse =>
+        {
+            var o = output ?? Console.Out;
+            var e = error ?? Console.Error;
+            try
+            {
+                if (parse.UnmatchedTokens.Count > 0) throw new UsageException($"unknown option or argument '{parse.UnmatchedTokens[0]}' (see schedulers compare --help)");
+                string? Read(Option<string?> option)
+                {
+                    var value = parse.GetValue(option);
+                    if (parse.GetResult(option) is { Implicit: false } && string.IsNullOrEmpty(value)) throw new UsageException($"{option.Name} needs a value");
+                    return value;
+                }
+                var kinds = (Read(schedulers) ?? "dpm,karras,sde-ve").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Select(SamplerConfigs.ParseKind).Distinct().ToArray();
+                var budgets = Read(nfe) is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v =>
+                    int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1 && n <= 100_000 ? n
+                        : throw new UsageException($"--nfe has '{v}' but each NFE must be an integer from 1 to 100000")).Distinct().Order().ToArray() : DefaultNfe;
+                int count = Read(samples) is { } s ? (int.TryParse(s, out var c) && c >= 2 && c <= 10_000_000 ? c : throw new UsageException($"--samples is '{s}' but must be an integer from 2 to 10000000")) : 2000;
+                uint seedValue = Read(seed) is { } sd ? (uint.TryParse(sd, out var v) ? v : throw new UsageException($"--seed is '{sd}' but must be an integer from 0 to 4294967295")) : 0;
+                var t = SampleCommand.TargetByName(Read(target) ?? "ring8");
+                var progress = parse.GetValue(quiet) ? TextWriter.Null : e;
+                var rows = RunGrid(kinds, budgets, t, count, seedValue, progress);
+                var floor = Metrics.evaluate(SampleCommand.MetricsKey, t, Targets.sample(Prng.foldIn(0xE8AC7u, Prng.key(seedValue)), count, t));
+                Write(Read(outDir) ?? ".", t, count, seedValue, rows, floor, o);
+                return 0;
+            }
+            catch (UsageException u)
+            {
+                e.WriteLine($"compare: {u.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>The step count that spends at most <paramref name="nfe"/> model evaluations (at least one step).</summary>
+    public static int StepsFor(TargetSampler sampler, int nfe)
+    {
+        int steps = 1;
+        while (TargetSampling.nfe(sampler, steps + 1) <= nfe) steps++;
+        return steps;
+    }
+
+    /// <summary>Runs every scheduler at every NFE budget (budgets that give the same step count run once).</summary>
+    public static List<Row> RunGrid(IEnumerable<SchedulerKind> kinds, IEnumerable<int> budgets, GaussianMixture target, int count, uint seed, TextWriter progress)
+    {
+        var rows = new List<Row>();
+        foreach (var kind in kinds)
+        {
+            var sampler = SamplerConfigs.Build(kind, null, [], target);
+            var name = SamplerConfigs.Describe(sampler);
+            foreach (var steps in budgets.Select(b => StepsFor(sampler, b)).Distinct())
+            {
+                var clock = Stopwatch.StartNew();
+                var points = SampleRun.Run(sampler, target, steps, seed, 0, count, 256);
+                double seconds = clock.Elapsed.TotalSeconds;
+                var report = Metrics.evaluate(SampleCommand.MetricsKey, target, points);
+                var row = new Row(SamplerConfigs.Name(kind), name, steps, TargetSampling.nfe(sampler, steps), report, seconds);
+                progress.WriteLine($"{row.Scheduler,-7} {row.Nfe,5} NFE  SW2 {report.SlicedWasserstein2:0.0000}  {seconds:0.0} s");
+                rows.Add(row);
+            }
+        }
+        return rows;
+    }
+
+    private static string F(double v, string format = "0.0000") => v.ToString(format, CultureInfo.InvariantCulture);
+
+    /// <summary>The smallest NFE of a scheduler whose sliced W2 is within 10% of its best (where its curve flattens).</summary>
+    public static int FlattensAt(IEnumerable<Row> rows)
+    {
+        var list = rows.OrderBy(r => r.Nfe).ToList();
+        double best = list.Min(r => r.Report.SlicedWasserstein2);
+        return list.First(r => r.Report.SlicedWasserstein2 <= 1.1 * best).Nfe;
+    }
+
+    /// <summary>Writes compare.md, compare.csv and compare.png and prints the Markdown.</summary>
+    public static void Write(string outDir, GaussianMixture target, int count, uint seed, List<Row> rows, QualityReport floor, TextWriter output)
+    {
+        Directory.CreateDirectory(outDir);
+        var csv = new StringBuilder("scheduler,sampler,steps,nfe,sliced_w2,frechet,mode_tv,modes_covered,mean_log_p,ref_log_p,non_finite,seconds\n");
+        foreach (var r in rows)
+            csv.AppendLine(string.Join(',', r.Scheduler, $"\"{r.Sampler}\"", r.Steps, r.Nfe, F(r.Report.SlicedWasserstein2, "R"), F(r.Report.FrechetDistance, "R"),
+                F(r.Report.Coverage.TotalVariation, "R"), r.Report.Coverage.ModesCovered, F(r.Report.MeanLogDensity, "R"), F(r.Report.ReferenceMeanLogDensity, "R"),
+                r.Report.NonFiniteCount, F(r.Seconds, "0.000")));
+        File.WriteAllText(Path.Combine(outDir, "compare.csv"), csv.ToString());
+
+        var md = new StringBuilder();
+        md.AppendLine($"Target `{target.Name}`, {count} samples per cell, seed {seed}; metrics against {floor.ReferenceCount} reference points, {floor.Projections} projections.");
+        md.AppendLine($"Exact samples of the same size score SW2 {F(floor.SlicedWasserstein2)}, mean log p {F(floor.MeanLogDensity)} (the floor no sampler can beat).");
+        md.AppendLine();
+        md.AppendLine("| scheduler | steps | NFE | SW2 | Fréchet | mode TV | modes | mean log p | time (s) |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in rows)
+            md.AppendLine($"| {r.Sampler} | {r.Steps} | {r.Nfe} | {F(r.Report.SlicedWasserstein2)} | {F(r.Report.FrechetDistance)} | {F(r.Report.Coverage.TotalVariation, "0.000")} | {r.Report.Coverage.ModesCovered}/{target.ComponentCount} | {F(r.Report.MeanLogDensity, "0.000")} | {F(r.Seconds, "0.0")} |");
+        md.AppendLine();
+        foreach (var group in rows.GroupBy(r => r.Sampler))
+            md.AppendLine($"- {group.Key}: SW2 within 10% of its best ({F(group.Min(r => r.Report.SlicedWasserstein2))}) from {FlattensAt(group)} NFE.");
+        File.WriteAllText(Path.Combine(outDir, "compare.md"), md.ToString());
+        output.Write(md.ToString());
+
+        var plot = new ScottPlot.Plot();
+        plot.Title($"Sliced W2 against NFE on {target.Name} ({count} samples)");
+        var nfes = rows.Select(r => r.Nfe).Distinct().Order().ToArray();
+        foreach (var group in rows.GroupBy(r => r.Sampler))
+        {
+            var g = group.OrderBy(r => r.Nfe).ToArray();
+            var line = plot.Add.Scatter(g.Select(r => Math.Log10(r.Nfe)).ToArray(), g.Select(r => Math.Log10(r.Report.SlicedWasserstein2)).ToArray());
+            line.LegendText = group.Key;
+            line.LineWidth = 2;
+            line.MarkerSize = 7;
+        }
+        var exact = plot.Add.HorizontalLine(Math.Log10(floor.SlicedWasserstein2));
+        exact.LegendText = "exact samples (floor)";
+        exact.LinePattern = ScottPlot.LinePattern.Dashed;
+        plot.Axes.Bottom.SetTicks(nfes.Select(n => Math.Log10(n)).ToArray(), nfes.Select(n => n.ToString(CultureInfo.InvariantCulture)).ToArray());
+        var yValues = rows.Select(r => r.Report.SlicedWasserstein2).Append(floor.SlicedWasserstein2).ToArray();
+        var yTicks = new[] { 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10, 20, 50, 100 }.Where(v => v >= yValues.Min() * 0.8 && v <= yValues.Max() * 1.25).ToArray();
+        plot.Axes.Left.SetTicks(yTicks.Select(Math.Log10).ToArray(), yTicks.Select(v => v.ToString(CultureInfo.InvariantCulture)).ToArray());
+        plot.XLabel("NFE (model evaluations, log scale)");
+        plot.YLabel("sliced W2 (log scale)");
+        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+        plot.SavePng(Path.Combine(outDir, "compare.png"), 900, 600);
+        output.WriteLine();
+        output.WriteLine($"wrote {Path.Combine(outDir, "compare.md")}, {Path.Combine(outDir, "compare.csv")}, {Path.Combine(outDir, "compare.png")}");
+    }
+}
