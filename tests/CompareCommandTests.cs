@@ -31,7 +31,7 @@ public sealed class CompareCommandTests
             Assert.Equal(0, code);
             var csv = File.ReadAllLines(Path.Combine(dir, "compare.csv"));
             Assert.Equal(5, csv.Length); // header + 2 schedulers × 2 budgets
-            Assert.StartsWith("dpm,", csv[1]);
+            Assert.StartsWith("\"dpm\",", csv[1]);
             Assert.Contains("| NFE |", File.ReadAllText(Path.Combine(dir, "compare.md")));
             Assert.Contains("| 9 |", output.ToString());
             Assert.Equal(0x89, File.ReadAllBytes(Path.Combine(dir, "compare.png"))[0]);
@@ -54,13 +54,13 @@ public sealed class CompareCommandTests
         var rows = new List<CompareCommand.Row>
         {
             new("dpm", "d", 5, 5, Report(0.50, -3.0), 0),
-            new("dpm", "d", 10, 10, Report(0.21, -2.05), 0),
-            new("dpm", "d", 20, 20, Report(0.30, -2.0), 0),   // SW2 off by more than 10%: not flat yet
+            new("dpm", "d", 10, 10, Report(0.21, -2.03), 0),
+            new("dpm", "d", 20, 20, Report(0.35, -2.0), 0),   // SW2 above 1.5 × the floor: not flat yet
             new("dpm", "d", 50, 50, Report(0.20, -2.02), 0),
-            new("dpm", "d", 100, 100, Report(0.205, -1.95), 0),
+            new("dpm", "d", 100, 100, Report(0.25, -1.96), 0),
         };
-        Assert.Equal(50, CompareCommand.FlattensAt(rows));
+        Assert.Equal(50, CompareCommand.FlattensAt(rows, 0.2));
         rows.Add(new("dpm", "d", 200, 200, Report(0.2, -2.5), 0));
-        Assert.Null(CompareCommand.FlattensAt(rows));
+        Assert.Null(CompareCommand.FlattensAt(rows, 0.2));
     }
 }
