@@ -168,7 +168,10 @@ public static class CompareCommand
         var exact = plot.Add.HorizontalLine(Math.Log10(floor.SlicedWasserstein2));
         exact.LegendText = "exact samples (floor)";
         exact.LinePattern = ScottPlot.LinePattern.Dashed;
-        plot.Axes.Bottom.SetTicks(nfes.Select(n => Math.Log10(n)).ToArray(), nfes.Select(n => n.ToString(CultureInfo.InvariantCulture)).ToArray());
+        // Ticks at round numbers: the NFE actually spent differ by one between schedulers (KarrasVe spends 2·steps − 1).
+        var xTicks = new[] { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000 }
+            .Where(v => v >= nfes.Min() * 0.8 && v <= nfes.Max() * 1.25).ToArray();
+        plot.Axes.Bottom.SetTicks(xTicks.Select(n => Math.Log10(n)).ToArray(), xTicks.Select(n => n.ToString(CultureInfo.InvariantCulture)).ToArray());
         var yValues = rows.Select(r => r.Report.SlicedWasserstein2).Append(floor.SlicedWasserstein2).ToArray();
         var yTicks = new[] { 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10, 20, 50, 100 }.Where(v => v >= yValues.Min() * 0.8 && v <= yValues.Max() * 1.25).ToArray();
         plot.Axes.Left.SetTicks(yTicks.Select(Math.Log10).ToArray(), yTicks.Select(v => v.ToString(CultureInfo.InvariantCulture)).ToArray());
