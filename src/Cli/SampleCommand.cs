@@ -145,7 +145,7 @@ public static class SampleCommand
         var (first, count) = r.Shard is { } s ? SampleRun.ShardRange(r.Samples, s.Index, s.Count) : (0, r.Samples);
         var name = SamplerConfigs.Describe(sampler);
         int nfe = TargetSampling.nfe(sampler, r.Steps);
-        var part = r.Shard is { } sh ? $", shard {sh.Index}/{sh.Count} (samples {first}…{first + count - 1})" : "";
+        var part = r.Shard is { } sh ? $", shard {sh.Index}/{sh.Count} ({(count == 0 ? "no samples" : $"samples {first}…{first + count - 1}")})" : "";
         output.WriteLine($"{name} on {r.Target.Name}: {r.Samples} samples{part}, {r.Steps} steps ({nfe} NFE), seed {r.Seed}, batch size {r.BatchSize}");
         var clock = Stopwatch.StartNew();
         NdArray points;
