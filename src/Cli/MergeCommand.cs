@@ -1,0 +1,133 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Schedulers.Core;
+
+namespace Schedulers.Cli;
+
+/// <summary><c>schedulers merge</c>: joins the parts written by <c>schedulers sample --shard i/n</c> into the full
+/// samples.csv/.npy/.png (with the quality report), after checking that the parts belong to one run and cover it
+/// exactly.</summary>
+public static partial class MergeCommand
+{
+    [GeneratedRegex(@"^samples\.part-(\d+)-of-(\d+)\.csv$")]
+    private static partial Regex PartName();
+
+    /// <summary>Builds the command; output goes to the given writers (the console when null).</summary>
+    public static Command Create(TextWriter? output = null, TextWriter? error = null)
+    {
+        var paths = new Argument<string[]>("paths")
+        {
+            Description = "Part files (samples.part-i-of-n.csv) or folders holding them (default: the current folder).",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var outDir = new Option<string?>("--out") { Description = "Output folder (default: the current folder).", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("merge", "Join the parts of a sharded `schedulers sample` run into samples.csv/.npy/.png with the quality report.")
+        {
+            paths, outDir,
+        };
+        command.TreatUnmatchedTokensAsErrors = false;
+        command.SetAction(parse =>
+        {
+            var o = output ?? Console.Out;
+            var e = error ?? Console.Error;
+            try
+            {
+                if (parse.UnmatchedTokens.Count > 0) throw new UsageException($"unknown option '{parse.UnmatchedTokens[0]}' (see schedulers merge --help)");
+                var given = parse.GetValue(paths) is { Length: > 0 } p ? p : ["."];
+                var dir = parse.GetValue(outDir);
+                if (parse.GetResult(outDir) is not null && string.IsNullOrEmpty(dir)) throw new UsageException("--out needs a value");
+                return Merge(given, dir ?? ".", o);
+            }
+            catch (UsageException u)
+            {
+                e.WriteLine($"merge: {u.Message}");
+                return 2;
+            }
+            catch (InvalidDataException d)
+            {
+                e.WriteLine($"merge: {d.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>Parses and runs <c>merge</c> with the given arguments, writing to the given writers; returns the exit code.</summary>
+    public static int Invoke(string[] args, TextWriter output, TextWriter error)
+    {
+        var root = new RootCommand { Create(output, error) };
+        return root.Parse(["merge", .. args]).Invoke(new InvocationConfiguration { Output = output, Error = error });
+    }
+
+    /// <summary>The <c>key=value</c> fields and the sampler name of a sample file's comment line.</summary>
+    public static (Dictionary<string, string> Fields, string Name) ParseComment(string comment)
+    {
+        int bar = comment.IndexOf(" | ", StringComparison.Ordinal);
+        var head = bar < 0 ? comment : comment[..bar];
+        var fields = new Dictionary<string, string>();
+        var config = new List<string>();
+        foreach (var token in head.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = token.IndexOf('=');
+            if (eq <= 0) continue;
+            var key = token[..eq];
+            if (key.StartsWith("config:", StringComparison.Ordinal)) config.Add(token);
+            else fields[key] = token[(eq + 1)..];
+        }
+        fields["config"] = string.Join(' ', config);
+        return (fields, bar < 0 ? "" : comment[(bar + 3)..]);
+    }
+
+    /// <summary>Merges the parts found under <paramref name="paths"/> into <paramref name="outDir"/>.</summary>
+    public static int Merge(IEnumerable<string> paths, string outDir, TextWriter output)
+    {
+        var clock = Stopwatch.StartNew();
+        var files = new List<string>();
+        foreach (var path in paths)
+        {
+            if (Directory.Exists(path)) files.AddRange(Directory.GetFiles(path).Where(f => PartName().IsMatch(Path.GetFileName(f))));
+            else if (File.Exists(path)) files.Add(path);
+            else throw new UsageException($"no part file or folder at '{path}'");
+        }
+        if (files.Count == 0) throw new UsageException($"no samples.part-i-of-n.csv files in {string.Join(", ", paths)}");
+        var parts = files.Distinct().Select(f =>
+        {
+            var (comment, points) = SampleFiles.ReadCsv(f);
+            var (fields, name) = ParseComment(comment);
+            foreach (var key in new[] { "target", "samples", "first", "count", "shard" })
+                if (!fields.ContainsKey(key)) throw new InvalidDataException($"{f}: its first line has no {key}=…; not a part written by schedulers sample --shard");
+            return (File: f, Fields: fields, Name: name, Points: points);
+        }).OrderBy(p => int.Parse(p.Fields["first"])).ToList();
+        var first = parts[0];
+        // Every part must come from the same run: same target, scheduler, steps, samples, seed, config, shard count.
+        string Run(Dictionary<string, string> f) => string.Join(" ", f.Where(kv => kv.Key is not ("first" or "count" or "shard")).OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}={kv.Value}"))
+            + " shards=" + f["shard"].Split('/')[^1];
+        foreach (var p in parts.Skip(1))
+            if (Run(p.Fields) != Run(first.Fields))
+                throw new InvalidDataException($"{p.File} is from another run than {first.File} ({Run(p.Fields)} vs {Run(first.Fields)})");
+        int total = int.Parse(first.Fields["samples"]);
+        int shards = int.Parse(first.Fields["shard"].Split('/')[^1]);
+        int next = 0;
+        foreach (var p in parts)
+        {
+            int at = int.Parse(p.Fields["first"]);
+            if (at > next) throw new InvalidDataException($"samples {next}…{at - 1} are missing (no part holds them; expected {shards} parts)");
+            if (at < next) throw new InvalidDataException($"{p.File} overlaps the previous part at sample {at}");
+            if (p.Points.BatchSize != int.Parse(p.Fields["count"])) throw new InvalidDataException($"{p.File} has {p.Points.BatchSize} rows but its first line says count={p.Fields["count"]}");
+            next = at + p.Points.BatchSize;
+        }
+        if (next != total) throw new InvalidDataException($"samples {next}…{total - 1} are missing (no part holds them; expected {shards} parts)");
+        var target = SampleCommand.TargetByName(first.Fields["target"]);
+        int d = target.Dimension;
+        var all = parts.SelectMany(p => p.Points.ToArray()).ToArray();
+        var points = NdArrayModule.create([total, d], all);
+        int nfe = int.Parse(first.Fields.GetValueOrDefault("nfe", first.Fields.GetValueOrDefault("steps", "0")));
+        output.WriteLine($"merged {parts.Count} parts ({total} samples) of {first.Name} on {target.Name}");
+        var header = $"schedulers sample {string.Join(" ", first.Fields.Where(kv => kv.Key is not ("first" or "count" or "shard" or "config")).Select(kv => $"{kv.Key}={kv.Value}"))} first=0 count={total} {first.Fields["config"]}".TrimEnd() + " | " + first.Name;
+        var written = SampleOutputs.Write(outDir, target, points, header, first.Name, nfe, output);
+        output.WriteLine($"wall time {clock.Elapsed.TotalSeconds:0.00} s");
+        output.WriteLine($"wrote {string.Join(", ", written)}");
+        return 0;
+    }
+}

@@ -1,0 +1,221 @@
+using System.Globalization;
+using Microsoft.FSharp.Core;
+using Schedulers.Core;
+
+namespace Schedulers.Cli;
+
+/// <summary>The three scheduler families the <c>sample</c> and <c>compare</c> commands run.</summary>
+public enum SchedulerKind
+{
+    /// <summary>DPMSolverMultistepScheduler (default: DPM-Solver++ 2M).</summary>
+    Dpm,
+    /// <summary>KarrasVeScheduler's stochastic sampler.</summary>
+    Karras,
+    /// <summary>ScoreSdeVeScheduler's predictor–corrector sampler.</summary>
+    SdeVe,
+}
+
+/// <summary>Builds a <see cref="TargetSampler"/> from the command line: the scheduler name, a
+/// <c>scheduler_config.json</c> and <c>key=value</c> overrides by their diffusers names. The σ range of the two VE
+/// schedulers defaults to the target's size (their diffusers defaults are sized for images in [−1, 1] with
+/// σ_max = 1348 or 100); a key given in the file or on the command line always wins.</summary>
+public static class SamplerConfigs
+{
+    /// <summary>The names <c>--scheduler</c> accepts.</summary>
+    public static readonly IReadOnlyList<string> SchedulerNames = ["dpm", "karras", "sde-ve"];
+
+    /// <summary>The scheduler of a <c>--scheduler</c> value; throws a usage error naming the value otherwise.</summary>
+    public static SchedulerKind ParseKind(string name) => name.ToLowerInvariant() switch
+    {
+        "dpm" or "dpm-solver" or "dpmsolver" => SchedulerKind.Dpm,
+        "karras" or "karras-ve" or "karrasve" => SchedulerKind.Karras,
+        "sde-ve" or "sdeve" or "score-sde-ve" => SchedulerKind.SdeVe,
+        _ => throw new UsageException($"--scheduler is '{name}' but must be one of {string.Join(", ", SchedulerNames)}"),
+    };
+
+    /// <summary>The command-line name of a scheduler.</summary>
+    public static string Name(SchedulerKind kind) => SchedulerNames[(int)kind];
+
+    /// <summary>The diffusers config keys of a scheduler.</summary>
+    public static IReadOnlyList<string> Keys(SchedulerKind kind) => kind switch
+    {
+        SchedulerKind.Dpm => DpmSolverConfigModule.keys,
+        SchedulerKind.Karras => Config.KarrasVe.keys,
+        _ => Config.ScoreSdeVe.keys,
+    };
+
+    /// <summary>The size of a target: the largest distance between two component means plus six of the largest
+    /// component standard deviation — what a VE noise level must exceed to wash the modes together (Song &amp;
+    /// Ermon 2020, technique 1).</summary>
+    public static double Diameter(GaussianMixture target)
+    {
+        double far = 0, std = 0;
+        for (int i = 0; i < target.ComponentCount; i++)
+        {
+            foreach (var v in target.Variances[i]) std = Math.Max(std, Math.Sqrt(v));
+            for (int j = i + 1; j < target.ComponentCount; j++)
+            {
+                double s = 0;
+                for (int k = 0; k < target.Dimension; k++)
+                {
+                    double r = target.Means[i][k] - target.Means[j][k];
+                    s += r * r;
+                }
+                far = Math.Max(far, Math.Sqrt(s));
+            }
+        }
+        return far + 6 * std;
+    }
+
+    /// <summary>The target-sized defaults of a scheduler's σ range (none for DPM-Solver, whose VP schedule does
+    /// not depend on the data's scale). ScoreSdeVe: sigma_max = the diameter rounded up. KarrasVe: its schedule
+    /// holds σ² values that the pipeline uses as σ (diffusers' quirk), so sigma_max = √diameter puts the first σ at
+    /// the diameter and sigma_min = 0.1 the last at 0.01.</summary>
+    public static IReadOnlyList<(string Key, string Value)> TargetDefaults(SchedulerKind kind, GaussianMixture target)
+    {
+        double diameter = Diameter(target);
+        return kind switch
+        {
+            SchedulerKind.SdeVe => [("sigma_max", Text(Math.Ceiling(diameter)))],
+            SchedulerKind.Karras => [("sigma_max", Text(Math.Round(Math.Sqrt(diameter), 2))), ("sigma_min", "0.1")],
+            _ => [],
+        };
+    }
+
+    private static string Text(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>Splits a <c>--config key=value</c> argument.</summary>
+    public static (string Key, string Value) SplitPair(string pair)
+    {
+        int eq = pair.IndexOf('=');
+        if (eq <= 0) throw new UsageException($"--config is '{pair}' but must be key=value (a diffusers config key)");
+        return (pair[..eq].Trim(), pair[(eq + 1)..].Trim());
+    }
+
+    /// <summary>A command-line value as JSON: JSON text if it parses (numbers, true/false, null, arrays, quoted
+    /// strings), Python's True/False/None, else the text as a string.</summary>
+    public static JsonValue ParseValue(string text)
+    {
+        switch (text)
+        {
+            case "True": return JsonValue.NewBool(true);
+            case "False": return JsonValue.NewBool(false);
+            case "None": return JsonValue.Null;
+        }
+        try
+        {
+            return Json.parse(text);
+        }
+        catch (Exception)
+        {
+            return JsonValue.NewString(text);
+        }
+    }
+
+    /// <summary>A JSON config value as <see cref="DpmSolverConfigModule.set"/> takes it.</summary>
+    private static object? DpmValue(string key, JsonValue value) => value switch
+    {
+        JsonValue.Bool b => b.Item,
+        JsonValue.String s => s.Item,
+        JsonValue.Number n when Json.isIntegerText(n.text) && Math.Abs(Json.numberValue(n.text)) < int.MaxValue => (int)Json.numberValue(n.text),
+        JsonValue.Number n => Json.numberValue(n.text),
+        JsonValue.Array a => a.Item.Select(v => v is JsonValue.Number n ? Json.numberValue(n.text)
+            : throw new UsageException($"{key} must be an array of numbers")).ToArray(),
+        _ when value.IsNull => null,
+        _ => throw new UsageException($"{key} must be a boolean, number, string, null or array of numbers"),
+    };
+
+    /// <summary>Builds the sampler: the file's keys (unknown ones ignored, as diffusers ignores them), then the
+    /// target-sized defaults for keys neither gives, then the overrides in order (an unknown key is an error).</summary>
+    public static TargetSampler Build(SchedulerKind kind, string? configFile, IEnumerable<string> pairs, GaussianMixture target)
+    {
+        var keys = new HashSet<string>(Keys(kind));
+        var fromFile = new List<(string Key, JsonValue Value)>();
+        if (configFile is not null)
+        {
+            if (!File.Exists(configFile)) throw new UsageException($"--config-file '{configFile}' does not exist");
+            ConfigDict dict;
+            try { dict = ConfigFile.read(configFile); }
+            catch (SchedulerConfigException e) { throw new UsageException($"--config-file '{configFile}': {e.Message}"); }
+            foreach (var m in dict.Members)
+                if (keys.Contains(m.Item1)) fromFile.Add((m.Item1, m.Item2));
+        }
+        var overrides = new List<(string Key, string Text, JsonValue Value)>();
+        foreach (var pair in pairs)
+        {
+            var (key, text) = SplitPair(pair);
+            if (!keys.Contains(key))
+                throw new UsageException($"--config {key}={text}: '{key}' is not a {Name(kind)} config key (known: {string.Join(", ", Keys(kind))})");
+            overrides.Add((key, text, ParseValue(text)));
+        }
+        var given = new HashSet<string>(fromFile.Select(f => f.Key).Concat(overrides.Select(o => o.Key)));
+        var defaults = TargetDefaults(kind, target).Where(d => !given.Contains(d.Key)).Select(d => (d.Key, ParseValue(d.Value)));
+        var members = fromFile.Concat(defaults).ToList();
+        try
+        {
+            if (kind == SchedulerKind.Dpm)
+            {
+                var config = DpmSolverConfigModule.defaults;
+                foreach (var (key, value) in members) config = DpmSolverConfigModule.set(key, DpmValue(key, value), config);
+                foreach (var (key, text, value) in overrides)
+                {
+                    try { config = DpmSolverConfigModule.set(key, DpmValue(key, value), config); }
+                    catch (ArgumentException e) { throw new UsageException($"--config {key}={text}: {Clean(e)}"); }
+                }
+                // The Flax flavour validates with its own rules (it has no final_sigmas_type, so "dpmsolver" needs no
+                // sigma_min); configs it cannot run go to the torch flavour and its validation.
+                if (!TargetSampling.dpmRunsFlax(config)) config = DpmSolverConfigModule.validate(config);
+                return TargetSampler.NewDpmSolverSampler(config);
+            }
+            var all = members.Concat(overrides.Select(o => (o.Key, o.Value)))
+                .Select(m => Tuple.Create(m.Item1, m.Item2)).ToArray();
+            var dict = new ConfigDict(all);
+            return kind == SchedulerKind.Karras
+                ? TargetSampler.NewKarrasVeSampler(Config.KarrasVe.ofDict(dict))
+                : TargetSampler.NewScoreSdeVeSampler(Config.ScoreSdeVe.ofDict(dict));
+        }
+        catch (SchedulerConfigException e)
+        {
+            throw new UsageException($"--config {Where(e.Key, overrides)}: {e.Message}");
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"--config {Where(e.ParamName, overrides)}: {Clean(e)}");
+        }
+    }
+
+    /// <summary>The <c>key=value</c> an error is about (the last override of that key), or the key alone.</summary>
+    private static string Where(string? key, List<(string Key, string Text, JsonValue Value)> overrides)
+    {
+        if (key is null) return "(config)";
+        var given = overrides.LastOrDefault(o => o.Key == key);
+        return given.Key is null ? key : $"{key}={given.Text}";
+    }
+
+    /// <summary>An ArgumentException's message without .NET's " (Parameter 'x')" suffix.</summary>
+    public static string Clean(ArgumentException e) =>
+        e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "");
+
+    /// <summary>A human name of the configured scheduler, e.g. "DPM-Solver++ 2M (Flax)" or "KarrasVe (Heun, churn 80)".</summary>
+    public static string Describe(TargetSampler sampler) => sampler switch
+    {
+        TargetSampler.DpmSolverSampler d => DescribeDpm(d.dpm),
+        TargetSampler.KarrasVeSampler k => $"KarrasVe (σ {Text(k.karras.SigmaMin)}..{Text(k.karras.SigmaMax)}, churn {Text(k.karras.SChurn)})",
+        TargetSampler.ScoreSdeVeSampler s => $"ScoreSdeVe PC (σ {Text(s.sdeVe.SigmaMin)}..{Text(s.sdeVe.SigmaMax)}, {s.sdeVe.CorrectSteps} corrector, snr {Text(s.sdeVe.Snr)})",
+        _ => sampler.ToString(),
+    };
+
+    private static string DescribeDpm(DpmSolverConfig c)
+    {
+        var name = c.AlgorithmType switch
+        {
+            "dpmsolver" => "DPM-Solver",
+            "dpmsolver++" => "DPM-Solver++",
+            "sde-dpmsolver" => "SDE-DPM-Solver",
+            "sde-dpmsolver++" => "SDE-DPM-Solver++",
+            var other => other,
+        };
+        var flavour = TargetSampling.dpmRunsFlax(c) ? "Flax" : "torch";
+        return $"{name} {c.SolverOrder}M ({c.PredictionType}, {flavour} flavour)";
+    }
+}

@@ -1,0 +1,175 @@
+namespace Schedulers.Core
+
+open System
+
+/// The core's array operations with one JAX key per batch row as the noise source: a normal draw fills row b from
+/// key b alone, so a sample's noise never depends on the batch it shares. Everything else is `DpmNdArrayOps`.
+[<Sealed>]
+type PerSampleOps() =
+    static let inner = DpmNdArrayOps.Default :> IDpmTensorOps<NdArray, PrngKey>
+
+    /// The shared instance (the operations hold no state).
+    static member val Default = PerSampleOps()
+
+    /// An array of `shape` ([B, ...]) whose row b is `normal(keys[b], [1, ...])`.
+    static member Rows (keys: PrngKey[]) (shape: int[]) : NdArray =
+        if shape.Length < 1 || shape[0] <> keys.Length then
+            invalidArg "keys" (sprintf "noise has %d keys but the sample has shape [%s]" keys.Length (String.Join(",", shape)))
+        let rowShape = Array.copy shape
+        rowShape[0] <- 1
+        let inner = Prng.elementCount rowShape
+        let data = Array.zeroCreate<float32> (keys.Length * inner)
+        keys |> Array.iteri (fun b k -> (Prng.normal rowShape k).CopyTo(data, b * inner))
+        NdArray.own (Array.copy shape) data
+
+    interface IDpmTensorOps<NdArray, PrngKey[]> with
+        member _.Shape(x) = inner.Shape x
+        member _.Combine(terms) = inner.Combine terms
+        member _.Divide(x, d) = inner.Divide(x, d)
+        member _.BatchNorms(x) = inner.BatchNorms x
+        member _.Norm(x) = inner.Norm x
+        member _.Normal(keys, like) = PerSampleOps.Rows keys like.Shape
+        member _.FirstChannels(x, count) = inner.FirstChannels(x, count)
+        member _.Threshold(x, ratio, maxValue) = inner.Threshold(x, ratio, maxValue)
+
+/// A scheduler with its config, as the target sampler runs it.
+type TargetSampler =
+    /// DPMSolverMultistep: the Flax loop when the config has only Flax options, else the torch-flavour loop.
+    | DpmSolverSampler of dpm: DpmSolverConfig
+    /// KarrasVe's stochastic sampler (Flax flavour).
+    | KarrasVeSampler of karras: KarrasVeConfig
+    /// ScoreSdeVe's predictor–corrector sampler (Flax flavour).
+    | ScoreSdeVeSampler of sdeVe: ScoreSdeVeConfig
+
+/// Sampling a `GaussianMixture` target with a scheduler's own loop and the model output it expects, computed exactly
+/// from the target (ε/x0/v for DPM-Solver at the step's VP α and σ, the EDM denoiser for KarrasVe, the VE score for
+/// ScoreSdeVe). Every sample g has its own key `Prng.foldIn (uint32 g) key`, split into the key of its initial
+/// noise and the key its loop carries, so sample g is the same bits whatever batch it runs in.
+module TargetSampling =
+
+    /// The key of global sample `index`.
+    let sampleKey (key: PrngKey) (index: int) : PrngKey = Prng.foldIn (uint32 index) key
+
+    /// True when the DPM-Solver config runs in the Flax flavour (no SDE variant, no torch-only sigma options).
+    let dpmRunsFlax (config: DpmSolverConfig) : bool =
+        try
+            DpmSolverMultistepFlax.createState config |> ignore
+            true
+        with :? ArgumentException as e when e.Message.Contains "Flax DPM-Solver flavour" -> false
+
+    /// The number of model evaluations (NFE) a run of `steps` steps makes: one per step for DPM-Solver, two per step
+    /// but the last for KarrasVe (Heun's correction), (1 + correct_steps) per step for ScoreSdeVe.
+    let nfe (sampler: TargetSampler) (steps: int) : int =
+        match sampler with
+        | DpmSolverSampler _ -> steps
+        | KarrasVeSampler _ -> max 0 (2 * steps - 1)
+        | ScoreSdeVeSampler c -> steps * (1 + c.CorrectSteps)
+
+    /// The DPM-Solver model output of the config's prediction type at VP point (α, σ), exact for the target.
+    let dpmModelOutput (config: DpmSolverConfig) (target: GaussianMixture) (alpha: float32) (sigma: float32) (x: NdArray) : NdArray =
+        let a = float alpha
+        let s = float sigma
+        match config.PredictionType with
+        | "sample" -> Targets.vpX0 target a s x
+        | "v_prediction" -> Targets.vpV target a s x
+        // Flow matching: x_t = (1 − σ)·x0 + σ·ε, the model predicts ε − x0.
+        | "flow_prediction" -> NdArray.sub (Targets.vpEpsilon target a s x) (Targets.vpX0 target a s x)
+        | _ -> Targets.vpEpsilon target a s x
+
+    /// KarrasVe's model output at (x, σ): D(x; σ) = x + σ·output, so output = (D − x)/σ with the EDM denoiser D.
+    let karrasModelOutput (target: GaussianMixture) (x: NdArray) (sigma: float) : NdArray =
+        let d = Targets.edmDenoiser target sigma x
+        let s = float32 sigma
+        NdArray.map2 (fun dv xv -> (dv - xv) / s) d x
+
+    let private splitEach (f: PrngKey -> struct (PrngKey * PrngKey)) (keys: PrngKey[]) : struct (PrngKey[] * PrngKey[]) =
+        let pairs = keys |> Array.map f
+        struct (pairs |> Array.map (fun struct (c, _) -> c), pairs |> Array.map (fun struct (_, d) -> d))
+
+    let private plainSplit (key: PrngKey) : struct (PrngKey * PrngKey) =
+        let ks = Prng.split 2 key
+        struct (ks[0], ks[1])
+
+    /// Samples `start` … `start + count − 1` (shape [count; D]) as one batch of the sampler's loop. `onStep n` is
+    /// called after every loop step with the number of samples that step advanced (for progress).
+    let runBatch (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
+        if steps < 1 then invalidArg "steps" (sprintf "steps is %d but must be at least 1" steps)
+        if start < 0 then invalidArg "start" (sprintf "start is %d but must be non-negative" start)
+        if count < 1 then invalidArg "count" (sprintf "count is %d but must be at least 1" count)
+        let d = target.Dimension
+        let ops = PerSampleOps.Default :> IDpmTensorOps<NdArray, PrngKey[]>
+        // As the Flax pipelines do: `key, sub = split(key)`, the initial noise from sub, the loop carries key.
+        let roots = Array.init count (fun i -> Prng.split 2 (sampleKey key (start + i)))
+        let carried = roots |> Array.map (fun ks -> ks[0])
+        let noise = PerSampleOps.Rows (roots |> Array.map (fun ks -> ks[1])) [| count; d |]
+        match sampler with
+        | DpmSolverSampler config when dpmRunsFlax config ->
+            let state = DpmSolverMultistepFlax.createState config
+            let tables = state.Tables
+            let model (x: NdArray) (t: int) = dpmModelOutput state.Config target tables.AlphaT[t] tables.SigmaT[t] x
+            let x0 = NdArray.scale state.InitNoiseSigma noise
+            fst (MultistepSampling.runFlax model (fun _ -> onStep count) steps x0 state)
+        | DpmSolverSampler config ->
+            let mutable s = DpmSolverMultistep.create<NdArray> config |> DpmSolverMultistep.setTimesteps steps
+            s <- DpmSolverMultistep.setBeginIndex 0 s
+            let mutable x = NdArray.scale DpmSolverMultistep.initNoiseSigma noise
+            let mutable keys = carried
+            for i in 0 .. s.Timesteps.Length - 1 do
+                let p = DpmSolverMultistep.pointAt s i
+                let output = dpmModelOutput s.Config target p.Alpha p.Sigma x
+                let struct (carry, draw) = splitEach plainSplit keys
+                keys <- carry
+                let r = DpmSolverMultistep.stepWith ops draw ValueNone output s.Timesteps[i] x s
+                x <- r.PrevSample
+                s <- r.State
+                onStep count
+            x
+        | KarrasVeSampler config ->
+            let state = KarrasVe.createState Flavour.Flax config |> KarrasVe.setTimesteps steps
+            let hooks =
+                { KarrasStochastic.hooks (karrasModelOutput target) with
+                    NextNoise = splitEach KarrasStochastic.flaxKeyChain
+                    Progress = fun _ -> onStep count }
+            let x0 = NdArray.scale (float32 (KarrasVe.initNoiseSigma state)) noise
+            KarrasStochastic.run ops hooks state carried x0
+        | ScoreSdeVeSampler config ->
+            let model (x: NdArray) (sigma: float32) = Targets.veScore target (float sigma) x
+            let initial = NdArray.scale (ScoreSdeVe.initNoiseSigma config) noise
+            let report = Some(fun (_: PredictorCorrector.PcProgress<NdArray>) -> onStep count)
+            (PredictorCorrector.runFromOn ops Flavour.Flax config steps model (splitEach PredictorCorrector.nextKey) report initial carried).Sample
+
+    /// The number of consecutive global samples the ScoreSdeVe corrector treats as one batch.
+    [<Literal>]
+    let CorrectorGroup = 256
+
+    /// The granularity of a sampler's batches: ScoreSdeVe's corrector takes its step size from norms over the whole
+    /// batch (diffusers: the norm of the whole tensor in Flax, the batch mean of per-sample norms in torch), which
+    /// ties a sample to its batch-mates; so its batches are fixed groups of `CorrectorGroup` global indices
+    /// [k·G, (k+1)·G). Other samplers treat every sample on its own (alignment 1).
+    let alignment (sampler: TargetSampler) : int =
+        match sampler with
+        | ScoreSdeVeSampler _ -> CorrectorGroup
+        | _ -> 1
+
+    /// Samples `start` … `start + count − 1` (shape [count; D]) so that each sample depends only on the key, its
+    /// index and the sampler: the range is widened to whole groups of `alignment sampler` indices, each group runs
+    /// as one batch (`runBatch`), and the rows asked for are kept. `onStep n` is called after every loop step with
+    /// the number of samples it advanced.
+    let run (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
+        if start < 0 then invalidArg "start" (sprintf "start is %d but must be non-negative" start)
+        if count < 1 then invalidArg "count" (sprintf "count is %d but must be at least 1" count)
+        let g = alignment sampler
+        if g = 1 then
+            runBatch sampler target steps key start count onStep
+        else
+            let d = target.Dimension
+            let first = start / g
+            let last = (start + count - 1) / g
+            let out = Array.zeroCreate<float32> (count * d)
+            for group in first .. last do
+                let lo = group * g
+                let rows = runBatch sampler target steps key lo g (fun n -> onStep (n * count / (g * (last - first + 1))))
+                let keepFrom = max lo start
+                let keepTo = min (lo + g) (start + count)
+                rows.Span.Slice((keepFrom - lo) * d, (keepTo - keepFrom) * d).CopyTo(Span(out, (keepFrom - start) * d, (keepTo - keepFrom) * d))
+            NdArray.own [| count; d |] out
