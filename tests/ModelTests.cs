@@ -1,13 +1,14 @@
 using Schedulers.Cli;
 using Schedulers.Cli.Models;
 using Schedulers.Core;
+using Xunit.Abstractions;
 
 namespace Schedulers.Tests;
 
 /// <summary>Trained networks for <c>sample --model</c>: the TorchScript and ONNX fixtures reproduce their recorded
 /// outputs and agree, bad files give the documented errors, the output conversions reproduce the exact target
 /// sampling, and a model run is batch-size independent and writes its outputs.</summary>
-public sealed class ModelTests
+public sealed class ModelTests(ITestOutputHelper log)
 {
     private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "data", "fixtures", name);
 
@@ -46,6 +47,7 @@ public sealed class ModelTests
         var actual = model.Forward(x, sigma);
         Assert.Equal([8, 2], actual.Shape);
         double worst = MaxError(actual.Span.ToArray(), expected, out bool within);
+        log.WriteLine($"{file}: max abs error {worst:E3} against the recorded output");
         Assert.True(within, $"{file}: max abs error {worst:E3} exceeds 1e-5 relative / 1e-6 absolute");
     }
 
@@ -59,6 +61,7 @@ public sealed class ModelTests
         var a = torch.Forward(x, sigma).Span.ToArray();
         var b = onnx.Forward(x, sigma).Span.ToArray();
         double worst = MaxError(a, b, out bool within);
+        log.WriteLine($"TorchScript vs ONNX: max abs difference {worst:E3}");
         Assert.True(within, $"TorchScript and ONNX differ by up to {worst:E3}");
     }
 
