@@ -154,6 +154,21 @@ public sealed class ModelTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void NonFiniteOutputWhileSamplingExitsWithCode1()
+    {
+        // √x: finite on the probe batch of zeros, NaN for the first negative coordinate the sampler passes.
+        var path = WriteOnnx(OnnxGraphs.Unary([("x", 2), ("sigma", 1)], "x", "Sqrt"));
+        try
+        {
+            var (code, _, error) = Sample("--model", path, "--model-output", "x0", "--scheduler", "karras", "--steps", "3",
+                "--samples", "8", "--out", Path.GetTempPath(), "-q");
+            Assert.Equal(1, code);
+            Assert.Matches($"^sample: model '{System.Text.RegularExpressions.Regex.Escape(path)}' returned a non-finite value \\(NaN\\) in row \\d+ at σ/t = ", error.Trim());
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void NonFiniteOutputSaysSo()
     {
         var e = Assert.Throws<ModelException>(() => ModelChecks.Output("m.onnx", 2, 1, [2, 1], [0f, float.NaN], [1f, 7f]));

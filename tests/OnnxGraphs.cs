@@ -2,16 +2,20 @@ using System.Text;
 
 namespace Schedulers.Tests;
 
-/// <summary>Writes tiny ONNX models (protobuf by hand, opset 17) for the error tests: one Identity node from a chosen
+/// <summary>Writes tiny ONNX models (protobuf by hand, opset 17) for the error tests: one node from a chosen
 /// input to the output, so the output shape is whatever that input's is.</summary>
 internal static class OnnxGraphs
 {
     /// <summary>A model with float inputs of the given ranks (names and symbolic dims B, D) whose output "score" is
     /// the input <paramref name="echo"/>.</summary>
-    public static byte[] Identity((string Name, int Rank)[] inputs, string echo)
+    public static byte[] Identity((string Name, int Rank)[] inputs, string echo) => Unary(inputs, echo, "Identity");
+
+    /// <summary>A model whose output "score" is the elementwise operator <paramref name="op"/> (e.g. Sqrt) of the
+    /// input <paramref name="echo"/>.</summary>
+    public static byte[] Unary((string Name, int Rank)[] inputs, string echo, string op)
     {
         var graph = new List<byte>();
-        graph.AddRange(Field(1, Node(echo, "score", "Identity")));
+        graph.AddRange(Field(1, Node(echo, "score", op)));
         graph.AddRange(Field(2, Encoding.UTF8.GetBytes("g")));
         foreach (var (name, rank) in inputs) graph.AddRange(Field(11, ValueInfo(name, rank)));
         graph.AddRange(Field(12, ValueInfo("score", inputs.First(i => i.Name == echo).Rank)));
