@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Schedulers.Cli.Models;
 using Schedulers.Core;
 
 namespace Schedulers.Cli;
@@ -32,6 +33,9 @@ public static class SampleCommand
         var outDir = Text("--out", "Output folder (default: the current folder).");
         var configFile = Text("--config-file", "A diffusers scheduler_config.json for the scheduler.");
         var shard = Text("--shard", "i/n: compute only shard i (0-based) of n and write samples.part-i-of-n.csv.");
+        var model = Text("--model", "A trained network instead of the target's exact model: TorchScript (.pt) or ONNX (.onnx) with forward(x [B,D], sigma_or_t [B]) -> [B,D].");
+        var modelOutput = Text("--model-output", "What --model returns: score, epsilon, x0 or v.");
+        var modelInput = Text("--model-input", "What --model is conditioned on: sigma (VE noise level, default) or t (DPM-Solver's VP timestep).");
         var config = new Option<string[]>("--config")
         {
             Description = "key=value: a scheduler config option by its diffusers name (repeatable), e.g. algorithm_type=sde-dpmsolver++.",
@@ -41,6 +45,7 @@ public static class SampleCommand
         var command = new Command("sample", "Sample a built-in target with a scheduler and the target's exact model; print the quality report; write samples.csv/.npy/.png.")
         {
             scheduler, steps, samples, seed, target, batchSize, outDir, config, configFile, shard, quiet,
+            model, modelOutput, modelInput,
         };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse =>
@@ -78,13 +83,26 @@ public static class SampleCommand
                     ConfigFile = parse.GetResult(configFile) is null ? null : Value(Read(configFile), "--config-file", ""),
                     Shard = parse.GetResult(shard) is null ? null : Shard(Read(shard)),
                     Progress = !parse.GetValue(quiet) && error is null && !Console.IsErrorRedirected,
+                    Model = parse.GetResult(model) is null ? null : Value(Read(model), "--model", ""),
+                    ModelOutput = ModelOutputOf(Read(modelOutput), parse.GetResult(model) is not null),
+                    ModelInput = ModelInputOf(Read(modelInput)),
                 };
+                if (request.Model is null && (parse.GetResult(modelOutput) is not null || parse.GetResult(modelInput) is not null))
+                    throw new UsageException("--model-output and --model-input need --model");
+                if (request.Model is not null && request.ModelInput.IsTimestep && request.Scheduler != SchedulerKind.Dpm)
+                    throw new UsageException($"--model-input t serves only --scheduler dpm (the VP timestep), not {SamplerConfigs.Name(request.Scheduler)}; use a σ-conditioned model");
                 return Execute(request, o, e);
             }
             catch (UsageException u)
             {
                 e.WriteLine($"sample: {u.Message}");
                 return 2;
+            }
+            catch (ModelException m)
+            {
+                // A model that failed while sampling (a load failure is a UsageException).
+                e.WriteLine($"sample: {m.Message}");
+                return 1;
             }
         });
         return command;
@@ -105,6 +123,21 @@ public static class SampleCommand
             null or "" => throw new UsageException($"{option} needs a value"),
             _ => given,
         };
+
+    private static ModelOutputKind ModelOutputOf(string? given, bool haveModel)
+    {
+        if (given is null)
+            return haveModel ? throw new UsageException("--model needs --model-output score|epsilon|x0|v (what the model returns)") : ModelOutputKind.Score;
+        try { return ModelConversion.parseOutput(given); }
+        catch (ArgumentException) { throw new UsageException($"--model-output is '{given}' but must be one of score, epsilon, x0, v"); }
+    }
+
+    private static ModelInputKind ModelInputOf(string? given)
+    {
+        if (given is null) return ModelInputKind.Sigma;
+        try { return ModelConversion.parseInput(given); }
+        catch (ArgumentException) { throw new UsageException($"--model-input is '{given}' but must be sigma or t"); }
+    }
 
     private static int Int(string? given, string option, int fallback, int min, int max)
     {
@@ -142,8 +175,17 @@ public static class SampleCommand
     public static int Execute(SampleRequest r, TextWriter output, TextWriter error)
     {
         var sampler = SamplerConfigs.Build(r.Scheduler, r.ConfigFile, r.ConfigPairs, r.Target);
+        IDenoiserModel? network = null;
+        if (r.Model is not null)
+        {
+            try { network = DenoiserModels.Load(r.Model, r.Target.Dimension); }
+            catch (ModelException m) { throw new UsageException($"--model: {m.Message}"); }
+        }
+        using var owned = network;
+        var outputs = network is null ? null : DenoiserModels.ToSamplingModel(network, r.ModelOutput, r.ModelInput);
         var (first, count) = r.Shard is { } s ? SampleRun.ShardRange(r.Samples, s.Index, s.Count) : (0, r.Samples);
-        var name = SamplerConfigs.Describe(sampler);
+        var name = SamplerConfigs.Describe(sampler)
+            + (r.Model is null ? "" : $" with model {Path.GetFileName(r.Model)} ({ModelConversion.outputName(r.ModelOutput)} at {(r.ModelInput.IsTimestep ? "t" : "σ")})");
         int nfe = TargetSampling.nfe(sampler, r.Steps);
         var part = r.Shard is { } sh ? $", shard {sh.Index}/{sh.Count} ({(count == 0 ? "no samples" : $"samples {first}…{first + count - 1}")})" : "";
         output.WriteLine($"{name} on {r.Target.Name}: {r.Samples} samples{part}, {r.Steps} steps ({nfe} NFE), seed {r.Seed}, batch size {r.BatchSize}");
@@ -158,7 +200,11 @@ public static class SampleCommand
             using var bar = new ProgressBar("sampling", (long)count * r.Steps, r.Progress);
             try
             {
-                points = SampleRun.Run(sampler, r.Target, r.Steps, r.Seed, first, count, r.BatchSize, bar.Advance);
+                points = SampleRun.Run(sampler, r.Target, r.Steps, r.Seed, first, count, r.BatchSize, bar.Advance, outputs);
+            }
+            catch (AggregateException a) when (a.InnerException is ModelException inner)
+            {
+                throw inner;
             }
             catch (AggregateException a) when (a.InnerException is ArgumentException inner)
             {
@@ -170,6 +216,7 @@ public static class SampleCommand
             + (r.Shard is { } c ? $" shard={c.Index}/{c.Count}" : "")
             + string.Concat(r.ConfigPairs.Select(p => " config:" + p.Replace(' ', '_')))
             + (r.ConfigFile is null ? "" : " config-file=" + r.ConfigFile.Replace(' ', '_'))
+            + (r.Model is null ? "" : $" model={r.Model.Replace(' ', '_')} model-output={ModelConversion.outputName(r.ModelOutput)} model-input={(r.ModelInput.IsTimestep ? "t" : "sigma")}")
             + " | " + name;
         if (r.Shard is { } shardOf)
         {
@@ -211,4 +258,10 @@ public sealed record SampleRequest
     public (int Index, int Count)? Shard { get; init; }
     /// <summary>Whether to draw the progress bar.</summary>
     public bool Progress { get; init; }
+    /// <summary>A TorchScript or ONNX model file used instead of the target's exact model, if any.</summary>
+    public string? Model { get; init; }
+    /// <summary>What the model returns.</summary>
+    public ModelOutputKind ModelOutput { get; init; } = ModelOutputKind.Score;
+    /// <summary>What the model is conditioned on.</summary>
+    public ModelInputKind ModelInput { get; init; } = ModelInputKind.Sigma;
 }

@@ -8,10 +8,12 @@ namespace Schedulers.Cli;
 public static class SampleRun
 {
     /// <summary>Samples <paramref name="start"/> … <paramref name="start"/> + <paramref name="count"/> − 1
-    /// (shape [count, D]); <paramref name="advance"/> receives finished sample-steps (count × steps in all).</summary>
+    /// (shape [count, D]); <paramref name="advance"/> receives finished sample-steps (count × steps in all);
+    /// <paramref name="model"/> replaces the target's exact model outputs when given.</summary>
     public static NdArray Run(TargetSampler sampler, GaussianMixture target, int steps, uint seed, int start, int count,
-        int batchSize, Action<long>? advance = null)
+        int batchSize, Action<long>? advance = null, SamplingModel? model = null)
     {
+        var outputs = model ?? TargetSampling.exactModel(target);
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         var key = Prng.key(seed);
@@ -22,7 +24,7 @@ public static class SampleRun
         Parallel.For(0, batches.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, b =>
         {
             var (first, size) = batches[b];
-            var part = TargetSampling.run(sampler, target, steps, key, first, size, onStep);
+            var part = TargetSampling.runWith(outputs, sampler, target, steps, key, first, size, onStep);
             part.Span.CopyTo(output.AsSpan((first - start) * d, size * d));
         });
         return NdArrayModule.create([count, d], output);

@@ -41,6 +41,16 @@ type TargetSampler =
     /// ScoreSdeVe's predictor–corrector sampler (Flax flavour).
     | ScoreSdeVeSampler of sdeVe: ScoreSdeVeConfig
 
+/// The model outputs the sampling loops ask for, one function per scheduler family: the exact ones of a target
+/// (`TargetSampling.exactModel`) or a trained network's, converted (`ModelConversion`).
+type SamplingModel =
+    { /// DPM-Solver: the config's prediction type at VP point (α, σ) and timestep t, for the batch x.
+      Dpm: DpmSolverConfig -> float32 -> float32 -> float32 -> NdArray -> NdArray
+      /// KarrasVe: the output o with D(x; σ) = x + σ·o at (x, σ).
+      Karras: NdArray -> float -> NdArray
+      /// ScoreSdeVe: the VE score ∇ log p_σ(x) at (x, σ).
+      VeScore: NdArray -> float32 -> NdArray }
+
 /// Sampling a `GaussianMixture` target with a scheduler's own loop and the model output it expects, computed exactly
 /// from the target (ε/x0/v for DPM-Solver at the step's VP α and σ, the EDM denoiser for KarrasVe, the VE score for
 /// ScoreSdeVe). Every sample g has its own key `Prng.foldIn (uint32 g) key`, split into the key of its initial
@@ -82,6 +92,12 @@ module TargetSampling =
         let s = float32 sigma
         NdArray.map2 (fun dv xv -> (dv - xv) / s) d x
 
+    /// The exact model outputs of a target.
+    let exactModel (target: GaussianMixture) : SamplingModel =
+        { Dpm = fun config alpha sigma _ x -> dpmModelOutput config target alpha sigma x
+          Karras = karrasModelOutput target
+          VeScore = fun x sigma -> Targets.veScore target (float sigma) x }
+
     let private splitEach (f: PrngKey -> struct (PrngKey * PrngKey)) (keys: PrngKey[]) : struct (PrngKey[] * PrngKey[]) =
         let pairs = keys |> Array.map f
         struct (pairs |> Array.map (fun struct (c, _) -> c), pairs |> Array.map (fun struct (_, d) -> d))
@@ -90,9 +106,10 @@ module TargetSampling =
         let ks = Prng.split 2 key
         struct (ks[0], ks[1])
 
-    /// Samples `start` … `start + count − 1` (shape [count; D]) as one batch of the sampler's loop. `onStep n` is
+    /// Samples `start` … `start + count − 1` (shape [count; D]) as one batch of the sampler's loop fed `model`'s
+    /// outputs (the quality of the samples is still the target's business: it only sets D). `onStep n` is
     /// called after every loop step with the number of samples that step advanced (for progress).
-    let runBatch (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
+    let runBatchWith (model: SamplingModel) (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
         if steps < 1 then invalidArg "steps" (sprintf "steps is %d but must be at least 1" steps)
         if start < 0 then invalidArg "start" (sprintf "start is %d but must be non-negative" start)
         if count < 1 then invalidArg "count" (sprintf "count is %d but must be at least 1" count)
@@ -106,9 +123,9 @@ module TargetSampling =
         | DpmSolverSampler config when dpmRunsFlax config ->
             let state = DpmSolverMultistepFlax.createState config
             let tables = state.Tables
-            let model (x: NdArray) (t: int) = dpmModelOutput state.Config target tables.AlphaT[t] tables.SigmaT[t] x
+            let output (x: NdArray) (t: int) = model.Dpm state.Config tables.AlphaT[t] tables.SigmaT[t] (float32 t) x
             let x0 = NdArray.scale state.InitNoiseSigma noise
-            fst (MultistepSampling.runFlax model (fun _ -> onStep count) steps x0 state)
+            fst (MultistepSampling.runFlax output (fun _ -> onStep count) steps x0 state)
         | DpmSolverSampler config ->
             let mutable s = DpmSolverMultistep.create<NdArray> config |> DpmSolverMultistep.setTimesteps steps
             s <- DpmSolverMultistep.setBeginIndex 0 s
@@ -116,7 +133,7 @@ module TargetSampling =
             let mutable keys = carried
             for i in 0 .. s.Timesteps.Length - 1 do
                 let p = DpmSolverMultistep.pointAt s i
-                let output = dpmModelOutput s.Config target p.Alpha p.Sigma x
+                let output = model.Dpm s.Config p.Alpha p.Sigma (float32 s.Timesteps[i]) x
                 let struct (carry, draw) = splitEach plainSplit keys
                 keys <- carry
                 let r = DpmSolverMultistep.stepWith ops draw ValueNone output s.Timesteps[i] x s
@@ -127,16 +144,19 @@ module TargetSampling =
         | KarrasVeSampler config ->
             let state = KarrasVe.createState Flavour.Flax config |> KarrasVe.setTimesteps steps
             let hooks =
-                { KarrasStochastic.hooks (karrasModelOutput target) with
+                { KarrasStochastic.hooks model.Karras with
                     NextNoise = splitEach KarrasStochastic.flaxKeyChain
                     Progress = fun _ -> onStep count }
             let x0 = NdArray.scale (float32 (KarrasVe.initNoiseSigma state)) noise
             KarrasStochastic.run ops hooks state carried x0
         | ScoreSdeVeSampler config ->
-            let model (x: NdArray) (sigma: float32) = Targets.veScore target (float sigma) x
             let initial = NdArray.scale (ScoreSdeVe.initNoiseSigma config) noise
             let report = Some(fun (_: PredictorCorrector.PcProgress<NdArray>) -> onStep count)
-            (PredictorCorrector.runFromOn ops Flavour.Flax config steps model (splitEach PredictorCorrector.nextKey) report initial carried).Sample
+            (PredictorCorrector.runFromOn ops Flavour.Flax config steps model.VeScore (splitEach PredictorCorrector.nextKey) report initial carried).Sample
+
+    /// `runBatchWith` with the target's exact model outputs.
+    let runBatch (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
+        runBatchWith (exactModel target) sampler target steps key start count onStep
 
     /// The number of consecutive global samples the ScoreSdeVe corrector treats as one batch.
     [<Literal>]
@@ -151,16 +171,17 @@ module TargetSampling =
         | ScoreSdeVeSampler _ -> CorrectorGroup
         | _ -> 1
 
-    /// Samples `start` … `start + count − 1` (shape [count; D]) so that each sample depends only on the key, its
+    /// Samples `start` … `start + count − 1` (shape [count; D]) with `model`'s outputs so that each sample depends
+    /// only on the key, its
     /// index and the sampler: the range is widened to whole groups of `alignment sampler` indices, each group runs
     /// as one batch (`runBatch`), and the rows asked for are kept. `onStep n` is called after every loop step with
     /// the number of samples it advanced.
-    let run (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
+    let runWith (model: SamplingModel) (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
         if start < 0 then invalidArg "start" (sprintf "start is %d but must be non-negative" start)
         if count < 1 then invalidArg "count" (sprintf "count is %d but must be at least 1" count)
         let g = alignment sampler
         if g = 1 then
-            runBatch sampler target steps key start count onStep
+            runBatchWith model sampler target steps key start count onStep
         else
             let d = target.Dimension
             let first = start / g
@@ -168,8 +189,12 @@ module TargetSampling =
             let out = Array.zeroCreate<float32> (count * d)
             for group in first .. last do
                 let lo = group * g
-                let rows = runBatch sampler target steps key lo g (fun n -> onStep (n * count / (g * (last - first + 1))))
+                let rows = runBatchWith model sampler target steps key lo g (fun n -> onStep (n * count / (g * (last - first + 1))))
                 let keepFrom = max lo start
                 let keepTo = min (lo + g) (start + count)
                 rows.Span.Slice((keepFrom - lo) * d, (keepTo - keepFrom) * d).CopyTo(Span(out, (keepFrom - start) * d, (keepTo - keepFrom) * d))
             NdArray.own [| count; d |] out
+
+    /// `runWith` with the target's exact model outputs.
+    let run (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
+        runWith (exactModel target) sampler target steps key start count onStep

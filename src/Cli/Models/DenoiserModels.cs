@@ -1,0 +1,52 @@
+using Microsoft.FSharp.Core;
+using Schedulers.Core;
+
+namespace Schedulers.Cli.Models;
+
+/// <summary>Opens model files by extension and turns them into the samplers' <see cref="SamplingModel"/>.</summary>
+public static class DenoiserModels
+{
+    /// <summary>Loads <c>.pt</c>/<c>.pth</c> (TorchScript) or <c>.onnx</c> (ONNX) and checks it on a probe batch of
+    /// dimension <paramref name="dimension"/>: an output of another shape is reported now, not mid-run.</summary>
+    public static IDenoiserModel Load(string path, int dimension)
+    {
+        var extension = System.IO.Path.GetExtension(path).ToLowerInvariant();
+        IDenoiserModel model = extension switch
+        {
+            ".pt" or ".pth" or ".torchscript" => TorchScriptModel.Load(path),
+            ".onnx" => OnnxModel.Load(path),
+            _ => throw new ModelException($"model file '{path}' must be TorchScript (.pt, .pth) or ONNX (.onnx)"),
+        };
+        try
+        {
+            model.Forward(NdArrayModule.zeros([2, dimension]), [1f, 1f]);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Evaluates the network one row at a time: a batched matrix product may round a row differently
+    /// depending on how many rows it shares the call with (both TorchSharp and ONNX Runtime pick their kernels by
+    /// batch size), and a sample must not depend on its batch.</summary>
+    public static NdArray ForwardRows(IDenoiserModel model, NdArray x, float[] conditioning)
+    {
+        var (b, d) = ModelChecks.Inputs(model.Path, x, conditioning);
+        var output = new float[b * d];
+        for (int row = 0; row < b; row++)
+        {
+            var one = NdArrayModule.create([1, d], x.Span.Slice(row * d, d).ToArray());
+            model.Forward(one, [conditioning[row]]).Span.CopyTo(output.AsSpan(row * d, d));
+        }
+        return NdArrayModule.create([b, d], output);
+    }
+
+    /// <summary>The sampling model of a loaded network whose output means <paramref name="output"/>, conditioned on
+    /// <paramref name="input"/> (<see cref="ModelConversion.fromNetwork"/>), evaluated row by row
+    /// (<see cref="ForwardRows"/>).</summary>
+    public static SamplingModel ToSamplingModel(IDenoiserModel model, ModelOutputKind output, ModelInputKind input) =>
+        ModelConversion.fromNetwork(FuncConvert.FromFunc<NdArray, float[], NdArray>((x, c) => ForwardRows(model, x, c)), output, input);
+}
