@@ -20,7 +20,7 @@ public static class CompareCommand
     public static Command Create(TextWriter? output = null, TextWriter? error = null)
     {
         Option<string?> Text(string name, string description) => new(name) { Description = description, Arity = ArgumentArity.ZeroOrOne };
-        var schedulers = Text("--schedulers", "Comma-separated schedulers, each optionally with config options by their diffusers names after colons, e.g. dpm,dpm:use_karras_sigmas=true,karras,sde-ve:snr=0.16 (default dpm,karras,sde-ve).");
+        var schedulers = Text("--schedulers", "Comma-separated schedulers, each optionally with config options by their diffusers names after colons, e.g. dpm,dpm:use_karras_sigmas=true,karras,sde-ve:snr=0.16,heun:rho=7 (default dpm,karras,sde-ve).");
         var nfe = Text("--nfe", "Comma-separated NFE budgets (default 5,10,20,35,50,100,200,500,1000); each is turned into the step count that spends at most that many model evaluations.");
         var samples = Text("--samples", "Samples per cell (default 2000).");
         var seed = Text("--seed", "Seed (default 0).");

@@ -24,7 +24,7 @@ public static class SampleCommand
         // naming it and exit code 2 (the parser's own errors would exit with 1).
         Option<string?> Text(string name, string description) =>
             new(name) { Description = description, Arity = ArgumentArity.ZeroOrOne };
-        var scheduler = Text("--scheduler", "dpm (DPM-Solver++ 2M, default), karras (KarrasVe) or sde-ve (ScoreSdeVe predictor-corrector).");
+        var scheduler = Text("--scheduler", "dpm (DPM-Solver++ 2M, default), karras (KarrasVe), sde-ve (ScoreSdeVe predictor-corrector) or heun (EDM Heun, Karras et al. 2022 Alg. 1).");
         var steps = Text("--steps", "Number of inference steps (default 20).");
         var samples = Text("--samples", "Number of samples N (default 2000).");
         var seed = Text("--seed", "Seed of the JAX key, 0 … 4294967295 (default 0); sample g uses fold_in(key, g).");

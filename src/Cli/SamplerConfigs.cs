@@ -13,6 +13,8 @@ public enum SchedulerKind
     Karras,
     /// <summary>ScoreSdeVeScheduler's predictor–corrector sampler.</summary>
     SdeVe,
+    /// <summary>The deterministic EDM sampler (Karras et al. 2022, Algorithm 1: Heun on the ρ-schedule).</summary>
+    Heun,
 }
 
 /// <summary>Builds a <see cref="TargetSampler"/> from the command line: the scheduler name, a
@@ -22,7 +24,7 @@ public enum SchedulerKind
 public static class SamplerConfigs
 {
     /// <summary>The names <c>--scheduler</c> accepts.</summary>
-    public static readonly IReadOnlyList<string> SchedulerNames = ["dpm", "karras", "sde-ve"];
+    public static readonly IReadOnlyList<string> SchedulerNames = ["dpm", "karras", "sde-ve", "heun"];
 
     /// <summary>The scheduler of a <c>--scheduler</c> value; throws a usage error naming the value otherwise.</summary>
     public static SchedulerKind ParseKind(string name) => name.ToLowerInvariant() switch
@@ -30,6 +32,7 @@ public static class SamplerConfigs
         "dpm" or "dpm-solver" or "dpmsolver" => SchedulerKind.Dpm,
         "karras" or "karras-ve" or "karrasve" => SchedulerKind.Karras,
         "sde-ve" or "sdeve" or "score-sde-ve" => SchedulerKind.SdeVe,
+        "heun" or "edm-heun" or "edm" => SchedulerKind.Heun,
         _ => throw new UsageException($"--scheduler is '{name}' but must be one of {string.Join(", ", SchedulerNames)}"),
     };
 
@@ -41,8 +44,12 @@ public static class SamplerConfigs
     {
         SchedulerKind.Dpm => DpmSolverConfigModule.keys,
         SchedulerKind.Karras => Config.KarrasVe.keys,
+        SchedulerKind.Heun => HeunKeys,
         _ => Config.ScoreSdeVe.keys,
     };
+
+    /// <summary>The config keys of the EDM Heun sampler.</summary>
+    public static readonly IReadOnlyList<string> HeunKeys = ["sigma_min", "sigma_max", "rho"];
 
     /// <summary>The size of a target: the largest distance between two component means plus six of the largest
     /// component standard deviation — what a VE noise level must exceed to wash the modes together (Song &amp;
@@ -70,7 +77,8 @@ public static class SamplerConfigs
     /// <summary>The target-sized defaults of a scheduler's σ range (none for DPM-Solver, whose VP schedule does
     /// not depend on the data's scale). ScoreSdeVe: sigma_max = the diameter rounded up. KarrasVe: its schedule
     /// holds σ² values that the pipeline uses as σ (diffusers' quirk), so sigma_max = √diameter puts the first σ at
-    /// the diameter and sigma_min = 0.1 the last at 0.01.</summary>
+    /// the diameter and sigma_min = 0.1 the last at 0.01. EDM Heun: sigma_max = the diameter rounded up (sigma_min
+    /// keeps the paper's 0.002).</summary>
     public static IReadOnlyList<(string Key, string Value)> TargetDefaults(SchedulerKind kind, GaussianMixture target)
     {
         double diameter = Diameter(target);
@@ -78,6 +86,7 @@ public static class SamplerConfigs
         {
             SchedulerKind.SdeVe => [("sigma_max", Text(Math.Ceiling(diameter)))],
             SchedulerKind.Karras => [("sigma_max", Text(Math.Round(Math.Sqrt(diameter), 2))), ("sigma_min", "0.1")],
+            SchedulerKind.Heun => [("sigma_max", Text(Math.Ceiling(diameter)))],
             _ => [],
         };
     }
@@ -167,6 +176,7 @@ public static class SamplerConfigs
                 if (!TargetSampling.dpmRunsFlax(config)) config = DpmSolverConfigModule.validate(config);
                 return TargetSampler.NewDpmSolverSampler(config);
             }
+            if (kind == SchedulerKind.Heun) return TargetSampler.NewEdmHeunSampler(BuildHeun(members, overrides));
             var all = members.Concat(overrides.Select(o => (o.Key, o.Value)))
                 .Select(m => Tuple.Create(m.Item1, m.Item2)).ToArray();
             var dict = new ConfigDict(all);
@@ -182,6 +192,25 @@ public static class SamplerConfigs
         {
             throw new UsageException($"--config {Where(e.ParamName, overrides)}: {Clean(e)}");
         }
+    }
+
+    /// <summary>The EDM Heun config from the defaults, then the file's and target's members, then the overrides;
+    /// every value must be a number.</summary>
+    private static EdmHeunConfig BuildHeun(List<(string Key, JsonValue Value)> members, List<(string Key, string Text, JsonValue Value)> overrides)
+    {
+        var config = EdmHeun.defaults;
+        foreach (var (key, value) in members.Concat(overrides.Select(o => (o.Key, o.Value))))
+        {
+            double v = value is JsonValue.Number n ? Json.numberValue(n.text)
+                : throw new ArgumentException($"{key} must be a number", key);
+            config = key switch
+            {
+                "sigma_min" => new EdmHeunConfig(v, config.SigmaMax, config.Rho),
+                "sigma_max" => new EdmHeunConfig(config.SigmaMin, v, config.Rho),
+                _ => new EdmHeunConfig(config.SigmaMin, config.SigmaMax, v),
+            };
+        }
+        return EdmHeun.validate(config);
     }
 
     /// <summary>The <c>key=value</c> an error is about (the last override of that key), or the key alone.</summary>
@@ -201,6 +230,7 @@ public static class SamplerConfigs
     {
         TargetSampler.DpmSolverSampler d => DescribeDpm(d.dpm),
         TargetSampler.KarrasVeSampler k => $"KarrasVe (σ {Text(k.karras.SigmaMin)}..{Text(k.karras.SigmaMax)}, churn {Text(k.karras.SChurn)})",
+        TargetSampler.EdmHeunSampler h => $"EDM Heun (σ {Text(h.heun.SigmaMin)}..{Text(h.heun.SigmaMax)}, ρ {Text(h.heun.Rho)})",
         TargetSampler.ScoreSdeVeSampler s => $"ScoreSdeVe PC (σ {Text(s.sdeVe.SigmaMin)}..{Text(s.sdeVe.SigmaMax)}, {s.sdeVe.CorrectSteps} corrector, snr {Text(s.sdeVe.Snr)})",
         _ => sampler.ToString(),
     };

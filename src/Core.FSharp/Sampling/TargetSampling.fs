@@ -40,6 +40,8 @@ type TargetSampler =
     | KarrasVeSampler of karras: KarrasVeConfig
     /// ScoreSdeVe's predictor–corrector sampler (Flax flavour).
     | ScoreSdeVeSampler of sdeVe: ScoreSdeVeConfig
+    /// The deterministic EDM sampler (Karras et al. 2022, Algorithm 1: Heun on the ρ-schedule).
+    | EdmHeunSampler of heun: EdmHeunConfig
 
 /// The model outputs the sampling loops ask for, one function per scheduler family: the exact ones of a target
 /// (`TargetSampling.exactModel`) or a trained network's, converted (`ModelConversion`).
@@ -68,12 +70,13 @@ module TargetSampling =
         with :? ArgumentException as e when e.Message.Contains "Flax DPM-Solver flavour" -> false
 
     /// The number of model evaluations (NFE) a run of `steps` steps makes: one per step for DPM-Solver, two per step
-    /// but the last for KarrasVe (Heun's correction), (1 + correct_steps) per step for ScoreSdeVe.
+    /// but the last for KarrasVe and EdmHeun (Heun's correction), (1 + correct_steps) per step for ScoreSdeVe.
     let nfe (sampler: TargetSampler) (steps: int) : int =
         match sampler with
         | DpmSolverSampler _ -> steps
         | KarrasVeSampler _ -> max 0 (2 * steps - 1)
         | ScoreSdeVeSampler c -> steps * (1 + c.CorrectSteps)
+        | EdmHeunSampler _ -> EdmHeun.nfe steps
 
     /// The DPM-Solver model output of the config's prediction type at VP point (α, σ), exact for the target.
     let dpmModelOutput (config: DpmSolverConfig) (target: GaussianMixture) (alpha: float32) (sigma: float32) (x: NdArray) : NdArray =
@@ -153,6 +156,14 @@ module TargetSampling =
             let initial = NdArray.scale (ScoreSdeVe.initNoiseSigma config) noise
             let report = Some(fun (_: PredictorCorrector.PcProgress<NdArray>) -> onStep count)
             (PredictorCorrector.runFromOn ops Flavour.Flax config steps model.VeScore (splitEach PredictorCorrector.nextKey) report initial carried).Sample
+        | EdmHeunSampler config ->
+            let state = EdmHeun.createState config |> EdmHeun.setTimesteps steps
+            // The model gives KarrasVe's output o with D(x; σ) = x + σ·o (the target's EDM denoiser when exact).
+            let denoiser (x: NdArray) (sigma: float) =
+                let o = model.Karras x sigma
+                ops.Combine [| struct (Scalar 1.0f, x); struct (Scalar(float32 sigma), o) |]
+            let x0 = NdArray.scale (float32 (EdmHeun.initNoiseSigma state)) noise
+            EdmHeun.runWith ops denoiser (fun _ -> onStep count) state x0
 
     /// `runBatchWith` with the target's exact model outputs.
     let runBatch (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
