@@ -102,9 +102,9 @@ public static class TrainCommand
         if (progress) e.WriteLine();
         using (result.Model)
             ScoreTraining.Save(result, path);
-        int w = ScoreTraining.LossWindow(r.Steps);
+        int w = Math.Clamp(r.Steps / 10, 1, 100);
         o.WriteLine(FormattableString.Invariant(
-            $"loss (E‖σ·s + z‖², mean of {w} steps): initial {result.InitialLoss:F4}, final {result.FinalLoss:F4}"));
+            $"held-out loss E‖σ·s + z‖² ({ScoreTraining.HeldOutPoints} fixed points): initial {result.InitialLoss:F4}, final {result.FinalLoss:F4}; training loss of the last {w} steps {result.Losses.Skip(r.Steps - w).Average():F4}"));
         o.WriteLine(FormattableString.Invariant($"trained in {result.Elapsed.TotalSeconds:F1} s; wrote {path} and {MlpArchitecture.SidecarOf(path)}"));
         o.WriteLine($"use: schedulers sample --model {path} --model-output score --model-input sigma");
         return 0;

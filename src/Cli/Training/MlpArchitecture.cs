@@ -30,7 +30,7 @@ public sealed record MlpArchitecture
     public int Steps { get; init; }
     /// <summary>Training seed.</summary>
     public uint Seed { get; init; }
-    /// <summary>The final loss (mean over the last steps).</summary>
+    /// <summary>The held-out loss after training (<see cref="ScoreTraining.HeldOutLoss"/>).</summary>
     public double FinalLoss { get; init; }
 
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };

@@ -15,12 +15,13 @@ public sealed class ScoreMlp : Module<Tensor, Tensor, Tensor>
 {
     private readonly TorchSharp.Modules.Sequential _net;
     private readonly double _sigmaData;
+    private readonly List<TorchSharp.Modules.Linear> _linears = [];
 
     /// <summary>The architecture (also written to the model's sidecar file).</summary>
     public MlpArchitecture Architecture { get; }
 
-    /// <summary>A freshly initialised network (torch's default initialisation, drawn from torch's global generator:
-    /// seed it with <c>torch.manual_seed</c> first).</summary>
+    /// <summary>A network with torch's default initialisation, drawn from torch's global generator (replace it with
+    /// <see cref="Initialise"/> for a seeded one).</summary>
     public ScoreMlp(MlpArchitecture architecture) : base("ScoreMlp")
     {
         Architecture = architecture;
@@ -29,13 +30,31 @@ public sealed class ScoreMlp : Module<Tensor, Tensor, Tensor>
         long width = architecture.Dimension + 1;
         for (int i = 0; i < architecture.Layers; i++)
         {
-            layers.Add(($"linear{i}", Linear(width, architecture.Hidden)));
+            var linear = Linear(width, architecture.Hidden);
+            _linears.Add(linear);
+            layers.Add(($"linear{i}", linear));
             layers.Add(($"silu{i}", SiLU()));
             width = architecture.Hidden;
         }
-        layers.Add(("out", Linear(width, architecture.Dimension)));
+        var last = Linear(width, architecture.Dimension);
+        _linears.Add(last);
+        layers.Add(("out", last));
         _net = Sequential(layers);
         RegisterComponents();
+    }
+
+    /// <summary>Redraws every weight and bias uniformly in ±1/√fan_in — the bound of torch's default
+    /// <c>nn.Linear</c> initialisation — from <paramref name="generator"/>, so that the start does not depend on
+    /// torch's global generator.</summary>
+    public void Initialise(Generator generator)
+    {
+        using var noGrad = no_grad();
+        foreach (var linear in _linears)
+        {
+            double bound = 1.0 / Math.Sqrt(linear.in_features);
+            linear.weight!.copy_(rand(linear.weight!.shape, generator: generator) * (2 * bound) - bound);
+            linear.bias!.copy_(rand(linear.bias!.shape, generator: generator) * (2 * bound) - bound);
+        }
     }
 
     /// <summary>The predicted noise ε̂(x, σ) of shape [B, D] (see the class summary).</summary>

@@ -31,6 +31,11 @@ public sealed record TrainRequest
 }
 
 /// <summary>The trained network and how the loss went.</summary>
+/// <param name="Model">The trained network (in evaluation mode).</param>
+/// <param name="InitialLoss">The held-out loss (<see cref="ScoreTraining.HeldOutLoss"/>) before the first step.</param>
+/// <param name="FinalLoss">The held-out loss after the last step.</param>
+/// <param name="Losses">The training loss of every step (each on its own batch, so noisy).</param>
+/// <param name="Elapsed">Wall time of the training.</param>
 public sealed record TrainResult(ScoreMlp Model, double InitialLoss, double FinalLoss, double[] Losses, TimeSpan Elapsed);
 
 /// <summary>Denoising score matching (Vincent 2011; Song &amp; Ermon 2019) of a <see cref="ScoreMlp"/> on exact draws
@@ -39,8 +44,25 @@ public sealed record TrainResult(ScoreMlp Model, double InitialLoss, double Fina
 /// network's ε parameterisation (s = −ε̂/σ) is exactly the ε-prediction loss ‖ε̂ − z‖².</summary>
 public static class ScoreTraining
 {
-    /// <summary>How many of the first and last steps the reported initial and final losses average over.</summary>
-    public static int LossWindow(int steps) => Math.Clamp(steps / 10, 1, 100);
+    /// <summary>Points of the held-out set the reported initial and final losses are measured on.</summary>
+    public const int HeldOutPoints = 4096;
+
+    /// <summary>The loss E‖ε̂(x0 + σz, σ) − z‖² on a fixed set of <see cref="HeldOutPoints"/> triples (x0, σ, z) drawn
+    /// apart from the training stream (data key fold_in(key(seed), 2³²−1), noise generator seed + 2³²), so that
+    /// losses before and after training are compared on the same points, without the batch-to-batch noise of the
+    /// training loss.</summary>
+    public static double HeldOutLoss(ScoreMlp model, TrainRequest r)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var generator = new Generator((ulong)r.Seed + (1UL << 32));
+        var x0 = Targets.sample(Prng.foldIn(uint.MaxValue, Prng.key(r.Seed)), HeldOutPoints, r.Target);
+        var x0t = tensor(x0.Span.ToArray(), [HeldOutPoints, r.Target.Dimension], ScalarType.Float32);
+        double logMin = Math.Log(r.SigmaMin), logMax = Math.Log(r.SigmaMax);
+        var sigma = (rand([HeldOutPoints], generator: generator) * (logMax - logMin) + logMin).exp();
+        var z = randn([HeldOutPoints, r.Target.Dimension], generator: generator);
+        return (model.Epsilon(x0t + sigma.unsqueeze(1) * z, sigma) - z).square().sum(1).mean().item<float>();
+    }
 
     /// <summary>σ_d of the preconditioning: √(trace Σ / D) of the target's covariance.</summary>
     public static double SigmaData(GaussianMixture target)
@@ -51,8 +73,8 @@ public static class ScoreTraining
         return Math.Sqrt(trace / cov.Length);
     }
 
-    /// <summary>Trains a network. Data: <c>Targets.sample(fold_in(key(seed), step), batch)</c>; initialisation:
-    /// <c>torch.manual_seed(seed)</c>; σ and z: a torch CPU generator seeded with the seed. With one thread the
+    /// <summary>Trains a network. Data: <c>Targets.sample(fold_in(key(seed), step), batch)</c>; initialisation
+    /// (<see cref="ScoreMlp.Initialise"/>), then σ and z per step: one torch CPU generator seeded with the seed. With one thread the
     /// weights are the same bits for the same request. <paramref name="onStep"/> gets (step, loss).</summary>
     public static TrainResult Train(TrainRequest r, Action<int, double>? onStep = null)
     {
@@ -61,17 +83,18 @@ public static class ScoreTraining
         torch.set_num_threads(r.Threads);
         try
         {
-            torch.manual_seed(r.Seed);
             var architecture = new MlpArchitecture
             {
                 Dimension = r.Target.Dimension, Hidden = r.Hidden, Layers = r.Layers, SigmaData = SigmaData(r.Target),
                 Target = r.Target.Name, SigmaMin = r.SigmaMin, SigmaMax = r.SigmaMax, Steps = r.Steps, Seed = r.Seed,
             };
+            using var generator = new Generator((ulong)r.Seed);
             var model = new ScoreMlp(architecture);
+            model.Initialise(generator);
+            double initial = HeldOutLoss(model, r);
             model.train();
             using var optimizer = optim.Adam(model.parameters(), r.LearningRate);
             var schedule = optim.lr_scheduler.CosineAnnealingLR(optimizer, r.Steps, r.LearningRate / 100);
-            using var generator = new Generator((ulong)r.Seed);
             var dataKey = Prng.key(r.Seed);
             double logMin = Math.Log(r.SigmaMin), logMax = Math.Log(r.SigmaMax);
             int d = r.Target.Dimension;
@@ -95,9 +118,7 @@ public static class ScoreTraining
                 onStep?.Invoke(step, losses[step]);
             }
             model.eval();
-            int w = LossWindow(r.Steps);
-            double initial = losses.Take(w).Average(), final = losses.Skip(r.Steps - w).Average();
-            return new TrainResult(model, initial, final, losses, clock.Elapsed);
+            return new TrainResult(model, initial, HeldOutLoss(model, r), losses, clock.Elapsed);
         }
         finally
         {
