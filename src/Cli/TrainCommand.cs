@@ -23,7 +23,7 @@ public static class TrainCommand
         var sigmaMax = Text("--sigma-max", "Upper end of the log-uniform training σ (default 10).");
         var hidden = Text("--hidden", "Units per hidden layer (default 128).");
         var layers = Text("--layers", "Hidden layers (default 3).");
-        var lr = Text("--lr", "Peak Adam learning rate, cosine-annealed to 1% (default 0.002).");
+        var lr = Text("--lr", "Peak Adam learning rate, cosine-annealed to 1% (default 0.005).");
         var threads = Text("--threads", "torch threads (default 1: the model is then the same bits for a seed).");
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress." };
         var command = new Command("train", "Fit a score MLP to a built-in target (denoising score matching) and save it for sample --model.")
@@ -56,7 +56,7 @@ public static class TrainCommand
                     SigmaMax = Positive(Read(sigmaMax), "--sigma-max", 10.0),
                     Hidden = Int(Read(hidden), "--hidden", 128, 1, 65_536),
                     Layers = Int(Read(layers), "--layers", 3, 1, 64),
-                    LearningRate = Positive(Read(lr), "--lr", 2e-3),
+                    LearningRate = Positive(Read(lr), "--lr", 5e-3),
                     Threads = Int(Read(threads), "--threads", 1, 1, 1024),
                 };
                 if (request.SigmaMin >= request.SigmaMax)

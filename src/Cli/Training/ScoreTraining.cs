@@ -25,7 +25,7 @@ public sealed record TrainRequest
     /// <summary>Hidden layers.</summary>
     public int Layers { get; init; } = 3;
     /// <summary>Peak learning rate of Adam (cosine-annealed to 1% of it).</summary>
-    public double LearningRate { get; init; } = 2e-3;
+    public double LearningRate { get; init; } = 5e-3;
     /// <summary>torch intra-op threads (1: the result is bit-reproducible for a seed).</summary>
     public int Threads { get; init; } = 1;
 }
