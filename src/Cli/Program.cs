@@ -7,4 +7,5 @@ root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(MergeCommand.Create());
 root.Subcommands.Add(CompareCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
 return root.Parse(args).Invoke();

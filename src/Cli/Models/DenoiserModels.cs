@@ -6,12 +6,13 @@ namespace Schedulers.Cli.Models;
 /// <summary>Opens model files by extension and turns them into the samplers' <see cref="SamplingModel"/>.</summary>
 public static class DenoiserModels
 {
-    /// <summary>Loads <c>.pt</c>/<c>.pth</c> (TorchScript) or <c>.onnx</c> (ONNX) and checks it on a probe batch of
+    /// <summary>Loads <c>.pt</c>/<c>.pth</c> (TorchScript), <c>.onnx</c> (ONNX) or a score MLP of <c>schedulers
+    /// train</c> (any file with a <c>&lt;file&gt;.json</c> score-MLP sidecar) and checks it on a probe batch of
     /// dimension <paramref name="dimension"/>: an output of another shape is reported now, not mid-run.</summary>
     public static IDenoiserModel Load(string path, int dimension)
     {
         var extension = System.IO.Path.GetExtension(path).ToLowerInvariant();
-        IDenoiserModel model = extension switch
+        IDenoiserModel model = TrainedScoreModel.IsTrainedModel(path) ? TrainedScoreModel.Load(path) : extension switch
         {
             ".pt" or ".pth" or ".torchscript" => TorchScriptModel.Load(path),
             ".onnx" => OnnxModel.Load(path),
