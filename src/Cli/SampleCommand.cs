@@ -33,7 +33,7 @@ public static class SampleCommand
         var outDir = Text("--out", "Output folder (default: the current folder).");
         var configFile = Text("--config-file", "A diffusers scheduler_config.json for the scheduler.");
         var shard = Text("--shard", "i/n: compute only shard i (0-based) of n and write samples.part-i-of-n.csv.");
-        var model = Text("--model", "A trained network instead of the target's exact model: TorchScript (.pt) or ONNX (.onnx) with forward(x [B,D], sigma_or_t [B]) -> [B,D].");
+        var model = Text("--model", "A trained network instead of the target's exact model: TorchScript (.pt), ONNX (.onnx), or a model written by `schedulers train` (with its .json sidecar), with forward(x [B,D], sigma_or_t [B]) -> [B,D].");
         var modelOutput = Text("--model-output", "What --model returns: score, epsilon, x0 or v.");
         var modelInput = Text("--model-input", "What --model is conditioned on: sigma (VE noise level, default) or t (DPM-Solver's VP timestep).");
         var config = new Option<string[]>("--config")
