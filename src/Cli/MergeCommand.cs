@@ -54,11 +54,8 @@ public static partial class MergeCommand
     }
 
     /// <summary>Parses and runs <c>merge</c> with the given arguments, writing to the given writers; returns the exit code.</summary>
-    public static int Invoke(string[] args, TextWriter output, TextWriter error)
-    {
-        var root = new RootCommand { Create(output, error) };
-        return root.Parse(["merge", .. args]).Invoke(new InvocationConfiguration { Output = output, Error = error });
-    }
+    public static int Invoke(string[] args, TextWriter output, TextWriter error) =>
+        CommandInvoker.Invoke(Create(output, error), args, output, error);
 
     /// <summary>The <c>key=value</c> fields and the sampler name of a sample file's comment line.</summary>
     public static (Dictionary<string, string> Fields, string Name) ParseComment(string comment)

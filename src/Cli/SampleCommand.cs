@@ -110,11 +110,8 @@ public static class SampleCommand
 
     /// <summary>Parses and runs <c>sample</c> with the given arguments (as the tool would), writing to the given
     /// writers; returns the exit code.</summary>
-    public static int Invoke(string[] args, TextWriter output, TextWriter error)
-    {
-        var root = new RootCommand { Create(output, error) };
-        return root.Parse(["sample", .. args]).Invoke(new InvocationConfiguration { Output = output, Error = error });
-    }
+    public static int Invoke(string[] args, TextWriter output, TextWriter error) =>
+        CommandInvoker.Invoke(Create(output, error), args, output, error);
 
     private static string Value(string? given, string option, string fallback) =>
         given switch

@@ -81,11 +81,8 @@ public static class TrainCommand
 
     /// <summary>Parses and runs <c>train</c> with the given arguments, writing to the given writers; returns the exit
     /// code.</summary>
-    public static int Invoke(string[] args, TextWriter output, TextWriter error)
-    {
-        var root = new RootCommand { Create(output, error) };
-        return root.Parse(["train", .. args]).Invoke(new InvocationConfiguration { Output = output, Error = error });
-    }
+    public static int Invoke(string[] args, TextWriter output, TextWriter error) =>
+        CommandInvoker.Invoke(Create(output, error), args, output, error);
 
     private static int Execute(TrainRequest r, string path, bool progress, TextWriter o, TextWriter e)
     {
