@@ -70,10 +70,34 @@ module NormalPaths =
         // Sixteen indices just below or just above 2^32 (the high counter word 0 or 1; callers never straddle it).
         let near = int64 (skip % 1000)
         let offset = if skip % 2 = 0 then (1L <<< 32) - 16L - near else (1L <<< 32) + near
-        let v = PrngVector512.bits16 key offset
+        let ks = PrngVector512.schedule key
+        let v = PrngVector512.bits16 &ks offset
         let expected = Array.zeroCreate<uint32> 16
         Prng.bitsBlockIntoScalar ThreefryMode.Partitionable key (offset + 100L) offset (Span expected)
         Array.init 16 (fun i -> v[i]) = expected
+
+    [<Property>]
+    let ``paired sixteen-lane bits equal the scalar threefry`` (key: PrngKey) (NonNegativeInt skip) =
+        let near = int64 (skip % 1000)
+        let offset = if skip % 2 = 0 then (1L <<< 32) - 32L - near else (1L <<< 32) + near
+        let ks = PrngVector512.schedule key
+        let struct (v0, v1) = PrngVector512Pair.bits32 &ks offset
+        let expected = Array.zeroCreate<uint32> 32
+        Prng.bitsBlockIntoScalar ThreefryMode.Partitionable key (offset + 100L) offset (Span expected)
+        Array.init 32 (fun i -> if i < 16 then v0[i] else v1[i - 16]) = expected
+
+    [<Property>]
+    let ``legacy sixteen-lane blocks equal the scalar threefry`` (key: PrngKey) (PositiveInt extra) (NonNegativeInt skip) =
+        // Both halves of the legacy layout, odd totals included (the pad counter past the end is 0).
+        let total = 64L + int64 (extra % 5000)
+        let m = (total + 1L) / 2L
+        let j = int64 (skip % int (m - 15L))
+        let ks = PrngVector512.schedule key
+        let struct (y0, y1) = PrngVector512.legacyBlocks16 &ks total m j
+        let expected = Array.zeroCreate<uint32> (int total)
+        Prng.bitsBlockIntoScalar ThreefryMode.Legacy key total 0L (Span expected)
+        let secondHalf i = if m + j + int64 i < total then y1[i] = expected[int (m + j) + i] else true
+        Array.init 16 (fun i -> y0[i]) = expected[int j .. int j + 15] && List.forall secondHalf [ 0 .. 15 ]
 
     [<Property>]
     let ``sixteen-lane normals equal the scalar formula`` (words: uint32[]) =

@@ -118,6 +118,40 @@ module Prng =
                 dest[j] <- if i < m then y0 else y1
         | other -> invalidArg "mode" (sprintf "mode is %A but must be Partitionable or Legacy" other)
 
+    /// The sixteen-lane part of `bitsBlockInto`: fills `dest` from the start while whole vectors of sixteen indices
+    /// stay within one vectorisable run (one 2^32 block of the high counter word; one half of the legacy layout) and
+    /// returns how many elements it wrote.
+    let private bitsBlockInto16 (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<uint32>) : int =
+        let ks = PrngVector512.schedule key
+        let mutable j = 0
+        match mode with
+        | ThreefryMode.Partitionable ->
+            let sameHigh (i: int64) (count: int64) = (i >>> 32) = ((i + count - 1L) >>> 32)
+            while j + 32 <= dest.Length && sameHigh (offset + int64 j) 32L do
+                let struct (y0, y1) = PrngVector512Pair.bits32 &ks (offset + int64 j)
+                Runtime.Intrinsics.Vector512.CopyTo(y0, dest.Slice j)
+                Runtime.Intrinsics.Vector512.CopyTo(y1, dest.Slice(j + 16))
+                j <- j + 32
+            while j + 16 <= dest.Length && sameHigh (offset + int64 j) 16L do
+                Runtime.Intrinsics.Vector512.CopyTo(PrngVector512.bits16 &ks (offset + int64 j), dest.Slice j)
+                j <- j + 16
+        | _ ->
+            let m = (total + 1L) / 2L
+            let mutable go = true
+            while go && j + 16 <= dest.Length do
+                let i = offset + int64 j
+                if i + 15L < m then
+                    let struct (y0, _) = PrngVector512.legacyBlocks16 &ks total m i
+                    Runtime.Intrinsics.Vector512.CopyTo(y0, dest.Slice j)
+                    j <- j + 16
+                elif i >= m then
+                    let struct (_, y1) = PrngVector512.legacyBlocks16 &ks total m (i - m)
+                    Runtime.Intrinsics.Vector512.CopyTo(y1, dest.Slice j)
+                    j <- j + 16
+                else
+                    go <- false
+        j
+
     /// Fills `dest` with `random_bits(key, 32, shape)` flattened, where `dest.Length` = the element count.
     /// `offset` is the flat index of `dest[0]` within a larger array of `total` elements, so any block of a
     /// big draw can be produced on its own (and in parallel) with the same bits as the whole draw.
@@ -125,11 +159,8 @@ module Prng =
         if mode <> ThreefryMode.Partitionable && mode <> ThreefryMode.Legacy then
             invalidArg "mode" (sprintf "mode is %A but must be Partitionable or Legacy" mode)
         let mutable j = 0
-        if mode = ThreefryMode.Partitionable && PrngVector512.isAccelerated then
-            // Sixteen lanes while the indices stay within one block of the high counter word.
-            while j + 16 <= dest.Length && ((offset + int64 j) >>> 32) = ((offset + int64 j + 15L) >>> 32) do
-                Runtime.Intrinsics.Vector512.CopyTo(PrngVector512.bits16 key (offset + int64 j), dest.Slice j)
-                j <- j + 16
+        if PrngVector512.isAccelerated then
+            j <- bitsBlockInto16 mode key total offset dest
         if Runtime.Intrinsics.Vector256.IsHardwareAccelerated then
             while j + 8 <= dest.Length do
                 match PrngVector.bits8 mode key total (offset + int64 j) with
@@ -259,11 +290,20 @@ module Prng =
     let internal normalBlockIntoComputed (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) =
         let bitsView = Runtime.InteropServices.MemoryMarshal.Cast<float32, uint32> dest
         let mutable j = 0
-        if mode = ThreefryMode.Partitionable && PrngVector512.isAccelerated then
-            // Bits and normals of sixteen lanes in registers, while the indices stay in one high-word block.
-            while j + 16 <= dest.Length && ((offset + int64 j) >>> 32) = ((offset + int64 j + 15L) >>> 32) do
-                Runtime.Intrinsics.Vector512.CopyTo(PrngVector512.normalOfBits (PrngVector512.bits16 key (offset + int64 j)), dest.Slice j)
-                j <- j + 16
+        if PrngVector512.isAccelerated then
+            // Bits, then normals in place, sixteen lanes at a time, in cache-sized pieces: two short loops of
+            // independent iterations keep more vectors in flight than one long dependent chain per vector.
+            let mutable go = true
+            while go && j + 16 <= dest.Length do
+                let piece = min (dest.Length - j) 1024
+                let written = bitsBlockInto16 mode key total (offset + int64 j) (bitsView.Slice(j, piece))
+                let mutable q = j
+                while q + 16 <= j + written do
+                    let v = Runtime.Intrinsics.Vector512.Create<uint32>(bitsView.Slice(q, 16))
+                    Runtime.Intrinsics.Vector512.CopyTo(PrngVector512.normalOfBits v, dest.Slice q)
+                    q <- q + 16
+                j <- j + written
+                go <- written = piece
         bitsBlockInto mode key total (offset + int64 j) (bitsView.Slice j)
         if Runtime.Intrinsics.Vector256.IsHardwareAccelerated then
             while j + 8 <= dest.Length do
