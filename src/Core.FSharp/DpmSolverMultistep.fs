@@ -261,7 +261,7 @@ module DpmSolverMultistep =
             if DpmSolverUpdate.isSde c.AlgorithmType then
                 match varianceNoise with
                 | ValueSome v ->
-                    if ops.Shape v <> ops.Shape m then
+                    if not (Shapes.same (ops.Shape v) (ops.Shape m)) then
                         raise (ArgumentException(sprintf "variance_noise has shape %s but the sample has %s" (shapeText (ops.Shape v)) (shapeText (ops.Shape m)), "variance_noise"))
                     ValueSome v
                 | ValueNone -> ValueSome(ops.Normal(noise, m))
@@ -297,7 +297,7 @@ module DpmSolverMultistep =
     /// element's timestep (one timestep per batch element, or one for all).
     let addNoise (ops: ITensorOps<'T, 'Noise>) (original: 'T) (noise: 'T) (timesteps: int64[]) (state: DpmSolverState<'T>) : 'T =
         let shape = ops.Shape original
-        if ops.Shape noise <> shape then
+        if not (Shapes.same (ops.Shape noise) shape) then
             raise (ArgumentException(sprintf "original_samples has shape %s but noise has %s" (shapeText shape) (shapeText (ops.Shape noise)), "noise"))
         let batch = if shape.Length = 0 then 1 else shape[0]
         if timesteps.Length <> 1 && timesteps.Length <> batch then

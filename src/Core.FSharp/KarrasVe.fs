@@ -249,27 +249,20 @@ module KarrasVe =
         let shape = ops.Shape x
         for (name, y) in others do
             let s = ops.Shape y
-            if s <> shape then
+            if not (Shapes.same s shape) then
                 invalidArg
                     name
                     (sprintf "%s has shape [%s] but %s has [%s]" reference (String.Join(",", shape)) name (String.Join(",", s)))
 
     let private like (x: NdArray) = GC.AllocateUninitializedArray<float32> x.Length
 
-    let private wrap (x: NdArray) (data: float32[]) = NdArray.own (Array.copy x.ShapeView) data
+    let private wrap (x: NdArray) (data: float32[]) = NdArray.own x.ShapeView data
 
-    /// The churn on arrays in one pass: x̂ = x + c·(S_noise·z), z drawn in blocks (see `FusedKernels.scaledNoiseAdd`).
+    /// The churn on arrays in one pass: x̂ = x + c·(S_noise·z), z drawn inside the pass (`NoiseKernels.scaledNoiseAddNormal`).
     let private fusedChurn (mode: ThreefryMode) (key: PrngKey) (sNoise: float32) (scale: float32) (x: NdArray) : NdArray =
         let out = like x
         let n = x.Length
-        Parallelism.forChunks n (fun start length ->
-            let z = Array.zeroCreate<float32> (min length 2048)
-            let mutable o = start
-            while o < start + length do
-                let len = min z.Length (start + length - o)
-                Prng.normalBlockInto mode key (int64 n) (int64 o) (Span(z, 0, len))
-                FusedKernels.scaledNoiseAdd sNoise scale (ReadOnlySpan(x.Buffer, o, len)) (ReadOnlySpan(z, 0, len)) (Span(out, o, len))
-                o <- o + len)
+        Parallelism.forChunks n (fun start length -> NoiseKernels.scaledNoiseAddNormal mode key n sNoise scale x.Buffer out start length)
         wrap x out
 
     /// The Euler stage on arrays in one pass (see `FusedKernels.karrasEuler`).

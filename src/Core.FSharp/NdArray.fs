@@ -11,7 +11,7 @@ type NdArray internal (shape: int[], data: float32[]) =
     member internal _.Buffer = data
 
     /// The shape, outermost axis first (a copy: changing it does not change the array).
-    member _.Shape: int[] = Array.copy shape
+    member _.Shape: int[] = shape.AsSpan().ToArray()
 
     /// The shape without copying, for the core's own checks.
     member internal _.ShapeView = shape
@@ -77,7 +77,8 @@ module NdArray =
             invalidArg "data" (sprintf "data has %d elements but shape %s needs %d" data.Length (shapeText shape) n)
         NdArray(Array.copy shape, Array.copy data)
 
-    /// Wraps a buffer without copying; the caller gives up the buffer (core use only).
+    /// Wraps a buffer without copying; the caller gives up the buffer (core use only). The shape array may be shared
+    /// with other arrays: no NdArray ever writes to its shape, and `Shape` hands out copies.
     let internal own (shape: int[]) (data: float32[]) = NdArray(shape, data)
 
     /// A one-dimensional array holding a copy of `values`.

@@ -290,9 +290,17 @@ module Prng =
     let internal normalBlockIntoComputed (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) =
         let bitsView = Runtime.InteropServices.MemoryMarshal.Cast<float32, uint32> dest
         let mutable j = 0
-        if PrngVector512.isAccelerated then
-            // Bits, then normals in place, sixteen lanes at a time, in cache-sized pieces: two short loops of
-            // independent iterations keep more vectors in flight than one long dependent chain per vector.
+        if mode = ThreefryMode.Partitionable && PrngVector512.isAccelerated then
+            // Bits and normals of 32 lanes in registers (two independent threefry chains), while the indices stay
+            // within one 2^32 block of the high counter word.
+            let ks = PrngVector512.schedule key
+            while j + 32 <= dest.Length && ((offset + int64 j) >>> 32) = ((offset + int64 j + 31L) >>> 32) do
+                let struct (b0, b1) = PrngVector512Pair.bits32 &ks (offset + int64 j)
+                Runtime.Intrinsics.Vector512.CopyTo(PrngVector512.normalOfBits b0, dest.Slice j)
+                Runtime.Intrinsics.Vector512.CopyTo(PrngVector512.normalOfBits b1, dest.Slice(j + 16))
+                j <- j + 32
+        elif PrngVector512.isAccelerated then
+            // Legacy mode: the bits of a piece first (sixteen lanes), then its normals in place.
             let mutable go = true
             while go && j + 16 <= dest.Length do
                 let piece = min (dest.Length - j) 1024

@@ -238,7 +238,7 @@ module ScoreSdeVe =
         let s = ops.Shape sample
         let m = ops.Shape modelOutput
         if s.Length = 0 then invalidArg "sample" "sample is a scalar but must have a batch axis"
-        if not (MemoryExtensions.SequenceEqual(ReadOnlySpan s, ReadOnlySpan m)) then
+        if not (Shapes.same s m) then
             invalidArg
                 "model_output"
                 (sprintf "sample has shape [%s] but model_output has [%s]" (String.Join(",", s)) (String.Join(",", m)))
@@ -261,7 +261,7 @@ module ScoreSdeVe =
     let stepPredWithNoise (ops: ITensorOps<'T, 'N>) (state: ScoreSdeVeState) (modelOutput: 'T) (timestep: float32) (sample: 'T) (z: 'T) =
         checkShapes ops modelOutput sample
         requireTimesteps "stepPred" state |> ignore
-        if ops.Shape z <> ops.Shape sample then
+        if not (Shapes.same (ops.Shape z) (ops.Shape sample)) then
             invalidArg "noise" (sprintf "noise has shape [%s] but sample has [%s]" (String.Join(",", ops.Shape z)) (String.Join(",", ops.Shape sample)))
         let plan = predictorPlan state timestep
         // drift = 0 − g²·score; mean = sample − drift: the same roundings as sample + g²·score.

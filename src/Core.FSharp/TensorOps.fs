@@ -77,6 +77,12 @@ module Coef =
         | _ -> ()
 
 /// `ITensorOps` over the core's `NdArray`, drawing noise from JAX keys in the given threefry mode.
+/// Shapes as backends report them (`int[]`, outermost axis first).
+module Shapes =
+
+    /// True when the two shapes have the same axes (a span comparison, without F#'s generic structural equality).
+    let same (a: int[]) (b: int[]) = MemoryExtensions.SequenceEqual(ReadOnlySpan a, ReadOnlySpan b)
+
 [<Sealed>]
 type NdArrayOps(mode: ThreefryMode) =
 
@@ -126,7 +132,7 @@ type NdArrayOps(mode: ThreefryMode) =
         for b in 0 .. segments - 1 do
             let cs = terms |> Array.map (fun struct (c, _) -> Coef.at b c)
             NdArrayOps.CombineSegment(cs, xs, b * width, width, out)
-        NdArray.own (Array.copy first.ShapeView) out
+        NdArray.own first.ShapeView out
 
     /// `x / d` elementwise, with a scalar or per-batch divisor.
     static member DivideArray(x: NdArray, divisor: Coef) : NdArray =
@@ -139,7 +145,7 @@ type NdArrayOps(mode: ThreefryMode) =
             let inner = if batch = 0 then 0 else x.Length / batch
             for b in 0 .. batch - 1 do
                 Kernels.divide (x.Span.Slice(b * inner, inner)) ds[b] (Span(out, b * inner, inner))
-        NdArray.own (Array.copy x.ShapeView) out
+        NdArray.own x.ShapeView out
 
     /// The two scalar coefficients of a two-term scalar combination whose arrays share one shape, if it is one.
     static member private ScalarPair(terms: struct (Coef * NdArray)[]) =
@@ -166,7 +172,7 @@ type NdArrayOps(mode: ThreefryMode) =
                 FusedKernels.combineThenAdd
                     c0 (ReadOnlySpan(x0.Buffer, o, len)) c1 (ReadOnlySpan(x1.Buffer, o, len)) scale (ReadOnlySpan(z.Buffer, o, len))
                     (Span(mean, o, len)) (Span(prev, o, len)))
-            struct (NdArray.own (Array.copy x0.ShapeView) mean, NdArray.own (Array.copy x0.ShapeView) prev)
+            struct (NdArray.own x0.ShapeView mean, NdArray.own x0.ShapeView prev)
         | ValueNone ->
             let mean = NdArrayOps.CombineArrays terms
             struct (mean, NdArrayOps.CombineArrays [| struct (Scalar 1.0f, mean); struct (Scalar scale, z) |])
@@ -179,36 +185,12 @@ type NdArrayOps(mode: ThreefryMode) =
             let n = x0.Length
             let mean = GC.AllocateUninitializedArray<float32> n
             let prev = GC.AllocateUninitializedArray<float32> n
-            Parallelism.forChunks n (fun o len -> NdArrayOps.NoiseChunk(mode, key, n, c0, x0.Buffer, c1, x1.Buffer, scale, mean, prev, o, len))
-            struct (NdArray.own (Array.copy x0.ShapeView) mean, NdArray.own (Array.copy x0.ShapeView) prev)
+            Parallelism.forChunks n (fun o len -> NoiseKernels.combineThenAddNormal mode key n c0 x0.Buffer c1 x1.Buffer scale mean prev o len)
+            struct (NdArray.own x0.ShapeView mean, NdArray.own x0.ShapeView prev)
         | ValueNone ->
             let struct (_, first) = terms[0]
             let z = NdArray.normalWith mode first.ShapeView key
             this.CombineThenAddArrays(terms, scale, z)
-
-    [<ThreadStatic; DefaultValue>]
-    static val mutable private scratch: float32[]
-
-    /// The elements per noise block: 8 KiB of normals, so the block stays in L1 between being drawn and used.
-    static member private NoiseBlock = 2048
-
-    static member private NoiseChunk
-        (mode: ThreefryMode, key: PrngKey, total: int, c0: float32, x0: float32[], c1: float32, x1: float32[], scale: float32,
-         mean: float32[], prev: float32[], start: int, length: int) =
-        // One block buffer per thread, reused by every call: no allocation per step beyond the outputs.
-        if obj.ReferenceEquals(NdArrayOps.scratch, null) then
-            NdArrayOps.scratch <- GC.AllocateUninitializedArray<float32> NdArrayOps.NoiseBlock
-        let z = Span<float32>(NdArrayOps.scratch)
-        let mutable o = start
-        let stop = start + length
-        while o < stop do
-            let len = min z.Length (stop - o)
-            let block = z.Slice(0, len)
-            Prng.normalBlockInto mode key (int64 total) (int64 o) block
-            FusedKernels.combineThenAdd
-                c0 (ReadOnlySpan(x0, o, len)) c1 (ReadOnlySpan(x1, o, len)) scale (Span<float32>.op_Implicit block)
-                (Span(mean, o, len)) (Span(prev, o, len))
-            o <- o + len
 
     interface IFusedTensorOps<NdArray, PrngKey> with
         member this.CombineThenAdd(terms, scale, z) = this.CombineThenAddArrays(terms, scale, z)

@@ -1,0 +1,111 @@
+namespace Schedulers.Core
+
+open System
+open System.Runtime.Intrinsics
+open System.Runtime.InteropServices
+
+/// Scheduler passes that consume JAX-exact normal noise without ever storing it: on machines with AVX-512 the
+/// noise of 32 elements is computed in registers (paired threefry, then √2·erf_inv) and used at once by the same
+/// loop iteration that reads the inputs and writes the outputs, so the memory traffic of the pass overlaps the
+/// arithmetic of the noise. Elsewhere, and for the few elements the vector loop leaves, the noise is drawn into a
+/// small per-thread block first. Every path gives the same bits as drawing `Prng.normalWith` and then applying the
+/// separate kernels.
+module internal NoiseKernels =
+
+    /// The elements per fallback noise block: 8 KiB of normals, so a block stays in L1 between being drawn and used.
+    [<Literal>]
+    let BlockSize = 2048
+
+    /// One block buffer per thread, allocated on first use and reused by every call.
+    [<AbstractClass; Sealed>]
+    type private Scratch =
+        [<ThreadStatic; DefaultValue>]
+        static val mutable private buffer: float32[]
+
+        static member Block =
+            if obj.ReferenceEquals(Scratch.buffer, null) then
+                Scratch.buffer <- GC.AllocateUninitializedArray<float32> BlockSize
+            Scratch.buffer
+
+    /// Runs `consume i za zb` for i = start, start + 32, ... with za, zb the two sixteen-lane vectors of noise at flat
+    /// indices `i ..`, while whole groups of 32 fit before `stop`; returns where it stopped. Partitionable mode with AVX-512 only (else returns `start`).
+    let inline private forRegisterNoise
+        (mode: ThreefryMode) (key: PrngKey) (start: int) (stop: int)
+        ([<InlineIfLambda>] consume: int -> Vector512<float32> -> Vector512<float32> -> unit) : int =
+        let mutable i = start
+        if mode = ThreefryMode.Partitionable && PrngVector512.isAccelerated then
+            let ks = PrngVector512.schedule key
+            // Array indices stay below 2^31, so the high counter word is 0 throughout.
+            while i + 32 <= stop do
+                let struct (b0, b1) = PrngVector512Pair.bits32 &ks (int64 i)
+                consume i (PrngVector512.normalOfBits b0) (PrngVector512.normalOfBits b1)
+                i <- i + 32
+        i
+
+    /// Draws the noise of `[start, stop)` block by block into this thread's buffer and calls `consume o z len` for
+    /// each block (z[0 .. len) = the noise of flat indices `o ..`).
+    let inline private forBlockNoise
+        (mode: ThreefryMode) (key: PrngKey) (total: int64) (start: int) (stop: int)
+        ([<InlineIfLambda>] consume: int -> float32[] -> int -> unit) =
+        let buffer = Scratch.Block
+        let mutable o = start
+        while o < stop do
+            let len = min BlockSize (stop - o)
+            Prng.normalBlockInto mode key total (int64 o) (Span(buffer, 0, len))
+            consume o buffer len
+            o <- o + len
+
+    let inline private load (x: float32[]) (i: int) =
+        Vector512.LoadUnsafe(&MemoryMarshal.GetArrayDataReference x, unativeint i)
+
+    let inline private store (v: Vector512<float32>) (x: float32[]) (i: int) =
+        Vector512.StoreUnsafe(v, &MemoryMarshal.GetArrayDataReference x, unativeint i)
+
+    let private checkRange (name: string) (x: float32[]) (start: int) (length: int) =
+        if start < 0 || length < 0 || start + length > x.Length then
+            invalidArg name (sprintf "%s has %d elements, too few for the range [%d, %d)" name x.Length start (start + length))
+
+    /// Over `[start, start+length)` of the arrays: `mean = c0·x0 + c1·x1` and `prev = mean + g·z`, with z[i] element
+    /// i of `jax.random.normal(key)` of a `total`-element draw (`FusedKernels.combineThenAdd` with the noise drawn
+    /// inside the pass).
+    let combineThenAddNormal
+        (mode: ThreefryMode) (key: PrngKey) (total: int64)
+        (c0: float32) (x0: float32[]) (c1: float32) (x1: float32[]) (g: float32)
+        (mean: float32[]) (prev: float32[]) (start: int) (length: int) =
+        checkRange "x0" x0 start length
+        checkRange "x1" x1 start length
+        checkRange "mean" mean start length
+        checkRange "prev" prev start length
+        let v0 = Vector512.Create c0
+        let v1 = Vector512.Create c1
+        let vg = Vector512.Create g
+        let stop = start + length
+        let resume =
+            forRegisterNoise mode key start stop (fun i za zb ->
+                let ma = v0 * load x0 i + v1 * load x1 i
+                let mb = v0 * load x0 (i + 16) + v1 * load x1 (i + 16)
+                store ma mean i
+                store mb mean (i + 16)
+                store (ma + vg * za) prev i
+                store (mb + vg * zb) prev (i + 16))
+        forBlockNoise mode key total resume stop (fun o z len ->
+            FusedKernels.combineThenAdd c0 (ReadOnlySpan(x0, o, len)) c1 (ReadOnlySpan(x1, o, len)) g (ReadOnlySpan(z, 0, len))
+                (Span(mean, o, len)) (Span(prev, o, len)))
+
+    /// Over `[start, start+length)`: KarrasVe's churn `out = s + c·(k·z)`, with z[i] element i of
+    /// `jax.random.normal(key)` of a `total`-element draw (`FusedKernels.scaledNoiseAdd` with the noise drawn inside
+    /// the pass).
+    let scaledNoiseAddNormal
+        (mode: ThreefryMode) (key: PrngKey) (total: int64) (k: float32) (c: float32)
+        (s: float32[]) (out: float32[]) (start: int) (length: int) =
+        checkRange "s" s start length
+        checkRange "out" out start length
+        let vk = Vector512.Create k
+        let vc = Vector512.Create c
+        let stop = start + length
+        let resume =
+            forRegisterNoise mode key start stop (fun i za zb ->
+                store (load s i + vc * (vk * za)) out i
+                store (load s (i + 16) + vc * (vk * zb)) out (i + 16))
+        forBlockNoise mode key total resume stop (fun o z len ->
+            FusedKernels.scaledNoiseAdd k c (ReadOnlySpan(s, o, len)) (ReadOnlySpan(z, 0, len)) (Span(out, o, len)))
