@@ -4,10 +4,10 @@ open System
 open System.Runtime.Intrinsics
 open System.Runtime.InteropServices
 
-/// Scheduler passes that consume JAX-exact normal noise without ever storing it: on machines with AVX-512 the
-/// noise of 32 elements is computed in registers (paired threefry, then √2·erf_inv) and used at once by the same
-/// loop iteration that reads the inputs and writes the outputs, so the memory traffic of the pass overlaps the
-/// arithmetic of the noise. Elsewhere, and for the few elements the vector loop leaves, the noise is drawn into a
+/// Scheduler passes that consume JAX-exact normal noise without storing it to memory: on machines with AVX-512 the
+/// noise of a piece of up to 1024 elements is prepared in L1-resident buffers (`PrngCompact`) and its last stage
+/// hands each vector of sixteen normals to the loop iteration that reads the inputs and writes the outputs, so the
+/// pass's memory traffic overlaps the arithmetic of the noise. Elsewhere, and for the few elements the vector loop leaves, the noise is drawn into a
 /// small per-thread block first. Every path gives the same bits as drawing `Prng.normalWith` and then applying the
 /// separate kernels.
 module internal NoiseKernels =
@@ -27,19 +27,22 @@ module internal NoiseKernels =
                 Scratch.buffer <- GC.AllocateUninitializedArray<float32> BlockSize
             Scratch.buffer
 
-    /// Runs `consume i za zb` for i = start, start + 32, ... with za, zb the two sixteen-lane vectors of noise at flat
-    /// indices `i ..`, while whole groups of 32 fit before `stop`; returns where it stopped. Partitionable mode with AVX-512 only (else returns `start`).
+    /// Runs `consume i z` for i = start, start + 16, ... with z the sixteen normals of flat indices `i ..`, piece by
+    /// piece (`PrngCompact.forPiece`), while whole groups of 32 fit before `stop`; returns where it stopped.
+    /// Partitionable mode with AVX-512 only (else returns `start`).
     let inline private forRegisterNoise
         (mode: ThreefryMode) (key: PrngKey) (start: int) (stop: int)
-        ([<InlineIfLambda>] consume: int -> Vector512<float32> -> Vector512<float32> -> unit) : int =
+        ([<InlineIfLambda>] consume: int -> Vector512<float32> -> unit) : int =
         let mutable i = start
-        if mode = ThreefryMode.Partitionable && PrngVector512.isAccelerated then
+        if mode = ThreefryMode.Partitionable && PrngCompact.isAccelerated then
             let ks = PrngVector512.schedule key
             // Array indices stay below 2^31, so the high counter word is 0 throughout.
-            while i + 32 <= stop do
-                let struct (b0, b1) = PrngVector512Pair.bits32 &ks (int64 i)
-                consume i (PrngVector512.normalOfBits b0) (PrngVector512.normalOfBits b1)
-                i <- i + 32
+            let mutable count = min PrngCompact.PieceSize (stop - i) / 32 * 32
+            while count > 0 do
+                let first = i
+                PrngCompact.forPiece &ks (int64 first) count (fun q z -> consume (first + q) z)
+                i <- i + count
+                count <- min PrngCompact.PieceSize (stop - i) / 32 * 32
         i
 
     /// Draws the noise of `[start, stop)` block by block into this thread's buffer and calls `consume o z len` for
@@ -81,13 +84,10 @@ module internal NoiseKernels =
         let vg = Vector512.Create g
         let stop = start + length
         let resume =
-            forRegisterNoise mode key start stop (fun i za zb ->
-                let ma = v0 * load x0 i + v1 * load x1 i
-                let mb = v0 * load x0 (i + 16) + v1 * load x1 (i + 16)
-                store ma mean i
-                store mb mean (i + 16)
-                store (ma + vg * za) prev i
-                store (mb + vg * zb) prev (i + 16))
+            forRegisterNoise mode key start stop (fun i z ->
+                let m = v0 * load x0 i + v1 * load x1 i
+                store m mean i
+                store (m + vg * z) prev i)
         forBlockNoise mode key total resume stop (fun o z len ->
             FusedKernels.combineThenAdd c0 (ReadOnlySpan(x0, o, len)) c1 (ReadOnlySpan(x1, o, len)) g (ReadOnlySpan(z, 0, len))
                 (Span(mean, o, len)) (Span(prev, o, len)))
@@ -104,8 +104,6 @@ module internal NoiseKernels =
         let vc = Vector512.Create c
         let stop = start + length
         let resume =
-            forRegisterNoise mode key start stop (fun i za zb ->
-                store (load s i + vc * (vk * za)) out i
-                store (load s (i + 16) + vc * (vk * zb)) out (i + 16))
+            forRegisterNoise mode key start stop (fun i z -> store (load s i + vc * (vk * z)) out i)
         forBlockNoise mode key total resume stop (fun o z len ->
             FusedKernels.scaledNoiseAdd k c (ReadOnlySpan(s, o, len)) (ReadOnlySpan(z, 0, len)) (Span(out, o, len)))

@@ -1,5 +1,7 @@
 namespace Schedulers.Core
 
+#nowarn "9" // one pinned store target in normalBlockIntoComputed
+
 open System
 
 /// JAX-compatible threefry2x32 PRNG (jax-prng spec §1–§8a): bit-exact keys, splits, fold-ins, bits, uniforms,
@@ -290,15 +292,21 @@ module Prng =
     let internal normalBlockIntoComputed (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) =
         let bitsView = Runtime.InteropServices.MemoryMarshal.Cast<float32, uint32> dest
         let mutable j = 0
-        if mode = ThreefryMode.Partitionable && PrngVector512.isAccelerated then
-            // Bits and normals of 32 lanes in registers (two independent threefry chains), while the indices stay
-            // within one 2^32 block of the high counter word.
+        if mode = ThreefryMode.Partitionable && PrngCompact.isAccelerated then
+            // Pieces of whole 32-element groups whose indices share the high counter word, each branch of the
+            // logarithm evaluated only on its own lanes (see `PrngCompact`).
             let ks = PrngVector512.schedule key
-            while j + 32 <= dest.Length && ((offset + int64 j) >>> 32) = ((offset + int64 j + 31L) >>> 32) do
-                let struct (b0, b1) = PrngVector512Pair.bits32 &ks (offset + int64 j)
-                Runtime.Intrinsics.Vector512.CopyTo(PrngVector512.normalOfBits b0, dest.Slice j)
-                Runtime.Intrinsics.Vector512.CopyTo(PrngVector512.normalOfBits b1, dest.Slice(j + 16))
-                j <- j + 32
+            let mutable go = true
+            while go do
+                let first = offset + int64 j
+                let toBoundary = (((first >>> 32) + 1L) <<< 32) - first
+                let count = int (min (int64 (min PrngCompact.PieceSize (dest.Length - j))) toBoundary) / 32 * 32
+                if count = 0 then
+                    go <- false
+                else
+                    use piece = fixed &dest[j]
+                    PrngCompact.forPiece &ks first count (fun q z -> Runtime.Intrinsics.Vector512.Store(z, NativeInterop.NativePtr.add piece q))
+                    j <- j + count
         elif PrngVector512.isAccelerated then
             // Legacy mode: the bits of a piece first (sixteen lanes), then its normals in place.
             let mutable go = true
