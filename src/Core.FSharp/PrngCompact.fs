@@ -43,17 +43,14 @@ module internal PrngCompact =
         [<ThreadStatic; DefaultValue>]
         static val mutable private mask: float32[]
 
-        static member Ensure() =
+        /// This thread's buffers as (u, mask, near, far), allocated on first use.
+        static member Get() =
             if obj.ReferenceEquals(Buffers.u, null) then
                 Buffers.u <- GC.AllocateUninitializedArray<float32> PieceSize
                 Buffers.mask <- GC.AllocateUninitializedArray<float32> PieceSize
                 Buffers.near <- GC.AllocateUninitializedArray<float32>(PieceSize + 16)
                 Buffers.far <- GC.AllocateUninitializedArray<float32>(PieceSize + 16)
-
-        static member U = Buffers.u
-        static member Near = Buffers.near
-        static member Far = Buffers.far
-        static member Mask = Buffers.mask
+            struct (Buffers.u, Buffers.mask, Buffers.near, Buffers.far)
 
     let inline k (x: float32) = Vector512.Create x
     let inline fma (a: F) (b: F) (c: F) = Vector512.FusedMultiplyAdd(a, b, c)
@@ -62,20 +59,19 @@ module internal PrngCompact =
 
     /// Pass 1 for one vector of bits at piece offset j: stores u and the near mask, appends z to the list of its
     /// branch, and returns the number of near lanes.
-    let inline split (bits: V) (j: int) (nNear: int) (nFar: int) : int =
+    let inline split (uBuf: float32[]) (maskBuf: float32[]) (near: float32[]) (far: float32[]) (bits: V) (j: int) (nNear: int) (nFar: int) : int =
         let f = (Vector512.ShiftRightLogical(bits, 9) ||| Vector512.Create 0x3F800000u).AsSingle() - k 1.0f
         let u = Vector512.Max(k 0xBF7FFFFFlf, fma f (k 2.0f) (k 0xBF7FFFFFlf))
         let z = u * -u
         let nearMask = Vector512.GreaterThan(z, k 0xBED413CDlf)
-        st u Buffers.U j
-        st nearMask Buffers.Mask j
-        st (Avx512F.Compress(F.Zero, nearMask, z)) Buffers.Near nNear
-        st (Avx512F.Compress(F.Zero, Vector512.OnesComplement nearMask, z)) Buffers.Far nFar
+        st u uBuf j
+        st nearMask maskBuf j
+        st (Avx512F.Compress(F.Zero, nearMask, z)) near nNear
+        st (Avx512F.Compress(F.Zero, Vector512.OnesComplement nearMask, z)) far nFar
         BitOperations.PopCount(Vector512.ExtractMostSignificantBits nearMask)
 
     /// Pass 2, near branch: w = −(z + (−½z² + (z·z²)·(P(z)/Q(z)))) in place over the packed list.
-    let nearBranch (count: int) =
-        let near = Buffers.Near
+    let nearBranch (near: float32[]) (count: int) =
         let mutable q = 0
         while q < count do
             let z = ld near q
@@ -86,8 +82,7 @@ module internal PrngCompact =
             q <- q + 16
 
     /// Pass 2, far branch: w = −log(1 + z) (XLA's logf; 1 + z ≥ 2^-23 is a normal float) in place over the list.
-    let farBranch (count: int) =
-        let far = Buffers.Far
+    let farBranch (far: float32[]) (count: int) =
         let mutable q = 0
         while q < count do
             let y = ld far q + k 1.0f
@@ -109,9 +104,9 @@ module internal PrngCompact =
             q <- q + 16
 
     /// Pass 3 for the vector at piece offset j: w unpacked from the two lists, then √2·(p(w)·u).
-    let inline finish (j: int) (pNear: int) (pFar: int) : F =
-        let nearMask = ld Buffers.Mask j
-        let w = Avx512F.Expand(Avx512F.Expand(F.Zero, Vector512.OnesComplement nearMask, ld Buffers.Far pFar), nearMask, ld Buffers.Near pNear)
+    let inline finish (uBuf: float32[]) (maskBuf: float32[]) (near: float32[]) (far: float32[]) (j: int) (pNear: int) (pFar: int) : F =
+        let nearMask = ld maskBuf j
+        let w = Avx512F.Expand(Avx512F.Expand(F.Zero, Vector512.OnesComplement nearMask, ld far pFar), nearMask, ld near pNear)
         let tc = w - k 2.5f
         let mutable p = fma (fma (fma (fma (fma (fma (fma (fma (k 0x32F16588lf) tc (k 0x34B84B36lf)) tc (k 0xB66C7357lf)) tc (k 0xB6935AC1lf)) tc (k 0x396532DBlf)) tc (k 0xBAA45408lf)) tc (k 0xBB88E4EFlf)) tc (k 0x3E7C8F63lf)) tc (k 0x3FC02E2Flf)
         let central = Vector512.LessThan(w, k 5.0f)
@@ -119,34 +114,34 @@ module internal PrngCompact =
             let tt = Vector512.Sqrt w - k 3.0f
             let q = fma (fma (fma (fma (fma (fma (fma (fma (k 0xB951F09Blf) tt (k 0x38D3B56Blf)) tt (k 0x3AB0DC72lf)) tt (k 0xBB70BDE7lf)) tt (k 0x3BBC127Blf)) tt (k 0xBBF9C5D7lf)) tt (k 0x3C1AA57Elf)) tt (k 0x3F8036DBlf)) tt (k 0x40354F7Elf)
             p <- Vector512.ConditionalSelect(central, p, q)
-        k 0x3FB504F3lf * (p * ld Buffers.U j)
+        k 0x3FB504F3lf * (p * ld uBuf j)
 
     /// Calls `consume j z` for j = 0, 16, ..., count − 16, with z the sixteen normals of the bits `bits32 j` gives for
     /// piece offsets j .. j+31 (j = 0, 32, ...). `count` must be a positive multiple of 32 of at most `PieceSize`.
     let inline forPieceOfBits
         (count: int) ([<InlineIfLambda>] bits32: int -> struct (V * V))
         ([<InlineIfLambda>] consume: int -> Vector512<float32> -> unit) =
-        Buffers.Ensure()
+        let struct (uBuf, maskBuf, near, far) = Buffers.Get()
         let mutable nNear = 0
         let mutable nFar = 0
         let mutable j = 0
         while j < count do
             let struct (b0, b1) = bits32 j
-            let n0 = split b0 j nNear nFar
+            let n0 = split uBuf maskBuf near far b0 j nNear nFar
             nNear <- nNear + n0
             nFar <- nFar + 16 - n0
-            let n1 = split b1 (j + 16) nNear nFar
+            let n1 = split uBuf maskBuf near far b1 (j + 16) nNear nFar
             nNear <- nNear + n1
             nFar <- nFar + 16 - n1
             j <- j + 32
-        nearBranch nNear
-        farBranch nFar
+        nearBranch near nNear
+        farBranch far nFar
         let mutable pNear = 0
         let mutable pFar = 0
         j <- 0
         while j < count do
-            consume j (finish j pNear pFar)
-            let n = BitOperations.PopCount(Vector512.ExtractMostSignificantBits(ld Buffers.Mask j))
+            consume j (finish uBuf maskBuf near far j pNear pFar)
+            let n = BitOperations.PopCount(Vector512.ExtractMostSignificantBits(ld maskBuf j))
             pNear <- pNear + n
             pFar <- pFar + 16 - n
             j <- j + 16
