@@ -6,6 +6,11 @@
 // ∇ log p_σ(x). DPM-Solver works on the VP process x_t = α_t·x0 + σ_t·ε and, with prediction_type "epsilon", wants ε.
 // The same ε is found at the VE point x_t/α_t with noise level σ_t/α_t, where ε = −(σ_t/α_t)·score; the core's
 // ModelConversion does exactly this (docs/sampling.md, "Real models").
+//
+// The fixture is a small network made for testing model files, not a trained model of any data: far from the data
+// (the schedule starts at σ_t/α_t ≈ 157) its ε is nothing like a real one, so the samples it gives are large. The run
+// shows the mechanics and that the seed fixes every bit; pass --model with a trained TorchScript score network for
+// real samples.
 using System.Globalization;
 using Microsoft.FSharp.Core;
 using Schedulers;
