@@ -29,7 +29,10 @@ public sealed class PackageTests : IDisposable
         // and the tool installed from it must run here, on a libstdc++ without that version.
         var newerLibStdCxx = Path.Combine(_root, "libstdc++.so.6");
         File.WriteAllText(newerLibStdCxx, "GLIBCXX_3.4.30\0GLIBCXX_3.4.31\0GLIBCXX_3.4.32\0");
-        Run("dotnet", $"pack \"{Path.Combine(repo, "src/Cli")}\" -c Release -o \"{packages}\" -p:SchedulersLibStdCxxPaths=\"{newerLibStdCxx}\"", repo);
+        // A fresh publish folder: a copy patched by an earlier build in bin/ would survive the publish (newer than the
+        // NuGet cache's) and hide a missing patch.
+        var publish = Path.Combine(_root, "tool-publish") + Path.DirectorySeparatorChar;
+        Run("dotnet", $"pack \"{Path.Combine(repo, "src/Cli")}\" -c Release -o \"{packages}\" -p:SchedulersLibStdCxxPaths=\"{newerLibStdCxx}\" -p:PublishDir=\"{publish}\"", repo);
         foreach (var id in new[] { "Schedulers.Core", "Schedulers", "Schedulers.Tool" })
             Assert.True(File.Exists(Path.Combine(packages, $"{id}.{Version}.nupkg")), $"{id}.{Version}.nupkg was not packed");
         Assert.Equal([true], TorchSharpNativeWeakFlags(Path.Combine(packages, $"Schedulers.Tool.{Version}.nupkg")));
