@@ -23,10 +23,14 @@ public class ElfWeakVersionPatcher : Task
     /// <summary>Candidate paths of the system library that would provide the version.</summary>
     public ITaskItem[] SystemLibraries { get; set; } = Array.Empty<ITaskItem>();
 
+    /// <summary>Patch on any build machine, whatever its libstdc++ provides: for files that travel to other machines
+    /// (a tool package). A weak requirement is harmless where the version exists.</summary>
+    public bool Always { get; set; }
+
     public override bool Execute()
     {
-        if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return true;
-        if (SystemProvidesVersion())
+        if (!Always && !RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return true;
+        if (!Always && SystemProvidesVersion())
         {
             Log.LogMessage(MessageImportance.Low, $"System library provides {VersionName}; nothing to patch.");
             return true;

@@ -8,7 +8,8 @@ namespace Schedulers.Tests;
 /// SLOW (about 90 s): packs Schedulers.Core, Schedulers and Schedulers.Tool into a temporary folder, then uses them
 /// the way a user would — a fresh console project outside the repository referencing Schedulers 0.1.0 runs a
 /// DPM-Solver step on TorchSharp (which proves the TorchSharp native-library fix travels in the package), and the
-/// tool installed from the folder writes samples.png. Filter it out with <c>--filter Category!=Slow</c>.
+/// tool, packed as on a machine whose libstdc++ needs no fix, carries the patched library and, installed from the
+/// folder, writes samples.png. Filter it out with <c>--filter Category!=Slow</c>.
 /// </summary>
 [Trait("Category", "Slow")]
 public sealed class PackageTests : IDisposable
@@ -21,10 +22,20 @@ public sealed class PackageTests : IDisposable
     {
         var repo = RepositoryRoot();
         var packages = Path.Combine(_root, "packages");
-        foreach (var project in new[] { "src/Core.FSharp", "src/Shell.CSharp", "src/Cli" })
+        foreach (var project in new[] { "src/Core.FSharp", "src/Shell.CSharp" })
             Run("dotnet", $"pack \"{Path.Combine(repo, project)}\" -c Release -o \"{packages}\"", repo);
+        // The tool is packed as on a machine whose libstdc++ has GLIBCXX_3.4.32 (a stand-in file that lists it), where
+        // a normal build leaves TorchSharp's library as shipped: the package must carry the patched copy all the same,
+        // and the tool installed from it must run here, on a libstdc++ without that version.
+        var newerLibStdCxx = Path.Combine(_root, "libstdc++.so.6");
+        File.WriteAllText(newerLibStdCxx, "GLIBCXX_3.4.30\0GLIBCXX_3.4.31\0GLIBCXX_3.4.32\0");
+        // A fresh publish folder: a copy patched by an earlier build in bin/ would survive the publish (newer than the
+        // NuGet cache's) and hide a missing patch.
+        var publish = Path.Combine(_root, "tool-publish") + Path.DirectorySeparatorChar;
+        Run("dotnet", $"pack \"{Path.Combine(repo, "src/Cli")}\" -c Release -o \"{packages}\" -p:SchedulersLibStdCxxPaths=\"{newerLibStdCxx}\" -p:PublishDir=\"{publish}\"", repo);
         foreach (var id in new[] { "Schedulers.Core", "Schedulers", "Schedulers.Tool" })
             Assert.True(File.Exists(Path.Combine(packages, $"{id}.{Version}.nupkg")), $"{id}.{Version}.nupkg was not packed");
+        Assert.Equal([true], TorchSharpNativeWeakFlags(Path.Combine(packages, $"Schedulers.Tool.{Version}.nupkg")));
 
         var consumer = WriteConsumer(packages);
         var printed = Run("dotnet", "run -c Release", consumer).Trim();
@@ -49,6 +60,48 @@ public sealed class PackageTests : IDisposable
         var t = scheduler.Timesteps[0].item<long>();
         using var prev = scheduler.Step(eps, t, sample).PrevSample;
         return prev[0, 0].item<float>().ToString("R", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>For each libLibTorchSharp.so in the package: whether its GLIBCXX_3.4.32 requirement is weak.</summary>
+    private static bool[] TorchSharpNativeWeakFlags(string nupkg)
+    {
+        using var zip = System.IO.Compression.ZipFile.OpenRead(nupkg);
+        return zip.Entries.Where(e => e.Name == "libLibTorchSharp.so").Select(e =>
+        {
+            using var stream = e.Open();
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            return (ElfVersionRequirementFlags(copy.ToArray(), "GLIBCXX_3.4.32").Single() & 0x2) != 0;
+        }).ToArray();
+    }
+
+    /// <summary>The vna_flags of every version requirement (Vernaux in SHT_GNU_verneed) named <paramref name="version"/>
+    /// in a little-endian ELF64 file; VER_FLG_WEAK is 0x2.</summary>
+    private static List<ushort> ElfVersionRequirementFlags(byte[] elf, string version)
+    {
+        var flags = new List<ushort>();
+        long sections = BitConverter.ToInt64(elf, 0x28);
+        int entrySize = BitConverter.ToUInt16(elf, 0x3A), count = BitConverter.ToUInt16(elf, 0x3C);
+        for (int i = 0; i < count; i++)
+        {
+            int header = (int)(sections + i * entrySize);
+            if (BitConverter.ToUInt32(elf, header + 4) != 0x6ffffffe) continue;
+            int strings = (int)BitConverter.ToInt64(elf, (int)(sections + BitConverter.ToUInt32(elf, header + 0x28) * entrySize) + 0x18);
+            int need = (int)BitConverter.ToInt64(elf, header + 0x18);
+            for (uint n = 0; n < BitConverter.ToUInt32(elf, header + 0x2C); n++)
+            {
+                int aux = need + (int)BitConverter.ToUInt32(elf, need + 8);
+                for (int a = 0; a < BitConverter.ToUInt16(elf, need + 2); a++)
+                {
+                    int name = strings + (int)BitConverter.ToUInt32(elf, aux + 8);
+                    if (System.Text.Encoding.ASCII.GetString(elf, name, Array.IndexOf(elf, (byte)0, name) - name) == version)
+                        flags.Add(BitConverter.ToUInt16(elf, aux + 4));
+                    aux += (int)BitConverter.ToUInt32(elf, aux + 12);
+                }
+                need += (int)BitConverter.ToUInt32(elf, need + 12);
+            }
+        }
+        return flags;
     }
 
     private const string ConsumerProgram = """

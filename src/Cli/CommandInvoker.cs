@@ -9,7 +9,7 @@ internal static class CommandInvoker
     /// <summary>Parses <c>name args...</c> against a root holding <paramref name="command"/> and invokes it; returns the exit code.</summary>
     public static int Invoke(Command command, string[] args, TextWriter output, TextWriter error)
     {
-        var root = new RootCommand { command };
+        var root = ToolCommand.Root(command);
         return root.Parse([command.Name, .. args]).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 }
