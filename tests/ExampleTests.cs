@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.FSharp.Core;
-using Schedulers.Cli.Models;
+using Schedulers.Models;
 using Schedulers.Core;
 using Schedulers.Pipelines;
 using static TorchSharp.torch;

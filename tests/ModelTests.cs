@@ -1,5 +1,6 @@
 using Schedulers.Cli;
 using Schedulers.Cli.Models;
+using Schedulers.Models;
 using Schedulers.Core;
 using Xunit.Abstractions;
 
@@ -43,7 +44,7 @@ public sealed class ModelTests(ITestOutputHelper log)
     public void FixtureReproducesTheRecordedOutput(string file)
     {
         var (x, sigma, expected) = Recorded();
-        using var model = DenoiserModels.Load(Fixture(file), 2);
+        using var model = ModelFiles.Load(Fixture(file), 2);
         var actual = model.Forward(x, sigma);
         Assert.Equal([8, 2], actual.Shape);
         double worst = MaxError(actual.Span.ToArray(), expected, out bool within);
@@ -56,8 +57,8 @@ public sealed class ModelTests(ITestOutputHelper log)
     {
         var x = NdArrayModule.create([64, 2], Enumerable.Range(0, 128).Select(i => (float)Math.Sin(0.37 * i) * 4f).ToArray());
         var sigma = Enumerable.Range(0, 64).Select(i => (float)(0.01 * Math.Pow(1.2, i))).ToArray();
-        using var torch = DenoiserModels.Load(Fixture("tiny_score_mlp.torchscript.pt"), 2);
-        using var onnx = DenoiserModels.Load(Fixture("tiny_score_mlp.onnx"), 2);
+        using var torch = ModelFiles.Load(Fixture("tiny_score_mlp.torchscript.pt"), 2);
+        using var onnx = ModelFiles.Load(Fixture("tiny_score_mlp.onnx"), 2);
         var a = torch.Forward(x, sigma).Span.ToArray();
         var b = onnx.Forward(x, sigma).Span.ToArray();
         double worst = MaxError(a, b, out bool within);
@@ -71,7 +72,7 @@ public sealed class ModelTests(ITestOutputHelper log)
     public void RowwiseEvaluationDoesNotDependOnTheBatch(string file)
     {
         var (x, sigma, expected) = Recorded();
-        using var model = DenoiserModels.Load(Fixture(file), 2);
+        using var model = ModelFiles.Load(Fixture(file), 2);
         var whole = DenoiserModels.ForwardRows(model, x, sigma).Span.ToArray();
         MaxError(whole, expected, out bool within);
         Assert.True(within);
@@ -88,7 +89,7 @@ public sealed class ModelTests(ITestOutputHelper log)
     public void MissingFileSaysSo(string extension)
     {
         var path = Path.Combine(Path.GetTempPath(), "no-such-model-" + Guid.NewGuid().ToString("N") + extension);
-        var e = Assert.Throws<ModelException>(() => DenoiserModels.Load(path, 2));
+        var e = Assert.Throws<ModelException>(() => ModelFiles.Load(path, 2));
         Assert.Equal($"model file '{path}' does not exist", e.Message);
     }
 
@@ -101,7 +102,7 @@ public sealed class ModelTests(ITestOutputHelper log)
         File.WriteAllText(path, "this is not a model\n");
         try
         {
-            var e = Assert.Throws<ModelException>(() => DenoiserModels.Load(path, 2));
+            var e = Assert.Throws<ModelException>(() => ModelFiles.Load(path, 2));
             Assert.StartsWith($"model file '{path}' {expected}", e.Message);
         }
         finally { File.Delete(path); }
@@ -121,7 +122,7 @@ public sealed class ModelTests(ITestOutputHelper log)
         var path = WriteOnnx(OnnxGraphs.Identity([("x", 2), ("sigma", 1)], "sigma"));
         try
         {
-            var e = Assert.Throws<ModelException>(() => DenoiserModels.Load(path, 2));
+            var e = Assert.Throws<ModelException>(() => ModelFiles.Load(path, 2));
             Assert.Equal($"model '{path}' returned an output of shape [2] for x of shape [2,2]; expected [2,2]", e.Message);
         }
         finally { File.Delete(path); }
@@ -133,7 +134,7 @@ public sealed class ModelTests(ITestOutputHelper log)
         var path = WriteOnnx(OnnxGraphs.Identity([("x", 2)], "x"));
         try
         {
-            var e = Assert.Throws<ModelException>(() => DenoiserModels.Load(path, 2));
+            var e = Assert.Throws<ModelException>(() => ModelFiles.Load(path, 2));
             Assert.Equal($"model '{path}' has 1 inputs (x) but must have 2: x [B,D] and sigma or t [B]", e.Message);
         }
         finally { File.Delete(path); }
@@ -146,7 +147,7 @@ public sealed class ModelTests(ITestOutputHelper log)
         var path = WriteOnnx(OnnxGraphs.Identity([("a", 2), ("b", 1)], "a"));
         try
         {
-            using var model = DenoiserModels.Load(path, 2);
+            using var model = ModelFiles.Load(path, 2);
             var x = NdArrayModule.create([2, 2], [1f, 2f, 3f, 4f]);
             Assert.Equal([1f, 2f, 3f, 4f], model.Forward(x, [0.5f, 0.5f]).Span.ToArray());
         }
@@ -263,7 +264,7 @@ public sealed class ModelTests(ITestOutputHelper log)
     [InlineData("sde-ve")]
     public void ModelSamplesDoNotDependOnTheBatchSize(string scheduler)
     {
-        using var network = DenoiserModels.Load(Fixture("tiny_score_mlp.onnx"), 2);
+        using var network = ModelFiles.Load(Fixture("tiny_score_mlp.onnx"), 2);
         var model = DenoiserModels.ToSamplingModel(network, ModelOutputKind.Score, ModelInputKind.Sigma);
         var sampler = SamplerConfigs.Build(SamplerConfigs.ParseKind(scheduler), null, [], Targets.ring8);
         var whole = SampleRun.Run(sampler, Targets.ring8, 6, 3, 0, 300, 300, null, model).Span.ToArray();

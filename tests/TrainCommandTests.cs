@@ -1,5 +1,6 @@
 using Schedulers.Cli;
 using Schedulers.Cli.Models;
+using Schedulers.Models;
 using Schedulers.Cli.Training;
 using Schedulers.Core;
 using Xunit.Abstractions;
@@ -82,7 +83,7 @@ public sealed class TrainCommandTests(TrainedRing8 trained, ITestOutputHelper lo
         using (result.Model)
         using (no_grad())
             expected = result.Model.forward(tensor(x, [6, 2]), tensor(sigma, [6])).data<float>().ToArray();
-        using var loaded = DenoiserModels.Load(path, 2);
+        using var loaded = ModelFiles.Load(path, 2);
         Assert.IsType<TrainedScoreModel>(loaded);
         Assert.Equal(expected, loaded.Forward(NdArrayModule.create([6, 2], x), sigma).Span.ToArray());
     }
@@ -124,7 +125,7 @@ public sealed class TrainCommandTests(TrainedRing8 trained, ITestOutputHelper lo
         var path = Path.Combine(trained.Dir, "mismatch.pt");
         File.Copy(trained.ModelPath, path);
         (MlpArchitecture.TryRead(trained.ModelPath)! with { Hidden = 64 }).Save(path);
-        var e = Assert.Throws<ModelException>(() => DenoiserModels.Load(path, 2));
+        var e = Assert.Throws<ModelException>(() => ModelFiles.Load(path, 2));
         Assert.Contains("mismatch.pt", e.Message);
     }
 

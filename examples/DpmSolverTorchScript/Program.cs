@@ -14,8 +14,7 @@
 using System.Globalization;
 using Microsoft.FSharp.Core;
 using Schedulers;
-using Schedulers.Cli;
-using Schedulers.Cli.Models;
+using Schedulers.Models;
 using Schedulers.Core;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -71,9 +70,9 @@ try
         sample = next;
     }
 
-    // SampleFiles.WriteNpy writes through a temporary file and renames it: a reader never sees half a file.
+    // NpyFile.Write writes through a temporary file and renames it: a reader never sees half a file.
     var points = sample.data<float>().ToArray();
-    SampleFiles.WriteNpy(options["--out"], NdArrayModule.create([count, 2], points));
+    NpyFile.Write(options["--out"], NdArrayModule.create([count, 2], points));
     var config = scheduler.Config;
     Console.WriteLine($"DPM-Solver {config.AlgorithmType} order {config.SolverOrder}, {steps} steps, seed {seed}, model {Path.GetFileName(options["--model"])}");
     Console.WriteLine($"shape [{string.Join(", ", sample.shape)}]");

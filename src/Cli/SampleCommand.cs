@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Schedulers.Cli.Models;
+using Schedulers.Models;
 using Schedulers.Core;
 
 namespace Schedulers.Cli;
@@ -175,7 +176,7 @@ public static class SampleCommand
         IDenoiserModel? network = null;
         if (r.Model is not null)
         {
-            try { network = DenoiserModels.Load(r.Model, r.Target.Dimension); }
+            try { network = ModelFiles.Load(r.Model, r.Target.Dimension); }
             catch (ModelException m) { throw new UsageException($"--model: {m.Message}"); }
         }
         using var owned = network;

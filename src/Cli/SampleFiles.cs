@@ -27,7 +27,7 @@ public static class SampleFiles
             }
             sb.Append('\n');
         }
-        WriteAtomic(path, Encoding.UTF8.GetBytes(sb.ToString()));
+        AtomicFile.WriteAllBytes(path, Encoding.UTF8.GetBytes(sb.ToString()));
     }
 
     /// <summary>Reads a CSV written by <see cref="WriteCsv"/>: the comment (without <c># </c>) and the points.</summary>
@@ -55,34 +55,6 @@ public static class SampleFiles
         return (comment, NdArrayModule.create([values.Count / d, d], values.ToArray()));
     }
 
-    /// <summary>Writes <paramref name="samples"/> as a NumPy .npy file (version 1.0, little-endian float32, C order).</summary>
-    public static void WriteNpy(string path, NdArray samples)
-    {
-        var shape = samples.Shape;
-        var dims = string.Join(", ", shape) + (shape.Length == 1 ? "," : "");
-        var header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}";
-        int total = 10 + header.Length + 1;
-        header = header.PadRight(header.Length + (64 - total % 64) % 64) + "\n";
-        var bytes = new byte[10 + header.Length + 4 * samples.Length];
-        bytes[0] = 0x93;
-        "NUMPY"u8.CopyTo(bytes.AsSpan(1));
-        bytes[6] = 1;
-        bytes[7] = 0;
-        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(8), (ushort)header.Length);
-        Encoding.ASCII.GetBytes(header).CopyTo(bytes, 10);
-        var data = samples.ToArray();
-        for (int i = 0; i < data.Length; i++)
-            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(10 + header.Length + 4 * i), data[i]);
-        WriteAtomic(path, bytes);
-    }
-
-    /// <summary>Writes a whole file through a temporary name, so a reader never sees half a file.</summary>
-    private static void WriteAtomic(string path, byte[] content)
-    {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = full + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        File.WriteAllBytes(temp, content);
-        File.Move(temp, full, overwrite: true);
-    }
+    /// <summary>Writes <paramref name="samples"/> as a NumPy .npy file (<see cref="NpyFile.Write"/>).</summary>
+    public static void WriteNpy(string path, NdArray samples) => NpyFile.Write(path, samples);
 }

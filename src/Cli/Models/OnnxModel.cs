@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Schedulers.Core;
+using Schedulers.Models;
 
 namespace Schedulers.Cli.Models;
 

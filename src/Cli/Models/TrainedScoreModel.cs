@@ -1,5 +1,6 @@
 using Schedulers.Cli.Training;
 using Schedulers.Core;
+using Schedulers.Models;
 using static TorchSharp.torch;
 
 namespace Schedulers.Cli.Models;

@@ -1,6 +1,6 @@
 using Schedulers.Core;
 
-namespace Schedulers.Cli.Models;
+namespace Schedulers.Models;
 
 /// <summary>The checks every model call goes through: the inputs the samplers pass and the output the network
 /// returns.</summary>

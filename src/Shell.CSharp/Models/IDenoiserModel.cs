@@ -1,6 +1,6 @@
 using Schedulers.Core;
 
-namespace Schedulers.Cli.Models;
+namespace Schedulers.Models;
 
 /// <summary>A trained network as the samplers call it: a batch x of shape [B, D] and one conditioning value per
 /// row (the noise level σ or the timestep t) in, an array of shape [B, D] out (its meaning is given separately, see

@@ -1,35 +1,11 @@
 using Microsoft.FSharp.Core;
 using Schedulers.Core;
 
-namespace Schedulers.Cli.Models;
+namespace Schedulers.Models;
 
-/// <summary>Opens model files by extension and turns them into the samplers' <see cref="SamplingModel"/>.</summary>
+/// <summary>Turns a loaded network (<see cref="IDenoiserModel"/>) into the samplers' <see cref="SamplingModel"/>.</summary>
 public static class DenoiserModels
 {
-    /// <summary>Loads <c>.pt</c>/<c>.pth</c> (TorchScript), <c>.onnx</c> (ONNX) or a score MLP of <c>schedulers
-    /// train</c> (any file with a <c>&lt;file&gt;.json</c> score-MLP sidecar) and checks it on a probe batch of
-    /// dimension <paramref name="dimension"/>: an output of another shape is reported now, not mid-run.</summary>
-    public static IDenoiserModel Load(string path, int dimension)
-    {
-        var extension = System.IO.Path.GetExtension(path).ToLowerInvariant();
-        IDenoiserModel model = TrainedScoreModel.IsTrainedModel(path) ? TrainedScoreModel.Load(path) : extension switch
-        {
-            ".pt" or ".pth" or ".torchscript" => TorchScriptModel.Load(path),
-            ".onnx" => OnnxModel.Load(path),
-            _ => throw new ModelException($"model file '{path}' must be TorchScript (.pt, .pth) or ONNX (.onnx)"),
-        };
-        try
-        {
-            model.Forward(NdArrayModule.zeros([2, dimension]), [1f, 1f]);
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
-
     /// <summary>Evaluates the network one row at a time: a batched matrix product may round a row differently
     /// depending on how many rows it shares the call with (both TorchSharp and ONNX Runtime pick their kernels by
     /// batch size), and a sample must not depend on its batch.</summary>

@@ -2,7 +2,7 @@ using Schedulers.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Schedulers.Cli.Models;
+namespace Schedulers.Models;
 
 /// <summary>A TorchScript module (<c>torch.jit.save</c>) with <c>forward(x: float32[B, D], c: float32[B]) →
 /// float32[B, D]</c>, loaded with <c>torch.jit.load</c> on the CPU, in evaluation mode, run under no_grad.</summary>
