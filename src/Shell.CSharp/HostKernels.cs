@@ -22,8 +22,15 @@ internal static class HostKernels
     /// <summary>Chunk granularity of a parallel pass, a multiple of every vector width (as the core's).</summary>
     private const int Align = 64;
 
-    /// <summary>Whether the fast path is used at all; tests turn it off to compare with the op-by-op path.</summary>
-    internal static bool Enabled { get; set; } = true;
+    [ThreadStatic]
+    private static bool _disabled;
+
+    /// <summary>Whether the fast path is used on the calling thread; tests turn it off to compare with the op-by-op path.</summary>
+    internal static bool Enabled
+    {
+        get => !_disabled;
+        set => _disabled = !value;
+    }
 
     /// <summary>True when the kernels can read and write <paramref name="t"/>'s memory as a float32 span in element order.</summary>
     public static bool Fits(Tensor t) =>
