@@ -57,7 +57,10 @@ internal static class HostKernels
     public static Span<float> Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.bytes);
 
     /// <summary>A new contiguous float32 CPU tensor with <paramref name="like"/>'s shape, uninitialised.</summary>
-    public static Tensor EmptyLike(Tensor like) => empty(TensorShapes.Of(like), ScalarType.Float32, CPU);
+    public static Tensor EmptyLike(Tensor like) => Empty(TensorShapes.Of(like));
+
+    /// <summary>A new contiguous float32 CPU tensor of <paramref name="shape"/>, uninitialised.</summary>
+    private static Tensor Empty(long[] shape) => empty(shape, ScalarType.Float32, CPU);
 
     /// <summary>
     /// Calls <paramref name="body"/>(start, length) over chunks covering [0, n): on the calling thread below the core's
@@ -209,8 +212,9 @@ internal static class HostKernels
     public static (Tensor Mean, Tensor Prev) CombineThenAdd(float c0, Tensor x0, float c1, Tensor x1, float g, Tensor z)
     {
         var n = checked((int)x0.numel());
-        var mean = EmptyLike(x0);
-        var prev = EmptyLike(x0);
+        var shape = TensorShapes.Of(x0);
+        var mean = Empty(shape);
+        var prev = Empty(shape);
         if (n < KernelSettings.ParallelThreshold)
         {
             FusedKernels.combineThenAdd(c0, Floats(x0), c1, Floats(x1), g, Floats(z), Floats(mean), Floats(prev));
