@@ -126,7 +126,7 @@ internal static class HostKernels
     /// <summary>The combination over elements [start, start + length), segment by segment.</summary>
     private static void CombineRange((Coef, Tensor)[] terms, Tensor output, int width, int start, int length)
     {
-        Span<float> coefficients = stackalloc float[terms.Length];
+        Span<float> coefficients = terms.Length <= 16 ? stackalloc float[terms.Length] : new float[terms.Length];
         var destination = Floats(output);
         var stop = start + length;
         var position = start;
