@@ -169,6 +169,27 @@ public class HostKernelsTests
     }
 
     [Fact]
+    public void Contiguous_views_with_a_storage_offset_are_read_from_their_own_first_element()
+    {
+        using var scope = NewDisposeScope();
+        var random = new Random(8);
+        var whole = RandomTensor(random, new long[] { 5, 3, 4, 4 });
+        var other = RandomTensor(random, new long[] { 5, 3, 4, 4 });
+        var view = whole.narrow(0, 2, 2);
+        var otherView = other.narrow(0, 1, 2);
+        Assert.True(view.storage_offset() > 0);
+        Assert.True(HostKernels.Fits(view));
+        var terms = new[] { (Coef.NewScalar(1f), view), (Coef.NewPerBatch(new[] { 0.5f, -2f }), otherView) };
+        var copies = new[] { (Coef.NewScalar(1f), view.clone()), (Coef.NewPerBatch(new[] { 0.5f, -2f }), otherView.clone()) };
+        Assert.Equal(Bits(OpByOp(() => Ops.Combine(copies))), Bits(Ops.Combine(terms)));
+        Assert.Equal(Bits(OpByOp(() => Ops.Divide(view.clone(), Coef.NewScalar(7f)))), Bits(Ops.Divide(view, Coef.NewScalar(7f))));
+        var (mean, prev) = Ops.CombineThenAdd(new[] { (Coef.NewScalar(1f), view), (Coef.NewScalar(0.25f), otherView) }, 3f, view);
+        var (opsMean, opsPrev) = OpByOp(() => Ops.CombineThenAdd(new[] { (Coef.NewScalar(1f), view.clone()), (Coef.NewScalar(0.25f), otherView.clone()) }, 3f, view.clone()));
+        Assert.Equal(Bits(opsMean), Bits(mean));
+        Assert.Equal(Bits(opsPrev), Bits(prev));
+    }
+
+    [Fact]
     public void Float64_grad_tracking_and_empty_tensors_take_the_op_path()
     {
         using var scope = NewDisposeScope();
