@@ -91,7 +91,7 @@ public sealed class TorchTensorOps : IFusedTensorOps<Tensor, NoiseSource>
     public float[] BatchNorms(Tensor tensor)
     {
         using var scope = NewDisposeScope();
-        return tensor.reshape(tensor.shape[0], -1).norm(1).to(CPU).data<float>().ToArray();
+        return tensor.reshape(tensor.size(0), -1).norm(1).to(CPU).data<float>().ToArray();
     }
 
     /// <inheritdoc />
