@@ -110,22 +110,36 @@ public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverC
             throw new ArgumentException($"model_output is on {modelOutput.device} but sample is on {sample.device}", nameof(modelOutput));
         // diffusers computes the update in float32 and casts prev_sample back to the model output's dtype.
         var outputDtype = modelOutput.dtype;
-        // The history may keep the converted output itself (prediction "sample", or ε for dpmsolver), so it gets its
-        // own handle: a caller that disposes its model output does not free the scheduler's history.
-        var output32 = modelOutput.dtype == ScalarType.Float32 ? modelOutput.alias() : modelOutput.to(ScalarType.Float32);
-        var sample32 = sample.dtype == ScalarType.Float32 ? sample : sample.to(ScalarType.Float32);
-        var noise = varianceNoise is null ? FSharpValueOption<Tensor>.None : FSharpValueOption<Tensor>.Some(varianceNoise.to(ScalarType.Float32).to(sample.device));
-        var result = DpmSolverMultistep.stepWith(DpmTorchOps.Instance, NoiseSource.Of(generator), noise, output32, timestep, sample32, State);
+        DpmStepResult<Tensor> result;
+        Tensor prev;
+        // The step's temporaries (conversions, divided differences, the draw) are freed when it returns.
+        using (NewDisposeScope())
+        {
+            // The history may keep the converted output itself (prediction "sample", or ε for dpmsolver), so it gets its
+            // own handle: a caller that disposes its model output does not free the scheduler's history.
+            var output32 = modelOutput.dtype == ScalarType.Float32 ? modelOutput.alias() : modelOutput.to(ScalarType.Float32);
+            var sample32 = sample.dtype == ScalarType.Float32 ? sample : sample.to(ScalarType.Float32);
+            var noise = varianceNoise is null ? FSharpValueOption<Tensor>.None : FSharpValueOption<Tensor>.Some(varianceNoise.to(ScalarType.Float32).to(sample.device));
+            result = DpmSolverMultistep.stepWith(DpmTorchOps.Instance, NoiseSource.Of(generator), noise, output32, timestep, sample32, State);
+            // The newest history entry belongs to the scheduler: neither this scope nor the caller's may free it.
+            result.State.ModelOutputs[^1]!.Value.DetachFromDisposeScope();
+            prev = (outputDtype == ScalarType.Float32 ? result.PrevSample : result.PrevSample.to(outputDtype)).MoveToOuterDisposeScope();
+        }
         State = result.State;
-        var prev = result.PrevSample;
-        return new SchedulerOutput(outputDtype == ScalarType.Float32 ? prev : prev.to(outputDtype));
+        return new SchedulerOutput(prev);
     }
 
     /// <summary><c>step</c> with a 0-d timestep tensor (read on the host, as diffusers' index lookup does).</summary>
     public SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, Tensor? varianceNoise = null)
     {
         ArgumentNullException.ThrowIfNull(timestep);
-        return Step(modelOutput, timestep.to(CPU).to(ScalarType.Int64).item<long>(), sample, generator, varianceNoise);
+        long value;
+        using (var host = timestep.to(CPU))
+        using (var integer = host.to(ScalarType.Int64))
+        {
+            value = integer.item<long>();
+        }
+        return Step(modelOutput, value, sample, generator, varianceNoise);
     }
 
     /// <summary>

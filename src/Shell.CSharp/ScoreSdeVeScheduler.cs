@@ -106,19 +106,19 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
     {
         ArgumentNullException.ThrowIfNull(noise);
         CheckStep(modelOutput, sample);
-        using var scope = NewDisposeScope();
+        // No dispose scope: TorchTensorOps disposes its own temporaries (the draw included), so the step creates only
+        // its two outputs, and a scope would cost more than the fast path's whole pass on small tensors.
         var output = ScoreSdeVe.stepPredOn(TorchTensorOps.Instance, State, modelOutput, (float)timestep, sample, noise);
-        return new SdeVeOutput(output.PrevSample.MoveToOuterDisposeScope(), output.PrevSampleMean!.Value.MoveToOuterDisposeScope());
+        return new SdeVeOutput(output.PrevSample, output.PrevSampleMean!.Value);
     }
 
     /// <summary><c>step_pred</c> with the noise <paramref name="varianceNoise"/> given instead of drawn (the draw the step would make).</summary>
     public SdeVeOutput StepPred(Tensor modelOutput, double timestep, Tensor sample, Tensor varianceNoise)
     {
         CheckStep(modelOutput, sample);
-        using var scope = NewDisposeScope();
-        var z = GivenNoise(varianceNoise, sample);
+        using var z = GivenNoise(varianceNoise, sample);
         var output = ScoreSdeVe.stepPredWithNoise(TorchTensorOps.Instance, State, modelOutput, (float)timestep, sample, z);
-        return new SdeVeOutput(output.PrevSample.MoveToOuterDisposeScope(), output.PrevSampleMean!.Value.MoveToOuterDisposeScope());
+        return new SdeVeOutput(output.PrevSample, output.PrevSampleMean!.Value);
     }
 
     /// <summary>

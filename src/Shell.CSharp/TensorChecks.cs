@@ -14,7 +14,7 @@ internal static class TensorChecks
     {
         ArgumentNullException.ThrowIfNull(a, nameA);
         ArgumentNullException.ThrowIfNull(b, nameB);
-        if (!a.shape.SequenceEqual(b.shape))
+        if (!TensorShapes.Equal(a, b))
             throw new ArgumentException($"{nameA} has shape {ShapeText(a)} but {nameB} has {ShapeText(b)}", nameB);
     }
 

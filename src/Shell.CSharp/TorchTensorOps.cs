@@ -7,7 +7,9 @@ namespace Schedulers;
 /// <summary>
 /// The core's tensor operations (<see cref="ITensorOps{T, Noise}"/>) on TorchSharp tensors. Every operation runs on the
 /// device of its inputs; per-step coefficients arrive as host scalars, so a step needs no device round trip
-/// beyond the norms it asks for.
+/// beyond the norms it asks for. When every tensor of a combination or division is a contiguous float32 CPU tensor,
+/// the core's span kernels run on the tensors' memory (<see cref="HostKernels"/>) with the same roundings as the
+/// torch ops; anything else takes the op-by-op path.
 /// </summary>
 public sealed class TorchTensorOps : IFusedTensorOps<Tensor, NoiseSource>
 {
@@ -17,7 +19,7 @@ public sealed class TorchTensorOps : IFusedTensorOps<Tensor, NoiseSource>
     private TorchTensorOps() { }
 
     /// <inheritdoc />
-    public int[] Shape(Tensor tensor) => tensor.shape.Select(d => checked((int)d)).ToArray();
+    public int[] Shape(Tensor tensor) => TensorShapes.OfInt(tensor);
 
     /// <inheritdoc />
     public Tensor Combine((Coef, Tensor)[] terms)
@@ -29,6 +31,15 @@ public sealed class TorchTensorOps : IFusedTensorOps<Tensor, NoiseSource>
         {
             TensorChecks.SameShape("terms[0]", first, $"terms[{k}]", terms[k].Item2);
         }
+        if (terms.Length == 1 && IsOne(terms[0].Item1)) return first.alias();
+        if (HostKernels.AllFit(terms)) return HostKernels.Combine(terms);
+        return CombineOps(terms);
+    }
+
+    /// <summary>The combination as torch ops, one multiply per coefficient other than 1 and one add per term.</summary>
+    private static Tensor CombineOps((Coef, Tensor)[] terms)
+    {
+        var first = terms[0].Item2;
         // Each product is rounded before it is added, as diffusers' expressions (`sample + g2 * model_output`) are;
         // torch.add(x, y, alpha) would fuse the multiply-add and round differently.
         // A coefficient of 1 multiplies exactly, so its term enters the sum as the tensor itself (one op fewer).
@@ -63,6 +74,8 @@ public sealed class TorchTensorOps : IFusedTensorOps<Tensor, NoiseSource>
     /// <inheritdoc />
     public Tensor Divide(Tensor tensor, Coef divisor)
     {
+        ArgumentNullException.ThrowIfNull(tensor);
+        if (HostKernels.Enabled && HostKernels.Fits(tensor)) return HostKernels.Divide(tensor, divisor);
         if (divisor.IsScalar) return tensor.div(divisor.ScalarValue);
         var values = divisor.BatchValues;
         if (values.Length != tensor.shape[0])
@@ -78,7 +91,7 @@ public sealed class TorchTensorOps : IFusedTensorOps<Tensor, NoiseSource>
     public float[] BatchNorms(Tensor tensor)
     {
         using var scope = NewDisposeScope();
-        return tensor.reshape(tensor.shape[0], -1).norm(1).to(CPU).data<float>().ToArray();
+        return tensor.reshape(tensor.size(0), -1).norm(1).to(CPU).data<float>().ToArray();
     }
 
     /// <inheritdoc />
@@ -89,15 +102,23 @@ public sealed class TorchTensorOps : IFusedTensorOps<Tensor, NoiseSource>
     }
 
     /// <inheritdoc />
-    public Tensor Normal(NoiseSource noise, Tensor like) => Noise.Randn(noise, like.shape, like.device);
+    public Tensor Normal(NoiseSource noise, Tensor like) => Noise.Randn(noise, TensorShapes.Of(like), like.device);
 
     /// <inheritdoc />
     public (Tensor, Tensor) CombineThenAdd((Coef, Tensor)[] terms, float scale, Tensor z)
     {
-        // torch has no pass that writes two outputs; mean + scale·z keeps diffusers' rounding (no add with alpha).
+        ArgumentNullException.ThrowIfNull(terms);
+        ArgumentNullException.ThrowIfNull(z);
+        if (terms.Length == 2 && terms[0].Item1.IsScalar && terms[1].Item1.IsScalar && HostKernels.AllFit(terms) && HostKernels.Fits(z))
+        {
+            var (x0, x1) = (terms[0].Item2, terms[1].Item2);
+            TensorChecks.SameShape("terms[0]", x0, "terms[1]", x1);
+            TensorChecks.SameShape("terms[0]", x0, "z", z);
+            return HostKernels.CombineThenAdd(terms[0].Item1.ScalarValue, x0, terms[1].Item1.ScalarValue, x1, scale, z);
+        }
+        // mean + scale·z as a multiply and an add, keeping diffusers' rounding (torch.add with alpha would fuse them).
         var mean = Combine(terms);
-        using var scaled = z.mul(scale);
-        return (mean, mean.add(scaled));
+        return (mean, Combine(new[] { (Coef.NewScalar(1f), mean), (Coef.NewScalar(scale), z) }));
     }
 
     /// <inheritdoc />
