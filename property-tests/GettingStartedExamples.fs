@@ -2,6 +2,7 @@
 /// Each snippet's code stands between its begins/ends markers as in the guide.
 module Schedulers.PropertyTests.GettingStartedExamples
 
+open System
 open System.IO
 open Xunit
 open Schedulers.Core
@@ -55,7 +56,7 @@ let ``getting started: a config saved to a subfolder loads back`` () =
         Assert.Equal(text, File.ReadAllText path)
         Assert.Contains("\"solver_order\": 3,", text)
         Assert.Equal(Config.text Config.DpmSolver.ClassName (Config.DpmSolver.toMembers None DpmSolverConfig.defaults) [],
-                     File.ReadAllText(Path.Combine(__SOURCE_DIRECTORY__, "..", "tests", "data", "golden", "configs", "DPMSolverMultistepScheduler.scheduler_config.json")))
+                     File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "golden-configs", "DPMSolverMultistepScheduler.scheduler_config.json")))
     finally
         Directory.Delete(folder, true)
 
