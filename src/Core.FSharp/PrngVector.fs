@@ -239,12 +239,12 @@ module internal PrngVector512 =
         let x1 = second &&& Vector512.LessThan(second, Vector512.Create(uint32 total))
         rounds &ks (x0 + ks.Ks0) (x1 + ks.Ks1)
 
-    let inline private fma (a: F) (b: F) (c: F) = Vector512.FusedMultiplyAdd(a, b, c)
-    let inline private k (x: float32) = Vector512.Create x
+    let inline fma (a: F) (b: F) (c: F) = Vector512.FusedMultiplyAdd(a, b, c)
+    let inline k (x: float32) = Vector512.Create x
 
     /// `Prng.xlaLog` on sixteen lanes for arguments known to be normal positive floats (the `max` with the smallest
     /// normal is then the identity and is left out); the same operations in the same order otherwise.
-    let inline private xlaLogNormalArg (y: F) : F =
+    let inline xlaLogNormalArg (y: F) : F =
         let b = y.AsUInt32()
         let m = ((b &&& Vector512.Create 0x807FFFFFu) ||| Vector512.Create 0x3F000000u).AsSingle()
         let e0 = k 1.0f + Vector512.ConvertToSingle(Vector512.ShiftRightLogical(b, 23).AsInt32() - Vector512.Create 127)
@@ -261,22 +261,30 @@ module internal PrngVector512 =
         let x4 = fma (k -0.5f) x2 x
         fma e (k 0x3F318000lf) (x4 + y2)
 
-    /// `Prng.normalOfBits` on sixteen lanes: √2 · erf_inv(u), u uniform on (−1, 1). Exact rewrites of the scalar
-    /// steps only: `f·2 + lo` as one FMA (f·2 is exact), `|z| < t` as `z > −t` (z = −u² ≤ 0), the Horner loops
-    /// started at their first coefficient (fma(0, z, c) = c). The log1p's `log(1 + z)` argument is at least 2^-24,
-    /// a normal float. The tail polynomial (|u| > 0.9966, about one lane in 300) is only evaluated when some lane
-    /// needs it; the selected values are the same as evaluating both.
-    let normalOfBits (bits: V) : F =
+    /// u = max(lo, f·2 + lo) of `Prng.normalOfBits`, uniform on (−1, 1), with `f·2 + lo` as one FMA (f·2 is exact).
+    let inline uniformOfBits (bits: V) : F =
         let f = (Vector512.ShiftRightLogical(bits, 9) ||| Vector512.Create 0x3F800000u).AsSingle() - k 1.0f
-        let u = Vector512.Max(k 0xBF7FFFFFlf, fma f (k 2.0f) (k 0xBF7FFFFFlf))
-        let z = u * -u
-        // XLA's log1p(z): a rational approximation for |z| < 0.4142, log(1 + z) elsewhere.
+        Vector512.Max(k 0xBF7FFFFFlf, fma f (k 2.0f) (k 0xBF7FFFFFlf))
+
+    /// True on the lanes where XLA's log1p(z) takes its rational branch: |z| < 0.4142, written `z > −0.4142` since
+    /// z = −u² ≤ 0.
+    let inline isLog1pNear (z: F) = Vector512.GreaterThan(z, k 0xBED413CDlf)
+
+    /// XLA's log1p(z) on its rational branch: z − ½z² + z³·P(z)/Q(z), the Horner loops started at their first
+    /// coefficient (fma(0, z, c) = c).
+    let inline log1pNear (z: F) : F =
         let z2 = z * z
         let num = fma (fma (fma (fma (fma (fma (k 0x383DE04Blf) z (k 0x3EFF40C5lf)) z (k 0x40D284FAlf)) z (k 0x41EF4B9Clf)) z (k 0x4273CC76lf)) z (k 0x426473ADlf)) z (k 0x41A05101lf)
         let den = fma (fma (fma (fma (fma (fma (k 1.0f) z (k 0x417101ADlf)) z (k 0x42A6185Blf)) z (k 0x435DC32Dlf)) z (k 0x439A8CA3lf)) z (k 0x43586D8Alf)) z (k 0x42707982lf)
-        let near = z + fma (k -0.5f) z2 ((z * z2) * (num / den))
-        let far = xlaLogNormalArg (z + k 1.0f)
-        let w = -(Vector512.ConditionalSelect(Vector512.GreaterThan(z, k 0xBED413CDlf), near, far))
+        z + fma (k -0.5f) z2 ((z * z2) * (num / den))
+
+    /// XLA's log1p(z) on its other branch, log(1 + z); here 1 + z ≥ 2^-23 is a normal float.
+    let inline log1pFar (z: F) : F = xlaLogNormalArg (z + k 1.0f)
+
+    /// √2·erf_inv(u) from w = −log1p(−u²): Giles' central polynomial in w − 2.5, or the tail one in √w − 3 where
+    /// w ≥ 5 (|u| > 0.9966, about one lane in 300; evaluated only when some lane needs it, which selects the same
+    /// values as evaluating both).
+    let inline erfInvScaled (w: F) (u: F) : F =
         let tc = w - k 2.5f
         let mutable p = fma (fma (fma (fma (fma (fma (fma (fma (k 0x32F16588lf) tc (k 0x34B84B36lf)) tc (k 0xB66C7357lf)) tc (k 0xB6935AC1lf)) tc (k 0x396532DBlf)) tc (k 0xBAA45408lf)) tc (k 0xBB88E4EFlf)) tc (k 0x3E7C8F63lf)) tc (k 0x3FC02E2Flf)
         let central = Vector512.LessThan(w, k 5.0f)
@@ -285,6 +293,14 @@ module internal PrngVector512 =
             let q = fma (fma (fma (fma (fma (fma (fma (fma (k 0xB951F09Blf) tt (k 0x38D3B56Blf)) tt (k 0x3AB0DC72lf)) tt (k 0xBB70BDE7lf)) tt (k 0x3BBC127Blf)) tt (k 0xBBF9C5D7lf)) tt (k 0x3C1AA57Elf)) tt (k 0x3F8036DBlf)) tt (k 0x40354F7Elf)
             p <- Vector512.ConditionalSelect(central, p, q)
         k 0x3FB504F3lf * (p * u)
+
+    /// `Prng.normalOfBits` on sixteen lanes: √2 · erf_inv(u), u uniform on (−1, 1), both log1p branches evaluated
+    /// and selected. Only exact rewrites of the scalar steps (see the pieces above).
+    let normalOfBits (bits: V) : F =
+        let u = uniformOfBits bits
+        let z = u * -u
+        let w = -(Vector512.ConditionalSelect(isLog1pNear z, log1pNear z, log1pFar z))
+        erfInvScaled w u
 
 /// Two sixteen-lane vectors of threefry computed together: each round depends on the previous one, so one vector
 /// at a time leaves the processor waiting on latencies; two independent chains side by side fill them.

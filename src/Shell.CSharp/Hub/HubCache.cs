@@ -35,23 +35,9 @@ public sealed class HubCache(string root)
     public string Store(string repoId, string revision, string commit, string pathInRepo, byte[] content)
     {
         var file = Path.Combine(RepoFolder(repoId), "snapshots", commit, pathInRepo);
-        WriteAtomically(file, content);
-        if (!IsCommitHash(revision)) WriteAtomically(Path.Combine(RepoFolder(repoId), "refs", revision), System.Text.Encoding.ASCII.GetBytes(commit));
+        AtomicFile.WriteAllBytes(file, content);
+        if (!IsCommitHash(revision)) AtomicFile.WriteAllBytes(Path.Combine(RepoFolder(repoId), "refs", revision), System.Text.Encoding.ASCII.GetBytes(commit));
         return file;
     }
 
-    private static void WriteAtomically(string path, byte[] content)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + "." + Guid.NewGuid().ToString("N") + ".incomplete";
-        try
-        {
-            File.WriteAllBytes(temp, content);
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
-    }
 }
