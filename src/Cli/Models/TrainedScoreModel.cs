@@ -48,21 +48,8 @@ public sealed class TrainedScoreModel : IDenoiserModel
     }
 
     /// <inheritdoc/>
-    public NdArray Forward(NdArray x, float[] conditioning)
-    {
-        var (b, d) = ModelChecks.Inputs(Path, x, conditioning);
-        float[] data;
-        long[] shape;
-        lock (_gate)
-        {
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var y = _module.forward(tensor(x.Span.ToArray(), [b, d], ScalarType.Float32), tensor(conditioning, [b], ScalarType.Float32));
-            shape = y.shape;
-            data = y.contiguous().data<float>().ToArray();
-        }
-        return ModelChecks.Output(Path, b, d, shape, data, conditioning);
-    }
+    public NdArray Forward(NdArray x, float[] conditioning) =>
+        TorchNetworkCall.Run(Path, _gate, x, conditioning, (xs, cs) => _module.forward(xs, cs));
 
     /// <inheritdoc/>
     public void Dispose() => _module.Dispose();

@@ -40,31 +40,18 @@ public sealed class TorchScriptModel : IDenoiserModel
     }
 
     /// <inheritdoc/>
-    public NdArray Forward(NdArray x, float[] conditioning)
-    {
-        var (b, d) = ModelChecks.Inputs(Path, x, conditioning);
-        float[] data;
-        long[] shape;
-        lock (_gate)
+    public NdArray Forward(NdArray x, float[] conditioning) =>
+        TorchNetworkCall.Run(Path, _gate, x, conditioning, (xs, cs) =>
         {
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var xs = tensor(x.Span.ToArray(), [b, d], ScalarType.Float32);
-            var cs = tensor(conditioning, [b], ScalarType.Float32);
-            Tensor y;
             try
             {
-                y = _module.call(xs, cs);
+                return _module.call(xs, cs);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                throw new ModelException($"model '{Path}' failed on x [{b},{d}] and σ/t [{b}] (expected forward(x: float32[B,D], sigma_or_t: float32[B]) -> float32[B,D]): {FirstLine(e.Message)}", e);
+                throw new ModelException($"model '{Path}' failed on x [{string.Join(",", xs.shape)}] and σ/t [{cs.shape[0]}] (expected forward(x: float32[B,D], sigma_or_t: float32[B]) -> float32[B,D]): {FirstLine(e.Message)}", e);
             }
-            shape = y.shape;
-            data = y.to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
-        }
-        return ModelChecks.Output(Path, b, d, shape, data, conditioning);
-    }
+        });
 
     private static string FirstLine(string message) => message.Split('\n')[0].Trim();
 
