@@ -305,10 +305,7 @@ module DpmSolverUpdate =
     /// Applies a plan to the sample and the converted outputs (newest first: m0, m1, m2), with noise for the SDE
     /// variants. The divided differences are built as diffusers builds them, D1 = (1/r0)·(m0 − m1) etc., each product
     /// and sum rounded separately.
-    let apply (ops: ITensorOps<'T, 'Noise>) (p: DpmUpdatePlan) (sample: 'T) (outputs: 'T[]) (noise: 'T voption) : 'T =
-      match box ops with
-      | :? IDpmFusedOps<'T> as fused when outputs.Length >= p.Order -> fused.ApplyUpdate(p, sample, outputs, noise)
-      | _ ->
+    let applyGeneric (ops: ITensorOps<'T, 'Noise>) (p: DpmUpdatePlan) (sample: 'T) (outputs: 'T[]) (noise: 'T voption) : 'T =
         let diff (a: 'T) (b: 'T) = ops.Combine [| struct (Scalar 1.0f, a); struct (Scalar -1.0f, b) |]
         let scale (c: float32) (x: 'T) = ops.Combine [| struct (Scalar c, x) |]
         let m0 = outputs[0]
@@ -331,6 +328,12 @@ module DpmSolverUpdate =
             | ValueSome z -> terms @ [ struct (Scalar p.NoiseCoef, z) ]
             | ValueNone -> terms
         ops.Combine(List.toArray terms)
+
+    /// `applyGeneric`, in one pass where the backend offers it (`IDpmFusedOps`; the same bits either way).
+    let apply (ops: ITensorOps<'T, 'Noise>) (p: DpmUpdatePlan) (sample: 'T) (outputs: 'T[]) (noise: 'T voption) : 'T =
+        match box ops with
+        | :? IDpmFusedOps<'T> as fused when outputs.Length >= p.Order -> fused.ApplyUpdate(p, sample, outputs, noise)
+        | _ -> applyGeneric ops p sample outputs noise
 
     /// `convert_model_output`: the data prediction x0 (++ algorithms) or the noise prediction ε (the others) from the
     /// raw model output at the VP point `p` (`sigma` is the raw VE/flow sigma, used by flow_prediction), thresholded

@@ -1,3 +1,4 @@
+using Microsoft.FSharp.Core;
 using Schedulers.Core;
 using static TorchSharp.torch;
 
@@ -6,9 +7,10 @@ namespace Schedulers;
 /// <summary>
 /// The DPM-Solver tensor operations (<see cref="IDpmTensorOps{T, Noise}"/>) on TorchSharp tensors: the common ones
 /// from <see cref="TorchTensorOps"/>, plus the learned-variance channel slice and dynamic thresholding, all on the
-/// input's device without a host round trip.
+/// input's device without a host round trip. Contiguous float32 CPU tensors get the whole update in one pass on their
+/// memory (<see cref="IDpmFusedOps{T}"/>); other tensors the op-by-op update, with the same bits.
 /// </summary>
-public sealed class DpmTorchOps : IDpmTensorOps<Tensor, NoiseSource>
+public sealed class DpmTorchOps : IDpmTensorOps<Tensor, NoiseSource>, IDpmFusedOps<Tensor>
 {
     private static readonly ITensorOps<Tensor, NoiseSource> Inner = TorchTensorOps.Instance;
 
@@ -54,4 +56,20 @@ public sealed class DpmTorchOps : IDpmTensorOps<Tensor, NoiseSource>
         var s = flat.abs().quantile(q, 1).clamp(1.0f, maxValue).unsqueeze(1);
         return (flat.clamp(s.neg(), s) / s).reshape(shape).MoveToOuterDisposeScope();
     }
+
+    /// <inheritdoc />
+    public Tensor ApplyUpdate(DpmUpdatePlan plan, Tensor sample, Tensor[] outputs, FSharpValueOption<Tensor> noise)
+    {
+        var z = noise.IsValueSome ? noise.Value : null;
+        if (HostKernels.Enabled && HostKernels.Fits(sample) && outputs.Length >= plan.Order && (z is null || SameAndFits(sample, z)))
+        {
+            var fits = true;
+            for (int k = 0; k < plan.Order && fits; k++) fits = SameAndFits(sample, outputs[k]);
+            if (fits) return HostKernels.DpmUpdate(plan, sample, outputs, z);
+        }
+        return DpmSolverUpdate.applyGeneric(this, plan, sample, outputs, noise);
+    }
+
+    private static bool SameAndFits(Tensor reference, Tensor t) =>
+        HostKernels.Fits(t) && TensorShapes.Equal(reference, t);
 }

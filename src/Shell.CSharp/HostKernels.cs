@@ -227,4 +227,20 @@ internal static class HostKernels
         }
         return (mean, prev);
     }
+
+    /// <summary>
+    /// A whole DPM-Solver update in one pass (<see cref="DpmKernels.update"/>): the sample, the converted outputs the
+    /// plan's order needs (newest first) and the noise of the SDE variants, all fitting the fast path and of one shape.
+    /// </summary>
+    public static Tensor DpmUpdate(DpmUpdatePlan plan, Tensor sample, Tensor[] outputs, Tensor? noise)
+    {
+        var n = checked((int)sample.numel());
+        var output = EmptyLike(sample);
+        Tensor At(int k) => k < plan.Order ? outputs[k] : sample;
+        void Run(int o, int len) => DpmKernels.update(
+            plan, Floats(sample).Slice(o, len), Floats(At(0)).Slice(o, len), Floats(At(1)).Slice(o, len),
+            Floats(At(2)).Slice(o, len), noise is not null, Floats(noise ?? sample).Slice(o, len), Floats(output).Slice(o, len));
+        ForChunks(n, Run);
+        return output;
+    }
 }
