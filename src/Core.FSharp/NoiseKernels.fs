@@ -8,12 +8,6 @@ open System.Runtime.InteropServices
 open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
 
-/// Scheduler passes that consume JAX-exact normal noise without storing it to memory: on machines with AVX-512 the
-/// noise of a piece of up to 1024 elements is prepared in L1-resident buffers (`PrngCompact`) and its last stage
-/// hands each vector of sixteen normals to the loop iteration that reads the inputs and writes the outputs, so the
-/// pass's memory traffic overlaps the arithmetic of the noise. Elsewhere, and for the few elements the vector loop leaves, the noise is drawn into a
-/// small per-thread block first. Every path gives the same bits as drawing `Prng.normalWith` and then applying the
-/// separate kernels.
 /// Cache requests for the noise-fused passes.
 module internal CacheHints =
 
@@ -26,6 +20,13 @@ module internal CacheHints =
             Sse.Prefetch0(NativePtr.toVoidPtr (NativePtr.add p i))
             Sse.Prefetch0(NativePtr.toVoidPtr (NativePtr.add p (i + 16)))
 
+/// Scheduler passes that consume JAX-exact normal noise without storing it to memory: on machines with AVX-512 the
+/// noise of a piece of up to 1024 elements is prepared in L1-resident buffers (`PrngCompact`) and its last stage
+/// hands each vector of sixteen normals to the loop iteration that reads the inputs and writes the outputs, while the
+/// lines those iterations touch are requested during the earlier stages (`CacheHints`), so the pass's memory traffic
+/// overlaps the arithmetic of the noise. Elsewhere, and for the few elements the vector loop leaves, the noise is
+/// drawn into a small per-thread block first. Every path gives the same bits as drawing `Prng.normalWith` and then
+/// applying the separate kernels.
 module internal NoiseKernels =
 
     /// The elements per fallback noise block: 8 KiB of normals, so a block stays in L1 between being drawn and used.
@@ -47,7 +48,7 @@ module internal NoiseKernels =
     /// piece (`PrngCompact.forPieceOfBits`), while whole groups of 32 fit before `stop`; returns where it stopped.
     /// `prefetch i` is called for each group of 32 while its bits are drawn, before the group is consumed.
     /// Partitionable mode with AVX-512 only (else returns `start`).
-    let inline private forRegisterNoise
+    let inline private forPackedNoise
         (mode: ThreefryMode) (key: PrngKey) (start: int) (stop: int)
         ([<InlineIfLambda>] prefetch: int -> unit)
         ([<InlineIfLambda>] consume: int -> Vector512<float32> -> unit) : int =
@@ -112,16 +113,16 @@ module internal NoiseKernels =
         use pm = fixed mean
         use pp = fixed prev
         let resume =
-            forRegisterNoise mode key start stop
+            forPackedNoise mode key start stop
                 (fun i ->
                     CacheHints.lines p0 i
                     CacheHints.lines p1 i
                     CacheHints.lines pm i
                     CacheHints.lines pp i)
                 (fun i z ->
-                let m = v0 * load x0 i + v1 * load x1 i
-                store m mean i
-                store (m + vg * z) prev i)
+                    let m = v0 * load x0 i + v1 * load x1 i
+                    store m mean i
+                    store (m + vg * z) prev i)
         forBlockNoise mode key total resume stop (fun o z len ->
             FusedKernels.combineThenAdd c0 (ReadOnlySpan(x0, o, len)) c1 (ReadOnlySpan(x1, o, len)) g (ReadOnlySpan(z, 0, len))
                 (Span(mean, o, len)) (Span(prev, o, len)))
@@ -140,7 +141,7 @@ module internal NoiseKernels =
         use ps = fixed s
         use po = fixed out
         let resume =
-            forRegisterNoise mode key start stop
+            forPackedNoise mode key start stop
                 (fun i ->
                     CacheHints.lines ps i
                     CacheHints.lines po i)
