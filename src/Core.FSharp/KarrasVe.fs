@@ -85,6 +85,20 @@ type KarrasVeStepPlan =
         DivideByReciprocal: bool
     }
 
+/// Backends that run KarrasVe's stages each in one pass (`FusedKernels.scaledNoiseAdd`, `karrasEuler`,
+/// `karrasHeun`), with the same roundings as the op-by-op form. Each member returns ValueNone when it cannot take the
+/// given tensors (another dtype or device, say); the step then uses the op-by-op form.
+type IKarrasFusedOps<'T> =
+
+    /// The churn x̂ = x + scale·(sNoise·z) with the noise z already drawn.
+    abstract TryChurn: sNoise: float32 * scale: float32 * sample: 'T * z: 'T -> 'T voption
+
+    /// The Euler stage: (x0, d, prev) from x̂ and model_output under the plan.
+    abstract TryEuler: plan: KarrasVeStepPlan * sampleHat: 'T * modelOutput: 'T -> struct ('T * 'T * 'T) voption
+
+    /// The Heun correction: (x0, prev) from x̂, the Euler sample, model_output and the Euler derivative.
+    abstract TryHeun: plan: KarrasVeStepPlan * sampleHat: 'T * samplePrev: 'T * modelOutput: 'T * derivative: 'T -> struct ('T * 'T) voption
+
 /// diffusers' KarrasVeScheduler (torch) / FlaxKarrasVeScheduler as pure functions over `KarrasVeState`: the maths is
 /// written once over `ITensorOps`, so the same functions run on the core's `NdArray` (Flax flavour, JAX keys) and on
 /// the shell's torch tensors (torch flavour, `torch.Generator`).
@@ -304,11 +318,20 @@ module KarrasVe =
             { SampleHat = unbox<'T> (box (fusedChurn nd.Mode key plan.SNoise plan.NoiseScale x)); SigmaHat = plan.SigmaHat }
         | _ ->
             let z = ops.Normal(noise, sample)
-            let eps = ops.Combine [| struct (Scalar plan.SNoise, z) |]
-            release z
-            let sampleHat = ops.Combine [| struct (Scalar 1.0f, sample); struct (Scalar plan.NoiseScale, eps) |]
-            release eps
-            { SampleHat = sampleHat; SigmaHat = plan.SigmaHat }
+            let fused =
+                match box ops with
+                | :? IKarrasFusedOps<'T> as f -> f.TryChurn(plan.SNoise, plan.NoiseScale, sample, z)
+                | _ -> ValueNone
+            match fused with
+            | ValueSome sampleHat ->
+                release z
+                { SampleHat = sampleHat; SigmaHat = plan.SigmaHat }
+            | ValueNone ->
+                let eps = ops.Combine [| struct (Scalar plan.SNoise, z) |]
+                release z
+                let sampleHat = ops.Combine [| struct (Scalar 1.0f, sample); struct (Scalar plan.NoiseScale, eps) |]
+                release eps
+                { SampleHat = sampleHat; SigmaHat = plan.SigmaHat }
 
     /// `add_noise_to_input` on any backend: γ from the config, ε = S_noise·N(0, I) drawn from `noise` (one full-shape
     /// draw on every call, even when γ = 0), σ̂ = σ + γσ and x̂ = x + √(σ̂² − σ²)·ε (Algorithm 2, lines 5–8).
@@ -341,12 +364,19 @@ module KarrasVe =
             let struct (x0, d, prev) = fusedEuler p s m
             { PrevSample = unbox<'T> (box prev); Derivative = unbox<'T> (box d); PredOriginalSample = unbox<'T> (box x0) }
         | _ ->
-            let x0 = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.SigmaHat, modelOutput) |]
-            let diff = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar -1.0f, x0) |]
-            let d = divideBySigma ops p diff p.SigmaHat
-            release diff
-            let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, d) |]
-            { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
+            let fused =
+                match box ops with
+                | :? IKarrasFusedOps<'T> as f -> f.TryEuler(p, sampleHat, modelOutput)
+                | _ -> ValueNone
+            match fused with
+            | ValueSome(struct (x0, d, prev)) -> { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
+            | ValueNone ->
+                let x0 = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.SigmaHat, modelOutput) |]
+                let diff = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar -1.0f, x0) |]
+                let d = divideBySigma ops p diff p.SigmaHat
+                release diff
+                let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, d) |]
+                { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
 
     /// `step` on any backend, the Euler stage of Algorithm 2 (lines 9–10): x0 = x̂ + σ̂·model_output,
     /// d = (x̂ − x0)/σ̂, x_prev = x̂ + (σ_prev − σ̂)·d.
@@ -387,15 +417,22 @@ module KarrasVe =
             let struct (x0, prev) = fusedHeun p sh sp m d
             { PrevSample = unbox<'T> (box prev); Derivative = derivative; PredOriginalSample = unbox<'T> (box x0) }
         | _ ->
-            let x0 = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar p.SigmaPrev, modelOutput) |]
-            let diff = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar -1.0f, x0) |]
-            let dCorr = divideBySigma ops p diff p.SigmaPrev
-            release diff
-            let avg = ops.Combine [| struct (Scalar 0.5f, derivative); struct (Scalar 0.5f, dCorr) |]
-            release dCorr
-            let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, avg) |]
-            release avg
-            { PrevSample = prev; Derivative = derivative; PredOriginalSample = x0 }
+            let fused =
+                match box ops with
+                | :? IKarrasFusedOps<'T> as f -> f.TryHeun(p, sampleHat, samplePrev, modelOutput, derivative)
+                | _ -> ValueNone
+            match fused with
+            | ValueSome(struct (x0, prev)) -> { PrevSample = prev; Derivative = derivative; PredOriginalSample = x0 }
+            | ValueNone ->
+                let x0 = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar p.SigmaPrev, modelOutput) |]
+                let diff = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar -1.0f, x0) |]
+                let dCorr = divideBySigma ops p diff p.SigmaPrev
+                release diff
+                let avg = ops.Combine [| struct (Scalar 0.5f, derivative); struct (Scalar 0.5f, dCorr) |]
+                release dCorr
+                let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, avg) |]
+                release avg
+                { PrevSample = prev; Derivative = derivative; PredOriginalSample = x0 }
 
     /// `step_correct` on any backend, the Heun correction of Algorithm 2 (lines 11–13) with model_output evaluated at
     /// (x_prev, σ_prev): x0' = x_prev + σ_prev·model_output, d' = (x_prev − x0')/σ_prev,

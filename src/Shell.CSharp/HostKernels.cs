@@ -243,4 +243,33 @@ internal static class HostKernels
         ForChunks(n, Run);
         return output;
     }
+
+    /// <summary>KarrasVe's churn <c>x̂ = x + scale·(sNoise·z)</c> in one pass (<see cref="FusedKernels.scaledNoiseAdd"/>).</summary>
+    public static Tensor Churn(float sNoise, float scale, Tensor sample, Tensor z)
+    {
+        var output = EmptyLike(sample);
+        ForChunks(checked((int)sample.numel()), (o, len) => FusedKernels.scaledNoiseAdd(
+            sNoise, scale, Floats(sample).Slice(o, len), Floats(z).Slice(o, len), Floats(output).Slice(o, len)));
+        return output;
+    }
+
+    /// <summary>KarrasVe's Euler stage in one pass (<see cref="FusedKernels.karrasEuler"/>): (x0, d, prev).</summary>
+    public static (Tensor, Tensor, Tensor) KarrasEuler(KarrasVeStepPlan plan, Tensor sampleHat, Tensor modelOutput)
+    {
+        var (x0, d, prev) = (EmptyLike(sampleHat), EmptyLike(sampleHat), EmptyLike(sampleHat));
+        ForChunks(checked((int)sampleHat.numel()), (o, len) => FusedKernels.karrasEuler(
+            plan.SigmaHat, plan.DivideByReciprocal, plan.Delta, Floats(sampleHat).Slice(o, len), Floats(modelOutput).Slice(o, len),
+            Floats(x0).Slice(o, len), Floats(d).Slice(o, len), Floats(prev).Slice(o, len)));
+        return (x0, d, prev);
+    }
+
+    /// <summary>KarrasVe's Heun correction in one pass (<see cref="FusedKernels.karrasHeun"/>): (x0, prev).</summary>
+    public static (Tensor, Tensor) KarrasHeun(KarrasVeStepPlan plan, Tensor sampleHat, Tensor samplePrev, Tensor modelOutput, Tensor derivative)
+    {
+        var (x0, prev) = (EmptyLike(sampleHat), EmptyLike(sampleHat));
+        ForChunks(checked((int)sampleHat.numel()), (o, len) => FusedKernels.karrasHeun(
+            plan.SigmaPrev, plan.DivideByReciprocal, plan.Delta, Floats(sampleHat).Slice(o, len), Floats(samplePrev).Slice(o, len),
+            Floats(modelOutput).Slice(o, len), Floats(derivative).Slice(o, len), Floats(x0).Slice(o, len), Floats(prev).Slice(o, len)));
+        return (x0, prev);
+    }
 }

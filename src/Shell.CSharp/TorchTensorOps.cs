@@ -1,3 +1,4 @@
+using Microsoft.FSharp.Core;
 using Schedulers.Core;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -9,9 +10,10 @@ namespace Schedulers;
 /// device of its inputs; per-step coefficients arrive as host scalars, so a step needs no device round trip
 /// beyond the norms it asks for. When every tensor of a combination or division is a contiguous float32 CPU tensor,
 /// the core's span kernels run on the tensors' memory (<see cref="HostKernels"/>) with the same roundings as the
-/// torch ops; anything else takes the op-by-op path.
+/// torch ops; anything else takes the op-by-op path. KarrasVe's stages run in one pass each on such tensors
+/// (<see cref="IKarrasFusedOps{T}"/>).
 /// </summary>
-public sealed class TorchTensorOps : IFusedTensorOps<Tensor, NoiseSource>
+public sealed class TorchTensorOps : IFusedTensorOps<Tensor, NoiseSource>, IKarrasFusedOps<Tensor>
 {
     /// <summary>The single instance (the class holds no state).</summary>
     public static TorchTensorOps Instance { get; } = new();
@@ -129,4 +131,32 @@ public sealed class TorchTensorOps : IFusedTensorOps<Tensor, NoiseSource>
         using var z = Normal(noise, terms[0].Item2);
         return CombineThenAdd(terms, scale, z);
     }
+
+    private static bool FitTogether(Tensor reference, params Tensor[] others)
+    {
+        if (!HostKernels.Enabled || !HostKernels.Fits(reference)) return false;
+        foreach (var t in others)
+        {
+            if (!HostKernels.Fits(t) || !TensorShapes.Equal(reference, t)) return false;
+        }
+        return true;
+    }
+
+    /// <inheritdoc />
+    public FSharpValueOption<Tensor> TryChurn(float sNoise, float scale, Tensor sample, Tensor z) =>
+        FitTogether(sample, z)
+            ? FSharpValueOption<Tensor>.NewValueSome(HostKernels.Churn(sNoise, scale, sample, z))
+            : FSharpValueOption<Tensor>.ValueNone;
+
+    /// <inheritdoc />
+    public FSharpValueOption<(Tensor, Tensor, Tensor)> TryEuler(KarrasVeStepPlan plan, Tensor sampleHat, Tensor modelOutput) =>
+        FitTogether(sampleHat, modelOutput)
+            ? FSharpValueOption<(Tensor, Tensor, Tensor)>.NewValueSome(HostKernels.KarrasEuler(plan, sampleHat, modelOutput))
+            : FSharpValueOption<(Tensor, Tensor, Tensor)>.ValueNone;
+
+    /// <inheritdoc />
+    public FSharpValueOption<(Tensor, Tensor)> TryHeun(KarrasVeStepPlan plan, Tensor sampleHat, Tensor samplePrev, Tensor modelOutput, Tensor derivative) =>
+        FitTogether(sampleHat, samplePrev, modelOutput, derivative)
+            ? FSharpValueOption<(Tensor, Tensor)>.NewValueSome(HostKernels.KarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative))
+            : FSharpValueOption<(Tensor, Tensor)>.ValueNone;
 }
