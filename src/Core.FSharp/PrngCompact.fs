@@ -125,11 +125,17 @@ module internal PrngCompact =
         let schedule = ks
         forPieceOfBits count (fun j -> PrngVector512Pair.bits32 &schedule (first + int64 j)) consume
 
-    /// The normals of the given bits (`Prng.normalOfBits` of each), computed by the compacting passes:
+    /// The normals of the given bits (`Prng.normalOfBits` of each), computed by the compacting passes where AVX-512F
+    /// exists (by `PrngVector512.normalOfBits` elsewhere):
     /// `bits.Length` must be a positive multiple of 32 of at most `PieceSize`.
     let normalsOfBits (bits: uint32[]) (out: float32[]) =
         if bits.Length = 0 || bits.Length % 32 <> 0 || bits.Length > PieceSize || out.Length < bits.Length then
             invalidArg "bits" (sprintf "bits has %d elements (out %d) but must have a positive multiple of 32 up to %d" bits.Length out.Length PieceSize)
         let load (j: int) = Vector512.LoadUnsafe(&MemoryMarshal.GetArrayDataReference bits, unativeint j)
-        forPieceOfBits bits.Length (fun j -> struct (load j, load (j + 16))) (fun j z ->
-            Vector512.StoreUnsafe(z, &MemoryMarshal.GetArrayDataReference out, unativeint j))
+        let store (j: int) (z: F) = Vector512.StoreUnsafe(z, &MemoryMarshal.GetArrayDataReference out, unativeint j)
+        if isAccelerated then
+            forPieceOfBits bits.Length (fun j -> struct (load j, load (j + 16))) store
+        else
+            // Without AVX-512 there is no compress/expand: both branches on every lane (the same values).
+            for j in 0 .. 16 .. bits.Length - 16 do
+                store j (PrngVector512.normalOfBits (load j))
