@@ -295,6 +295,29 @@ module KarrasVe =
                 (ReadOnlySpan(m.Buffer, o, len)) (ReadOnlySpan(d.Buffer, o, len)) (Span(x0, o, len)) (Span(prev, o, len)))
         struct (wrap sh x0, wrap sh prev)
 
+    /// The core backend's one-pass stages. `NdArrayOps` is declared before `IKarrasFusedOps`, so it is adapted here
+    /// rather than implementing the interface itself.
+    [<Sealed>]
+    type private NdArrayStages() =
+        static member val Instance = NdArrayStages()
+
+        interface IKarrasFusedOps<NdArray> with
+            member _.TryChurn(sNoise, scale, sample, z) =
+                let out = like sample
+                Parallelism.forChunks sample.Length (fun o len ->
+                    FusedKernels.scaledNoiseAdd sNoise scale (ReadOnlySpan(sample.Buffer, o, len)) (ReadOnlySpan(z.Buffer, o, len)) (Span(out, o, len)))
+                ValueSome(wrap sample out)
+            member _.TryEuler(p, sampleHat, modelOutput) = ValueSome(fusedEuler p sampleHat modelOutput)
+            member _.TryHeun(p, sampleHat, samplePrev, modelOutput, derivative) =
+                ValueSome(fusedHeun p sampleHat samplePrev modelOutput derivative)
+
+    /// The backend's one-pass stages, if it has them (the core backend always does).
+    let private fusedStages (ops: ITensorOps<'T, 'Noise>) : IKarrasFusedOps<'T> voption =
+        match box ops with
+        | :? IKarrasFusedOps<'T> as f -> ValueSome f
+        | :? NdArrayOps -> ValueSome(unbox<IKarrasFusedOps<'T>> (box NdArrayStages.Instance))
+        | _ -> ValueNone
+
     /// `x / σ` as the flavour's reference computes it (see `KarrasVeStepPlan.DivideByReciprocal`).
     let private divideBySigma (ops: ITensorOps<'T, 'Noise>) (plan: KarrasVeStepPlan) (x: 'T) (sigma: float32) : 'T =
         if plan.DivideByReciprocal then ops.Combine [| struct (Scalar(1.0f / sigma), x) |]
@@ -318,11 +341,7 @@ module KarrasVe =
             { SampleHat = unbox<'T> (box (fusedChurn nd.Mode key plan.SNoise plan.NoiseScale x)); SigmaHat = plan.SigmaHat }
         | _ ->
             let z = ops.Normal(noise, sample)
-            let fused =
-                match box ops with
-                | :? IKarrasFusedOps<'T> as f -> f.TryChurn(plan.SNoise, plan.NoiseScale, sample, z)
-                | _ -> ValueNone
-            match fused with
+            match fusedStages ops |> ValueOption.bind (fun f -> f.TryChurn(plan.SNoise, plan.NoiseScale, sample, z)) with
             | ValueSome sampleHat ->
                 release z
                 { SampleHat = sampleHat; SigmaHat = plan.SigmaHat }
@@ -358,25 +377,16 @@ module KarrasVe =
             invalidArg "sigma_hat" "sigma_hat is 0 but step divides by it: it must be > 0"
         checkShapes ops "sample_hat" sampleHat [ "model_output", modelOutput ]
         let p = stepPlan state.Flavour sigmaHat sigmaPrev
-        match box ops, box sampleHat, box modelOutput with
-        | (:? NdArrayOps), (:? NdArray as s), (:? NdArray as m) ->
-            // The core backend: x0, d and prev in one pass.
-            let struct (x0, d, prev) = fusedEuler p s m
-            { PrevSample = unbox<'T> (box prev); Derivative = unbox<'T> (box d); PredOriginalSample = unbox<'T> (box x0) }
-        | _ ->
-            let fused =
-                match box ops with
-                | :? IKarrasFusedOps<'T> as f -> f.TryEuler(p, sampleHat, modelOutput)
-                | _ -> ValueNone
-            match fused with
-            | ValueSome(struct (x0, d, prev)) -> { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
-            | ValueNone ->
-                let x0 = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.SigmaHat, modelOutput) |]
-                let diff = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar -1.0f, x0) |]
-                let d = divideBySigma ops p diff p.SigmaHat
-                release diff
-                let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, d) |]
-                { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
+        // One pass for x0, d and prev where the backend offers it, else op by op with the same roundings.
+        match fusedStages ops |> ValueOption.bind (fun f -> f.TryEuler(p, sampleHat, modelOutput)) with
+        | ValueSome(struct (x0, d, prev)) -> { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
+        | ValueNone ->
+            let x0 = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.SigmaHat, modelOutput) |]
+            let diff = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar -1.0f, x0) |]
+            let d = divideBySigma ops p diff p.SigmaHat
+            release diff
+            let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, d) |]
+            { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
 
     /// `step` on any backend, the Euler stage of Algorithm 2 (lines 9–10): x0 = x̂ + σ̂·model_output,
     /// d = (x̂ − x0)/σ̂, x_prev = x̂ + (σ_prev − σ̂)·d.
@@ -411,28 +421,19 @@ module KarrasVe =
             sampleHat
             [ "model_output", modelOutput; "sample_prev", samplePrev; "derivative", derivative ]
         let p = stepPlan state.Flavour sigmaHat sigmaPrev
-        match box ops, box sampleHat, box samplePrev, box modelOutput, box derivative with
-        | (:? NdArrayOps), (:? NdArray as sh), (:? NdArray as sp), (:? NdArray as m), (:? NdArray as d) ->
-            // The core backend: x0 and prev in one pass.
-            let struct (x0, prev) = fusedHeun p sh sp m d
-            { PrevSample = unbox<'T> (box prev); Derivative = derivative; PredOriginalSample = unbox<'T> (box x0) }
-        | _ ->
-            let fused =
-                match box ops with
-                | :? IKarrasFusedOps<'T> as f -> f.TryHeun(p, sampleHat, samplePrev, modelOutput, derivative)
-                | _ -> ValueNone
-            match fused with
-            | ValueSome(struct (x0, prev)) -> { PrevSample = prev; Derivative = derivative; PredOriginalSample = x0 }
-            | ValueNone ->
-                let x0 = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar p.SigmaPrev, modelOutput) |]
-                let diff = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar -1.0f, x0) |]
-                let dCorr = divideBySigma ops p diff p.SigmaPrev
-                release diff
-                let avg = ops.Combine [| struct (Scalar 0.5f, derivative); struct (Scalar 0.5f, dCorr) |]
-                release dCorr
-                let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, avg) |]
-                release avg
-                { PrevSample = prev; Derivative = derivative; PredOriginalSample = x0 }
+        // One pass for x0 and prev where the backend offers it, else op by op with the same roundings.
+        match fusedStages ops |> ValueOption.bind (fun f -> f.TryHeun(p, sampleHat, samplePrev, modelOutput, derivative)) with
+        | ValueSome(struct (x0, prev)) -> { PrevSample = prev; Derivative = derivative; PredOriginalSample = x0 }
+        | ValueNone ->
+            let x0 = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar p.SigmaPrev, modelOutput) |]
+            let diff = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar -1.0f, x0) |]
+            let dCorr = divideBySigma ops p diff p.SigmaPrev
+            release diff
+            let avg = ops.Combine [| struct (Scalar 0.5f, derivative); struct (Scalar 0.5f, dCorr) |]
+            release dCorr
+            let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, avg) |]
+            release avg
+            { PrevSample = prev; Derivative = derivative; PredOriginalSample = x0 }
 
     /// `step_correct` on any backend, the Heun correction of Algorithm 2 (lines 11–13) with model_output evaluated at
     /// (x_prev, σ_prev): x0' = x_prev + σ_prev·model_output, d' = (x_prev − x0')/σ_prev,
