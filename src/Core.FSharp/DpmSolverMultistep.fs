@@ -67,21 +67,22 @@ module DpmSolverMultistep =
           LambdaT = Array.map2 (fun (a: float32) (s: float32) -> MathF.Log a - MathF.Log s) alphaT sigmaT
           TrainSigmas = cumprod |> Array.map (fun a -> MathF.Sqrt((1.0f - a) / a)) }
 
-    /// The Flax training tables: jnp.linspace betas and a float32 cumprod.
+    /// The Flax training tables as XLA:CPU computes them: jnp.linspace betas, jnp.cumprod's associative scan, and
+    /// XLA's float32 log for λ = log α − log σ.
     let flaxTables (c: DpmSolverConfig) : DpmSolverTables =
         let betas = NoiseSchedules.jnpBetas c.BetaSchedule c.BetaStart c.BetaEnd c.NumTrainTimesteps c.TrainedBetas
-        let cumprod = betas |> Array.map (fun b -> 1.0f - b) |> NoiseSchedules.float32Cumprod
+        let cumprod = betas |> Array.map (fun b -> 1.0f - b) |> Schedules.jnpCumprod
         let alphaT = cumprod |> Array.map MathF.Sqrt
         let sigmaT = cumprod |> Array.map (fun a -> MathF.Sqrt(1.0f - a))
         { Betas = betas
           AlphasCumprod = cumprod
           AlphaT = alphaT
           SigmaT = sigmaT
-          LambdaT = Array.map2 (fun (a: float32) (s: float32) -> MathF.Log a - MathF.Log s) alphaT sigmaT
+          LambdaT = Array.map2 (fun (a: float32) (s: float32) -> XlaMath.log a - XlaMath.log s) alphaT sigmaT
           TrainSigmas = cumprod |> Array.map (fun a -> MathF.Sqrt((1.0f - a) / a)) }
 
     /// The training tables of a flavour: torch builds them with torch.linspace and a float64-accumulated cumprod
-    /// (plus the zero-SNR rescale); Flax with jnp.linspace and a float32 cumprod.
+    /// (plus the zero-SNR rescale); Flax as XLA:CPU computes jnp's.
     let tables (flavour: Flavour) (c: DpmSolverConfig) : DpmSolverTables =
         match flavour with
         | Flavour.Flax -> flaxTables c
@@ -267,7 +268,7 @@ module DpmSolverMultistep =
                 | ValueNone -> ValueSome(ops.Normal(noise, m))
             else ValueNone
         let sources = Array.init order (fun k -> pointAt state (index - k))
-        let plan = DpmSolverUpdate.plan c.AlgorithmType c.SolverType order (pointAt state (index + 1)) sources
+        let plan = DpmSolverUpdate.plan Flavour.Torch c.AlgorithmType c.SolverType order (pointAt state (index + 1)) sources
         let outputs = Array.init order (fun k -> history[history.Length - 1 - k].Value)
         let prev = DpmSolverUpdate.apply ops plan sample outputs z
         { PrevSample = prev

@@ -132,10 +132,12 @@ module DpmSolverMultistepFlax =
         let m = DpmSolverUpdate.convert ops c pS 0.0f modelOutput sample
         let history = Array.append state.ModelOutputs[1..] [| m |]
         let order = orderAt c index count state.LowerOrderNums
-        let at k = if k < 0 then ts[k + count] else ts[k]
+        // JAX indexing: a negative index counts from the end, then out-of-range indices are clamped (with one or
+        // two timesteps `timesteps[step_index - 2]` is still evaluated; its value is unused at order 1).
+        let at k = ts[Math.Clamp((if k < 0 then k + count else k), 0, count - 1)]
         let sourceTimesteps = [| timestep; at (index - 1); at (index - 2) |]
         let sources = Array.init order (fun k -> point state.Tables sourceTimesteps[k])
-        let plan = DpmSolverUpdate.plan c.AlgorithmType c.SolverType order (point state.Tables prevTimestep) sources
+        let plan = DpmSolverUpdate.plan Flavour.Flax c.AlgorithmType c.SolverType order (point state.Tables prevTimestep) sources
         let outputs = Array.init order (fun k -> history[history.Length - 1 - k])
         let prev = DpmSolverUpdate.apply ops plan sample outputs ValueNone
         { PrevSample = prev

@@ -214,24 +214,26 @@ module DpmSolverUpdate =
     /// reference's float32 order of operations. Where diffusers divides 0 by 0 the plan says what it evidently
     /// means: a step of zero length (h = 0 up to rounding, e.g. the repeated last sigma of Karras + sigma_min) leaves the sample
     /// unchanged, and a history entry at the same λ as the next one (repeated timesteps) carries no slope, so the
-    /// order drops. Wherever diffusers is finite the coefficients are identical.
-    let rec plan (algorithm: string) (solverType: string) (order: int) (t: VpPoint) (s: VpPoint[]) : DpmUpdatePlan =
+    /// order drops. Wherever diffusers is finite the coefficients are identical. The flavour chooses the float32
+    /// exponential: torch's (the C library's) or XLA:CPU's (`XlaMath.exp`).
+    let rec plan (flavour: Flavour) (algorithm: string) (solverType: string) (order: int) (t: VpPoint) (s: VpPoint[]) : DpmUpdatePlan =
         if sameLambda t.Lambda s[0].Lambda then { empty 1 with SampleCoef = 1.0f }
-        elif order >= 2 && sameLambda s[0].Lambda s[1].Lambda then plan algorithm solverType 1 t s
-        elif order = 3 && sameLambda s[1].Lambda s[2].Lambda then plan algorithm solverType 2 t s
-        else planExact algorithm solverType order t s
+        elif order >= 2 && sameLambda s[0].Lambda s[1].Lambda then plan flavour algorithm solverType 1 t s
+        elif order = 3 && sameLambda s[1].Lambda s[2].Lambda then plan flavour algorithm solverType 2 t s
+        else planExact flavour algorithm solverType order t s
 
     /// The plan exactly as diffusers computes it (no guard against zero-length steps).
-    and planExact (algorithm: string) (solverType: string) (order: int) (t: VpPoint) (s: VpPoint[]) : DpmUpdatePlan =
+    and planExact (flavour: Flavour) (algorithm: string) (solverType: string) (order: int) (t: VpPoint) (s: VpPoint[]) : DpmUpdatePlan =
+        let exp: float32 -> float32 = if flavour = Flavour.Flax then XlaMath.exp else MathF.Exp
         let s0 = s[0]
         let h = t.Lambda - s0.Lambda
-        let em = MathF.Exp(-h)
-        let ep = MathF.Exp h
-        let e2 = MathF.Exp(-2.0f * h)
+        let em = exp -h
+        let ep = exp h
+        let e2 = exp (-2.0f * h)
         let ratioSigma = t.Sigma / s0.Sigma
         let ratioAlpha = t.Alpha / s0.Alpha
         let sdePlusNoise = t.Sigma * MathF.Sqrt(1.0f - e2)
-        let sdeNoise = t.Sigma * MathF.Sqrt(MathF.Exp(2.0f * h) - 1.0f)
+        let sdeNoise = t.Sigma * MathF.Sqrt(exp (2.0f * h) - 1.0f)
         match order with
         | 1 ->
             let p = empty 1

@@ -39,7 +39,7 @@ module NoiseSchedules =
                 Schedules.torchLinspace (float32 (sqrt betaStart)) (float32 (sqrt betaEnd)) n |> Array.map (fun b -> b * b)
             | _ -> cosineBetas n
 
-    /// The Flax scheduler's betas: `jnp.linspace` in float32 (scaled_linear squared in float32), the cosine schedule,
+    /// The Flax scheduler's betas: `jnp.linspace` as XLA:CPU computes it (scaled_linear squared in float32), the cosine schedule,
     /// or the trained betas as float32.
     let jnpBetas (schedule: string) (betaStart: float) (betaEnd: float) (n: int) (trained: float[] option) : float32[] =
         match trained with
@@ -51,15 +51,6 @@ module NoiseSchedules =
             | "scaled_linear" ->
                 Schedules.jnpLinspace (float32 (sqrt betaStart)) (float32 (sqrt betaEnd)) n |> Array.map (fun b -> b * b)
             | _ -> cosineBetas n
-
-    /// `jnp.cumprod` of a float32 vector: a float32 running product.
-    let float32Cumprod (values: float32[]) : float32[] =
-        let out = Array.zeroCreate<float32> values.Length
-        let mutable acc = 1.0f
-        for i in 0 .. values.Length - 1 do
-            acc <- acc * values[i]
-            out[i] <- acc
-        out
 
     /// `rescale_zero_terminal_snr(betas)` (Lin et al. 2023, Algorithm 1) in float32 as torch runs it: shift √ᾱ so its
     /// last value is 0, scale it so its first value is unchanged, and rebuild the betas from the new ᾱ.

@@ -197,59 +197,6 @@ module Prng =
     let inline private f32 (bits: uint32) = BitConverter.UInt32BitsToSingle bits
     let inline private fma (a: float32) (b: float32) (c: float32) = MathF.FusedMultiplyAdd(a, b, c)
 
-    // XLA:CPU's logf (Cephes/Eigen style, FMA-contracted as jaxlib 0.11.2 emits it; spec §8a).
-    let private logP0 = f32 0x3D9021BBu
-    let private logP1 = f32 0xBDEBD1B8u
-    let private logP2 = f32 0x3DEF251Au
-    let private logP3 = f32 0xBDFE5D4Fu
-    let private logP4 = f32 0x3E11E9BFu
-    let private logP5 = f32 0xBE2AAE50u
-    let private logP6 = f32 0x3E4CCEACu
-    let private logP7 = f32 0xBE7FFFFCu
-    let private logP8 = f32 0x3EAAAAAAu
-    let private logQ1 = f32 0xB95E8083u
-    let private logQ2 = f32 0x3F318000u
-    let private sqrtHalf = f32 0x3F3504F3u
-
-    /// XLA:CPU's float32 natural logarithm for y > 0, bit for bit (spec §8a, steps 1–11).
-    let xlaLog (y: float32) : float32 =
-        let y = MathF.Max(y, f32 0x00800000u)
-        let b = BitConverter.SingleToUInt32Bits y
-        let m = f32 ((b &&& 0x807FFFFFu) ||| 0x3F000000u)
-        let e0 = 1.0f + float32 (int (b >>> 23) - 127)
-        let small = m < sqrtHalf
-        let e = if small then e0 - 1.0f else e0
-        let x = if small then (m - 1.0f) + m else m - 1.0f
-        let x2 = x * x
-        let x3 = x2 * x
-        let ya = fma (fma x logP0 logP1) x logP2
-        let yb = fma (fma x logP3 logP4) x logP5
-        let yc = fma (fma x logP6 logP7) x logP8
-        let y1 = fma (fma ya x3 yb) x3 yc
-        let y2 = fma y1 x3 (e * logQ1)
-        let x4 = fma -0.5f x2 x
-        fma e logQ2 (x4 + y2)
-
-    let private log1pNum =
-        [| 0x383DE04Bu; 0x3EFF40C5u; 0x40D284FAu; 0x41EF4B9Cu; 0x4273CC76u; 0x426473ADu; 0x41A05101u |] |> Array.map f32
-    let private log1pDen =
-        [| 0x3F800000u; 0x417101ADu; 0x42A6185Bu; 0x435DC32Du; 0x439A8CA3u; 0x43586D8Au; 0x42707982u |] |> Array.map f32
-    let private log1pThreshold = f32 0x3ED413CDu
-
-    /// XLA:CPU's float32 log1p, bit for bit (spec §8a): a rational approximation near 0, `log(1 + z)` elsewhere.
-    let xlaLog1p (z: float32) : float32 =
-        if MathF.Abs z < log1pThreshold then
-            let z2 = z * z
-            let mutable num = 0.0f
-            let mutable den = 0.0f
-            for i in 0 .. log1pNum.Length - 1 do
-                num <- fma num z log1pNum[i]
-                den <- fma den z log1pDen[i]
-            let r = (z * z2) * (num / den)
-            z + fma -0.5f z2 r
-        else
-            xlaLog (z + 1.0f)
-
     let private erfInvCentral =
         [| 0x32F16588u; 0x34B84B36u; 0xB66C7357u; 0xB6935AC1u; 0x396532DBu; 0xBAA45408u; 0xBB88E4EFu; 0x3E7C8F63u
            0x3FC02E2Fu |] |> Array.map f32
@@ -262,7 +209,7 @@ module Prng =
         if MathF.Abs x = 1.0f then
             x * Single.PositiveInfinity
         else
-            let w = -(xlaLog1p (x * -x))
+            let w = -(XlaMath.log1p (x * -x))
             let central = w < 5.0f
             let t = if central then w - 2.5f else MathF.Sqrt w - 3.0f
             let c = if central then erfInvCentral else erfInvTail

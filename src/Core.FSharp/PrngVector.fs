@@ -94,7 +94,7 @@ module internal PrngVector =
     let private one = Vector256.Create 1.0f
     let private half = Vector256.Create 0.5f
 
-    /// `Prng.xlaLog` on eight lanes.
+    /// `XlaMath.log` on eight lanes.
     let xlaLog (y: F) : F =
         let y = Vector256.Max(y, f32 0x00800000u)
         let b = y.AsUInt32()
@@ -117,7 +117,7 @@ module internal PrngVector =
     let private log1pDen = [| 0x3F800000u; 0x417101ADu; 0x42A6185Bu; 0x435DC32Du; 0x439A8CA3u; 0x43586D8Au; 0x42707982u |] |> Array.map f32
     let private log1pThreshold = f32 0x3ED413CDu
 
-    /// `Prng.xlaLog1p` on eight lanes (both branches computed, then selected).
+    /// `XlaMath.log1p` on eight lanes (both branches computed, then selected).
     let xlaLog1p (z: F) : F =
         let z2 = z * z
         let mutable num = Vector256<float32>.Zero
@@ -242,7 +242,7 @@ module internal PrngVector512 =
     let inline fma (a: F) (b: F) (c: F) = Vector512.FusedMultiplyAdd(a, b, c)
     let inline k (x: float32) = Vector512.Create x
 
-    /// `Prng.xlaLog` on sixteen lanes for arguments known to be normal positive floats (the `max` with the smallest
+    /// `XlaMath.log` on sixteen lanes for arguments known to be normal positive floats (the `max` with the smallest
     /// normal is then the identity and is left out); the same operations in the same order otherwise.
     let inline xlaLogNormalArg (y: F) : F =
         let b = y.AsUInt32()

@@ -114,7 +114,7 @@ module ScoreSdeVe =
         let timesteps =
             match flavour with
             | Flavour.Torch -> Schedules.torchLinspace 1.0f (float32 eps) numInferenceSteps
-            | _ -> Schedules.jnpLinspaceXla 1.0f (float32 eps) numInferenceSteps
+            | _ -> Schedules.jnpLinspace 1.0f (float32 eps) numInferenceSteps
         { state with Timesteps = Some timesteps }
 
     /// `sigmas[i] = σ_min·(σ_max/σ_min)^t_i`: the base is rounded to float32 and the power taken in float32, as
@@ -125,13 +125,15 @@ module ScoreSdeVe =
         timesteps |> Array.map (fun t -> lo * MathF.Pow(ratio, t))
 
     /// `exp(linspace(log σ_min, log σ_max, n))`: torch takes the logs in float64 (`math.log`) and rounds them,
-    /// jnp takes them in float32 of the float32 bounds; each uses its own linspace (spec §2.5).
+    /// jnp takes them in float32 of the float32 bounds; each uses its own linspace (spec §2.5), and jnp XLA:CPU's
+    /// own float32 `log` and `exp` (`XlaMath`), bit-exact with JAX.
     let private discreteSigmas (flavour: Flavour) (sigmaMin: float) (sigmaMax: float) (n: int) =
-        let logs =
-            match flavour with
-            | Flavour.Torch -> Schedules.torchLinspace (float32 (log sigmaMin)) (float32 (log sigmaMax)) n
-            | _ -> Schedules.jnpLinspaceXla (MathF.Log(float32 sigmaMin)) (MathF.Log(float32 sigmaMax)) n
-        logs |> Array.map MathF.Exp
+        match flavour with
+        | Flavour.Torch ->
+            Schedules.torchLinspace (float32 (log sigmaMin)) (float32 (log sigmaMax)) n |> Array.map MathF.Exp
+        | _ ->
+            Schedules.jnpLinspace (XlaMath.log (float32 sigmaMin)) (XlaMath.log (float32 sigmaMax)) n
+            |> Array.map XlaMath.exp
 
     /// `set_sigmas(n, sigma_min, sigma_max, sampling_eps)` in the given flavour (spec §2.5). Existing timesteps are
     /// reused whatever their length; missing ones are set first — by torch with `sampling_eps`, by Flax with the
