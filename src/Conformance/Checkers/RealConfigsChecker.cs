@@ -21,7 +21,7 @@ public sealed class RealConfigsChecker : IRealConfigsChecker
             var target = Golden.Field(item, "as") is JsonValue.String s ? s.Item : Config.DpmSolver.ClassName;
             if (target != Config.DpmSolver.ClassName)
             {
-                yield return CaseResult.Skip(file, $"loading into {target} is not checked by this runner");
+                yield return CaseResult.Skip($"{file} as {target}", Pending.Reason(target));
                 continue;
             }
             var known = new HashSet<string> { "file", "origin", "as", "resolved_config", "init_noise_sigma", "runs" };
