@@ -73,10 +73,36 @@ module ConfigFile =
         | other ->
             raise (SchedulerConfigException(sprintf "a scheduler config must be a JSON object, not %s" (other.GetType().Name), None, None, None))
 
-    /// Reads and parses a config file; any I/O or format problem becomes a `SchedulerConfigException` naming the file.
+    /// The largest `scheduler_config.json` accepted, downloaded or read: 4 MiB (4,194,304 bytes). Real scheduler
+    /// configs are a few kilobytes; the cap keeps a hostile or broken source (a huge download, a cache entry that
+    /// is a link to an endless device) from exhausting memory or disk.
+    [<Literal>]
+    let MaxBytes = 4194304
+
+    /// The message for a config source larger than `MaxBytes`.
+    let tooLarge (source: string) =
+        sprintf "%s is larger than %d bytes (4 MiB), the most a scheduler config may be" source MaxBytes
+
+    /// The text of a config file, reading at most `MaxBytes` + 1 bytes so that an oversized or endless file is
+    /// refused without being read whole. Byte order marks are honoured as `File.ReadAllText` does.
+    let readBoundedText (path: string) : string =
+        use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan)
+        let content = new MemoryStream()
+        let chunk = Array.zeroCreate<byte> 65536
+        let mutable n = stream.Read(chunk, 0, chunk.Length)
+        while n > 0 && content.Length <= int64 MaxBytes do
+            content.Write(chunk, 0, n)
+            n <- if content.Length > int64 MaxBytes then 0 else stream.Read(chunk, 0, min chunk.Length (MaxBytes + 1 - int content.Length))
+        if content.Length > int64 MaxBytes then raise (SchedulerConfigException(tooLarge path, None, Some path, None))
+        content.Position <- 0L
+        use reader = new StreamReader(content, Encoding.UTF8, true)
+        reader.ReadToEnd()
+
+    /// Reads and parses a config file of at most `MaxBytes`; any I/O or format problem becomes a
+    /// `SchedulerConfigException` naming the file.
     let read (path: string) : ConfigDict =
         try
-            parse (File.ReadAllText(path, Encoding.UTF8))
+            parse (readBoundedText path)
         with
         | :? SchedulerConfigException as e -> raise (SchedulerConfigException(sprintf "%s: %s" path e.Message, Option.ofObj e.Key, Some path, Some(e :> exn)))
         | :? IOException

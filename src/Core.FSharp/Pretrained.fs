@@ -27,34 +27,37 @@ module Pretrained =
     let cacheDirectory () = cacheDirectoryFrom (Func<_, _> Environment.GetEnvironmentVariable)
 
     /// True when `revision` is a full 40-hex commit hash rather than a branch or tag.
-    let isCommitHash (revision: string) =
-        revision.Length = 40 && revision |> Seq.forall (fun c -> Char.IsAsciiDigit c || (c >= 'a' && c <= 'f'))
+    let isCommitHash (revision: string) = HubPaths.isCommitHash revision
 
-    /// A repository's folder in the cache: `models--org--name`.
-    let repoFolder (cache: string) (repoId: string) = Path.Combine(cache, "models--" + repoId.Replace("/", "--"))
+    /// A repository's folder in the cache: `models--org--name` (the id is checked, see `HubPaths.checkRepoId`).
+    let repoFolder (cache: string) (repoId: string) = HubPaths.repoFolder cache repoId
 
     /// The commit a revision points to in the cache (`refs/<revision>`), the revision itself when it is a commit
-    /// hash, or None.
+    /// hash, or None. The revision is checked and the ref file must lie inside the repository's cache folder.
     let resolveCommit (cache: string) (repoId: string) (revision: string) : string option =
         if isCommitHash revision then Some revision
         else
-            let refFile = Path.Combine(repoFolder cache repoId, "refs", revision)
+            let refFile = HubPaths.refFile cache repoId revision
             if File.Exists refFile then
-                let commit = File.ReadAllText(refFile).Trim()
+                // A ref holds 40 characters; reading a bounded prefix keeps a ref that is a huge or endless file
+                // (a link to /dev/zero) from exhausting memory.
+                use stream = new FileStream(refFile, FileMode.Open, FileAccess.Read)
+                let buffer = Array.zeroCreate<byte> 128
+                let n = stream.ReadAtLeast(buffer.AsSpan(), buffer.Length, false)
+                let commit = Text.Encoding.ASCII.GetString(buffer, 0, n).Trim()
                 if isCommitHash commit then Some commit else None
             else None
 
-    /// The cached copy of `pathInRepo` at `revision` (`snapshots/<commit>/<path>`), if there is one.
+    /// The cached copy of `pathInRepo` at `revision` (`snapshots/<commit>/<path>`), if there is one; the path is
+    /// checked and must lie inside the repository's cache folder.
     let tryCached (cache: string) (repoId: string) (revision: string) (pathInRepo: string) : string option =
+        HubPaths.checkPathInRepo pathInRepo
         resolveCommit cache repoId revision
-        |> Option.map (fun commit -> Path.Combine(repoFolder cache repoId, "snapshots", commit, pathInRepo))
+        |> Option.map (fun commit -> HubPaths.snapshotFile cache repoId commit pathInRepo)
         |> Option.filter File.Exists
 
-    /// The repository path of the config for an optional subfolder.
-    let configPathInRepo (subfolder: string option) =
-        match subfolder with
-        | Some s -> s.Trim('/') + "/" + ConfigFile.FileName
-        | None -> ConfigFile.FileName
+    /// The repository path of the config for an optional subfolder (checked, see `HubPaths.checkSubfolder`).
+    let configPathInRepo (subfolder: string option) = HubPaths.configPathInRepo subfolder
 
     /// The local config file for `pathOrRepoId`: the file itself; `folder/subfolder/scheduler_config.json` or
     /// `folder/scheduler_config.json`; or the cached copy of a repository's file. None when it is a repository id

@@ -24,4 +24,26 @@ public static class AtomicFile
             throw;
         }
     }
+
+    /// <summary>Moves <paramref name="source"/> to <paramref name="path"/> through a temporary file next to the
+    /// target (creating the folder if needed), so that a move across file systems, which copies, still appears at
+    /// <paramref name="path"/> whole or not at all.</summary>
+    public static void MoveInto(string source, string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(source);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temp = full + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        try
+        {
+            File.Move(source, temp);
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
+    }
 }

@@ -9,15 +9,24 @@ namespace Schedulers;
 /// diffusers' <c>DPMSolverMultistepScheduler</c> (DPM-Solver and DPM-Solver++, orders 1–3, ODE and SDE variants) over
 /// TorchSharp tensors on any device. It holds an immutable core state (<see cref="State"/>) and swaps it on every
 /// call; the maths is the core's <see cref="DpmSolverMultistep"/>, run with <see cref="DpmTorchOps"/>.
+/// <para>Thread safety: an instance may be shared between threads. Every call reads one whole state, and
+/// <see cref="Step(Tensor, long, Tensor, Generator?, Tensor?)"/>, <see cref="SetTimesteps(int, Device?, double?)"/> and
+/// <see cref="SetBeginIndex"/> replace the state they started from in one compare-and-swap; a call that overlaps
+/// another change of the same instance (two threads stepping it at once) is refused with an
+/// <see cref="InvalidOperationException"/> and the other call's update is kept, so no step is ever lost or applied
+/// twice silently. A multistep sampler is sequential: share an instance only to read it.</para>
 /// </summary>
 public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverConfig>
 {
-    private Device _timestepsDevice = CPU;
+    /// <summary>The core state with the device its timesteps are reported on, swapped together.</summary>
+    private sealed record Held(DpmSolverState<Tensor> State, Device TimestepsDevice);
+
+    private readonly StateSlot<Held> _held;
 
     /// <summary>A scheduler with the given config (diffusers defaults when null); throws <see cref="ArgumentException"/> naming a bad key.</summary>
     public DPMSolverMultistepScheduler(DpmSolverConfig? config = null)
     {
-        State = DpmSolverMultistep.create<Tensor>(config ?? DpmSolverConfigModule.defaults);
+        _held = new StateSlot<Held>(new Held(DpmSolverMultistep.create<Tensor>(config ?? DpmSolverConfigModule.defaults), CPU), nameof(DPMSolverMultistepScheduler));
     }
 
     /// <summary>A scheduler from diffusers config keys (<c>solver_order</c>, <c>algorithm_type</c>, …) over the defaults.</summary>
@@ -35,7 +44,7 @@ public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverC
     }
 
     /// <summary>The immutable core state (config, tables, timesteps, sigmas, history, indices).</summary>
-    public DpmSolverState<Tensor> State { get; private set; }
+    public DpmSolverState<Tensor> State => _held.Current.State;
 
     /// <summary>The validated config.</summary>
     public override DpmSolverConfig Config => State.Config;
@@ -56,7 +65,14 @@ public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverC
     public int? BeginIndex => OptionModule.IsSome(State.BeginIndex) ? State.BeginIndex!.Value : null;
 
     /// <summary>The timesteps (int64, descending) on the device given to set_timesteps.</summary>
-    public Tensor Timesteps => tensor(State.Timesteps, ScalarType.Int64, _timestepsDevice);
+    public Tensor Timesteps
+    {
+        get
+        {
+            var held = _held.Current;
+            return tensor(held.State.Timesteps, ScalarType.Int64, held.TimestepsDevice);
+        }
+    }
 
     /// <summary>The sigmas (float32, on the CPU as in diffusers): one per timestep plus the final sigma.</summary>
     public Tensor Sigmas => tensor(State.Sigmas, ScalarType.Float32, CPU);
@@ -65,23 +81,24 @@ public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverC
     public int Length => State.Config.NumTrainTimesteps;
 
     /// <summary><c>set_begin_index(i)</c>: the first step starts at index <paramref name="beginIndex"/>.</summary>
-    public void SetBeginIndex(int beginIndex = 0) => State = DpmSolverMultistep.setBeginIndex(beginIndex, State);
+    public void SetBeginIndex(int beginIndex = 0) =>
+        _held.Update(held => held with { State = DpmSolverMultistep.setBeginIndex(beginIndex, held.State) }, nameof(SetBeginIndex));
 
     /// <summary><c>set_timesteps(n, device, mu)</c>: the schedule of <paramref name="numInferenceSteps"/> steps; <paramref name="mu"/> (dynamic shifting) sets flow_shift = e^mu.</summary>
     public void SetTimesteps(int numInferenceSteps, Device? device = null, double? mu = null)
     {
-        State = DpmSolverMultistep.setTimestepsWith(
-            FSharpOption<int>.Some(numInferenceSteps), FSharpOption<long[]>.None,
-            mu is { } m ? FSharpOption<double>.Some(m) : FSharpOption<double>.None, State);
-        _timestepsDevice = device ?? CPU;
+        _held.Update(held => new Held(
+            DpmSolverMultistep.setTimestepsWith(
+                FSharpOption<int>.Some(numInferenceSteps), FSharpOption<long[]>.None,
+                mu is { } m ? FSharpOption<double>.Some(m) : FSharpOption<double>.None, held.State),
+            device ?? CPU), nameof(SetTimesteps));
     }
 
     /// <summary><c>set_timesteps(timesteps=…, device)</c>: custom descending integer timesteps.</summary>
     public void SetTimesteps(long[] timesteps, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(timesteps);
-        State = DpmSolverMultistep.setCustomTimesteps(timesteps, State);
-        _timestepsDevice = device ?? CPU;
+        _held.Update(held => new Held(DpmSolverMultistep.setCustomTimesteps(timesteps, held.State), device ?? CPU), nameof(SetTimesteps));
     }
 
     /// <summary><c>scale_model_input</c>: the sample unchanged (DPM-Solver needs no input scaling).</summary>
@@ -100,7 +117,9 @@ public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverC
     {
         ArgumentNullException.ThrowIfNull(modelOutput);
         ArgumentNullException.ThrowIfNull(sample);
-        if (OptionModule.IsNone(State.NumInferenceSteps))
+        var held = _held.Current;
+        var state = held.State;
+        if (OptionModule.IsNone(state.NumInferenceSteps))
             throw new InvalidOperationException("the number of inference steps is not set; call SetTimesteps before Step");
         if (!modelOutput.is_floating_point())
             throw new ArgumentException($"model_output has dtype {modelOutput.dtype} but a floating-point tensor is expected", "model_output");
@@ -120,12 +139,18 @@ public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverC
             var output32 = modelOutput.dtype == ScalarType.Float32 ? modelOutput.alias() : modelOutput.to(ScalarType.Float32);
             var sample32 = sample.dtype == ScalarType.Float32 ? sample : sample.to(ScalarType.Float32);
             var noise = varianceNoise is null ? FSharpValueOption<Tensor>.None : FSharpValueOption<Tensor>.Some(varianceNoise.to(ScalarType.Float32).to(sample.device));
-            result = DpmSolverMultistep.stepWith(DpmTorchOps.Instance, NoiseSource.Of(generator), noise, output32, timestep, sample32, State);
+            result = DpmSolverMultistep.stepWith(DpmTorchOps.Instance, NoiseSource.Of(generator), noise, output32, timestep, sample32, state);
             // The newest history entry belongs to the scheduler: neither this scope nor the caller's may free it.
             result.State.ModelOutputs[^1]!.Value.DetachFromDisposeScope();
             prev = (outputDtype == ScalarType.Float32 ? result.PrevSample : result.PrevSample.to(outputDtype)).MoveToOuterDisposeScope();
         }
-        State = result.State;
+        var newest = result.State.ModelOutputs[^1]!.Value;
+        _held.Commit(held, held with { State = result.State }, nameof(Step), () =>
+        {
+            // Refused: the history entry and the output were this call's alone.
+            newest.Dispose();
+            prev.Dispose();
+        });
         return new SchedulerOutput(prev);
     }
 

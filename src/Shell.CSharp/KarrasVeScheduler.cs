@@ -11,11 +11,18 @@ namespace Schedulers;
 /// Quirks kept from diffusers: <see cref="Schedule"/> holds σ² values that the pipeline uses as σ; every
 /// <see cref="AddNoiseToInput(Tensor, float, TorchSharp.torch.Generator?)"/> draws one full-shape normal even when γ = 0;
 /// <see cref="StepCorrect"/> returns the first-stage derivative.
+/// <para>Thread safety: an instance may be shared between threads. Every call reads one whole state (the core state
+/// with its <see cref="Timesteps"/> and <see cref="Schedule"/> tensors), and <see cref="SetTimesteps"/> replaces the
+/// state it started from in one compare-and-swap; a call that overlaps another change of the same instance is refused
+/// with an <see cref="InvalidOperationException"/> (the other change is kept), so no update is ever lost silently.
+/// Steps only read the state and may run concurrently.</para>
 /// </summary>
 public sealed partial class KarrasVeScheduler : ConfigMixin<KarrasVeConfig>
 {
-    private Tensor? _timesteps;
-    private Tensor? _schedule;
+    /// <summary>The core state with the tensors made from it, swapped together.</summary>
+    private sealed record Held(KarrasVeState State, Tensor? Timesteps, Tensor? Schedule);
+
+    private readonly StateSlot<Held> _held;
 
     /// <summary>A scheduler with diffusers' config keys (<c>sigma_min</c>, <c>sigma_max</c>, <c>s_noise</c>,
     /// <c>s_churn</c>, <c>s_min</c>, <c>s_max</c>) and their defaults; invalid values throw an
@@ -30,7 +37,7 @@ public sealed partial class KarrasVeScheduler : ConfigMixin<KarrasVeConfig>
     public KarrasVeScheduler(KarrasVeConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        State = KarrasVe.createState(Flavour.Torch, config);
+        _held = new StateSlot<Held>(new Held(KarrasVe.createState(Flavour.Torch, config), null, null), nameof(KarrasVeScheduler));
     }
 
     /// <summary>The solver order diffusers declares (<c>order = 2</c>).</summary>
@@ -40,7 +47,7 @@ public sealed partial class KarrasVeScheduler : ConfigMixin<KarrasVeConfig>
     public override KarrasVeConfig Config => State.Config;
 
     /// <summary>The immutable core state; each <see cref="SetTimesteps"/> swaps in a new one.</summary>
-    public KarrasVeState State { get; private set; }
+    public KarrasVeState State => _held.Current.State;
 
     /// <summary><c>init_noise_sigma</c> = σ_max, the scale of the initial noise.</summary>
     public double InitNoiseSigma => KarrasVe.initNoiseSigma(State);
@@ -49,45 +56,47 @@ public sealed partial class KarrasVeScheduler : ConfigMixin<KarrasVeConfig>
     public int? NumInferenceSteps => State.NumInferenceSteps?.Value;
 
     /// <summary><c>timesteps</c> = [n−1, …, 0] as int64, or null before <see cref="SetTimesteps"/>.</summary>
-    public Tensor? Timesteps => _timesteps;
+    public Tensor? Timesteps => _held.Current.Timesteps;
 
     /// <summary><c>schedule</c>: float32 σ² values, <c>schedule[t]</c> = σ_max²·(σ_min²/σ_max²)^((n−1−t)/(n−1)), or null
     /// before <see cref="SetTimesteps"/>. The pipeline indexes it by the (descending) timestep.</summary>
-    public Tensor? Schedule => _schedule;
+    public Tensor? Schedule => _held.Current.Schedule;
 
     /// <summary><c>set_timesteps(num_inference_steps, device)</c>; n must be at least 2 (n = 1 would divide by zero).</summary>
     public void SetTimesteps(int numInferenceSteps, Device? device = null)
     {
-        var next = KarrasVe.setTimesteps(numInferenceSteps, State);
+        var before = _held.Current;
+        var next = KarrasVe.setTimesteps(numInferenceSteps, before.State);
         var target = device ?? CPU;
         // The scheduler owns these tables: a caller's dispose scope must not free them.
         var timesteps = tensor(next.Timesteps!.Value.Select(t => (long)t).ToArray(), ScalarType.Int64, target).DetachFromDisposeScope();
         var schedule = tensor(next.Schedule!.Value, ScalarType.Float32, target).DetachFromDisposeScope();
-        _timesteps?.Dispose();
-        _schedule?.Dispose();
-        _timesteps = timesteps;
-        _schedule = schedule;
-        State = next;
+        _held.Commit(before, new Held(next, timesteps, schedule), nameof(SetTimesteps), () =>
+        {
+            timesteps.Dispose();
+            schedule.Dispose();
+        });
+        before.Timesteps?.Dispose();
+        before.Schedule?.Dispose();
     }
 
     /// <summary>The schedule as host floats (a copy); throws before <see cref="SetTimesteps"/>.</summary>
-    public float[] ScheduleValues()
-    {
-        RequireTimesteps(nameof(ScheduleValues));
-        return KarrasVe.schedule(State);
-    }
+    public float[] ScheduleValues() => KarrasVe.schedule(RequireTimesteps(nameof(ScheduleValues)));
 
-    private void RequireTimesteps(string method)
+    /// <summary>The current state, read once so that a call works on one whole state; throws before any timesteps.</summary>
+    private KarrasVeState RequireTimesteps(string method)
     {
-        if (State.NumInferenceSteps is null)
+        var state = State;
+        if (state.NumInferenceSteps is null)
             throw new InvalidOperationException($"{method} needs the number of inference steps: call SetTimesteps first");
+        return state;
     }
 
     /// <summary>σ = <c>schedule[t]</c> and σ_prev = <c>schedule[t−1]</c> (0 at t = 0), as the pipeline reads them.</summary>
     public (float Sigma, float SigmaPrev) SigmasAt(int timestep)
     {
-        RequireTimesteps(nameof(SigmasAt));
-        var (sigma, sigmaPrev) = KarrasVe.sigmasAt(State, timestep);
+        var state = RequireTimesteps(nameof(SigmasAt));
+        var (sigma, sigmaPrev) = KarrasVe.sigmasAt(state, timestep);
         return ((float)sigma, (float)sigmaPrev);
     }
 
@@ -116,9 +125,9 @@ public sealed partial class KarrasVeScheduler : ConfigMixin<KarrasVeConfig>
     private KarrasVeNoisedSample AddNoise(Tensor sample, float sigma, NoiseSource noise)
     {
         TensorChecks.Float32("sample", sample);
-        RequireTimesteps(nameof(AddNoiseToInput));
+        var state = RequireTimesteps(nameof(AddNoiseToInput));
         using var scope = NewDisposeScope();
-        var noised = KarrasVe.addNoiseToInputWith(TorchTensorOps.Instance, State, sample, sigma, noise);
+        var noised = KarrasVe.addNoiseToInputWith(TorchTensorOps.Instance, state, sample, sigma, noise);
         return new KarrasVeNoisedSample(noised.SampleHat.MoveToOuterDisposeScope(), (float)noised.SigmaHat);
     }
 
@@ -130,9 +139,9 @@ public sealed partial class KarrasVeScheduler : ConfigMixin<KarrasVeConfig>
     {
         TensorChecks.Float32("model_output", modelOutput);
         TensorChecks.Float32("sample_hat", sampleHat);
-        RequireTimesteps(nameof(Step));
+        var state = RequireTimesteps(nameof(Step));
         using var scope = NewDisposeScope();
-        var o = KarrasVe.stepWith(TorchTensorOps.Instance, State, modelOutput, sigmaHat, sigmaPrev, sampleHat);
+        var o = KarrasVe.stepWith(TorchTensorOps.Instance, state, modelOutput, sigmaHat, sigmaPrev, sampleHat);
         return new KarrasVeOutput(
             o.PrevSample.MoveToOuterDisposeScope(), o.Derivative.MoveToOuterDisposeScope(), o.PredOriginalSample.MoveToOuterDisposeScope());
     }
@@ -150,10 +159,10 @@ public sealed partial class KarrasVeScheduler : ConfigMixin<KarrasVeConfig>
         TensorChecks.Float32("sample_hat", sampleHat);
         TensorChecks.Float32("sample_prev", samplePrev);
         TensorChecks.Float32("derivative", derivative);
-        RequireTimesteps(nameof(StepCorrect));
+        var state = RequireTimesteps(nameof(StepCorrect));
         using var scope = NewDisposeScope();
         var o = KarrasVe.stepCorrectWith(
-            TorchTensorOps.Instance, State, modelOutput, sigmaHat, sigmaPrev, sampleHat, samplePrev, derivative);
+            TorchTensorOps.Instance, state, modelOutput, sigmaHat, sigmaPrev, sampleHat, samplePrev, derivative);
         return new KarrasVeOutput(o.PrevSample.MoveToOuterDisposeScope(), derivative, o.PredOriginalSample.MoveToOuterDisposeScope());
     }
 }

@@ -55,7 +55,7 @@ public static class SchedulerConfigs
     {
         var client = new HubClient(hub ?? HubSettings.FromEnvironment());
         client.CreateRepo(repoId, token);
-        var path = subfolder is null ? ConfigFile.FileName : subfolder.Trim('/') + "/" + ConfigFile.FileName;
+        var path = HubPaths.configPathInRepo(subfolder is null ? null : Microsoft.FSharp.Core.FSharpOption<string>.Some(subfolder));
         client.CommitFile(repoId, path, System.Text.Encoding.UTF8.GetBytes(text), commitMessage ?? "Upload scheduler", token);
     }
 }

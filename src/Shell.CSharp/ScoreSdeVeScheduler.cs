@@ -10,6 +10,11 @@ namespace Schedulers;
 /// on TorchSharp tensors. The maths is the core's (<see cref="ScoreSdeVe"/>, torch flavour) run through
 /// <see cref="TorchTensorOps"/> on the device of the sample; the schedule tables stay on the host. The instance holds
 /// an immutable core <see cref="State"/> and replaces it when <see cref="SetTimesteps"/> or <see cref="SetSigmas"/> run.
+/// <para>Thread safety: an instance may be shared between threads. Every call reads one whole state, and
+/// <see cref="SetTimesteps"/>, <see cref="SetSigmas"/> and a pipeline run replace the state they started from in one
+/// compare-and-swap; a change that overlaps another change of the same instance is refused with an
+/// <see cref="InvalidOperationException"/> (the other change is kept), so no update is ever lost silently. Steps
+/// only read the state and may run concurrently.</para>
 /// </summary>
 public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
 {
@@ -30,14 +35,23 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
     {
         ArgumentNullException.ThrowIfNull(config);
         Config = ScoreSdeVe.validate(config);
-        State = ScoreSdeVe.createStateWith(Flavour.Torch, Config);
+        _state = new StateSlot<ScoreSdeVeState>(ScoreSdeVe.createStateWith(Flavour.Torch, Config), nameof(ScoreSdeVeScheduler));
     }
 
     /// <summary>The configuration (diffusers' <c>config</c>).</summary>
     public override ScoreSdeVeConfig Config { get; }
 
+    private readonly StateSlot<ScoreSdeVeState> _state;
+
     /// <summary>The current immutable core state (timesteps, discrete sigmas, sigmas).</summary>
-    public ScoreSdeVeState State { get; internal set; }
+    public ScoreSdeVeState State
+    {
+        get => _state.Current;
+        internal init => _state = new StateSlot<ScoreSdeVeState>(value, nameof(ScoreSdeVeScheduler));
+    }
+
+    /// <summary>Replaces <paramref name="expected"/> with <paramref name="next"/>, or refuses (see the class remarks).</summary>
+    internal void CommitState(ScoreSdeVeState expected, ScoreSdeVeState next, string operation) => _state.Commit(expected, next, operation);
 
     /// <summary><c>init_noise_sigma</c>: <c>sigma_max</c>, the scale of the initial noise.</summary>
     public double InitNoiseSigma => Config.SigmaMax;
@@ -65,7 +79,7 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
 
     /// <summary><c>set_timesteps(num_inference_steps, sampling_eps)</c>: <c>torch.linspace(1, eps, n)</c>; sigmas are left as they are.</summary>
     public void SetTimesteps(int numInferenceSteps, double? samplingEps = null) =>
-        State = ScoreSdeVe.setTimestepsWith(Flavour.Torch, Config, numInferenceSteps, Option(samplingEps), State);
+        _state.Update(state => ScoreSdeVe.setTimestepsWith(Flavour.Torch, Config, numInferenceSteps, Option(samplingEps), state), nameof(SetTimesteps));
 
     /// <summary>
     /// <c>set_sigmas(num_inference_steps, sigma_min, sigma_max, sampling_eps)</c>: sets timesteps first only when there are
@@ -73,7 +87,7 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
     /// (one per current timestep).
     /// </summary>
     public void SetSigmas(int numInferenceSteps, double? sigmaMin = null, double? sigmaMax = null, double? samplingEps = null) =>
-        State = ScoreSdeVe.setSigmasWith(Flavour.Torch, Config, numInferenceSteps, Option(sigmaMin), Option(sigmaMax), Option(samplingEps), State);
+        _state.Update(state => ScoreSdeVe.setSigmasWith(Flavour.Torch, Config, numInferenceSteps, Option(sigmaMin), Option(sigmaMax), Option(samplingEps), state), nameof(SetSigmas));
 
     /// <summary><c>get_adjacent_sigma(timesteps_idx, t)</c>: 0 where the index is 0, else <c>discrete_sigmas[idx − 1]</c>,
     /// on the index tensor's device (<paramref name="t"/> only gives the shape in diffusers and must match it).</summary>
@@ -105,19 +119,21 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
     public SdeVeOutput StepPred(Tensor modelOutput, double timestep, Tensor sample, NoiseSource noise)
     {
         ArgumentNullException.ThrowIfNull(noise);
-        CheckStep(modelOutput, sample);
+        var state = State;
+        CheckStep(state, modelOutput, sample);
         // No dispose scope: TorchTensorOps disposes its own temporaries (the draw included), so the step creates only
         // its two outputs, and a scope would cost more than the fast path's whole pass on small tensors.
-        var output = ScoreSdeVe.stepPredOn(TorchTensorOps.Instance, State, modelOutput, (float)timestep, sample, noise);
+        var output = ScoreSdeVe.stepPredOn(TorchTensorOps.Instance, state, modelOutput, (float)timestep, sample, noise);
         return new SdeVeOutput(output.PrevSample, output.PrevSampleMean!.Value);
     }
 
     /// <summary><c>step_pred</c> with the noise <paramref name="varianceNoise"/> given instead of drawn (the draw the step would make).</summary>
     public SdeVeOutput StepPred(Tensor modelOutput, double timestep, Tensor sample, Tensor varianceNoise)
     {
-        CheckStep(modelOutput, sample);
+        var state = State;
+        CheckStep(state, modelOutput, sample);
         using var z = GivenNoise(varianceNoise, sample);
-        var output = ScoreSdeVe.stepPredWithNoise(TorchTensorOps.Instance, State, modelOutput, (float)timestep, sample, z);
+        var output = ScoreSdeVe.stepPredWithNoise(TorchTensorOps.Instance, state, modelOutput, (float)timestep, sample, z);
         return new SdeVeOutput(output.PrevSample, output.PrevSampleMean!.Value);
     }
 
@@ -136,19 +152,21 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
     public SdeVeCorrectorOutput StepCorrect(Tensor modelOutput, Tensor sample, NoiseSource noise)
     {
         ArgumentNullException.ThrowIfNull(noise);
-        CheckStep(modelOutput, sample);
+        var state = State;
+        CheckStep(state, modelOutput, sample);
         using var scope = NewDisposeScope();
-        var output = ScoreSdeVe.stepCorrectOn(Flavour.Torch, TorchTensorOps.Instance, Config, State, modelOutput, sample, noise);
+        var output = ScoreSdeVe.stepCorrectOn(Flavour.Torch, TorchTensorOps.Instance, Config, state, modelOutput, sample, noise);
         return new SdeVeCorrectorOutput(output.PrevSample.MoveToOuterDisposeScope());
     }
 
     /// <summary><c>step_correct</c> with the noise <paramref name="varianceNoise"/> given instead of drawn.</summary>
     public SdeVeCorrectorOutput StepCorrect(Tensor modelOutput, Tensor sample, Tensor varianceNoise)
     {
-        CheckStep(modelOutput, sample);
+        var state = State;
+        CheckStep(state, modelOutput, sample);
         using var scope = NewDisposeScope();
         var z = GivenNoise(varianceNoise, sample);
-        var output = ScoreSdeVe.stepCorrectWithNoise(Flavour.Torch, TorchTensorOps.Instance, Config, State, modelOutput, sample, z);
+        var output = ScoreSdeVe.stepCorrectWithNoise(Flavour.Torch, TorchTensorOps.Instance, Config, state, modelOutput, sample, z);
         return new SdeVeCorrectorOutput(output.PrevSample.MoveToOuterDisposeScope());
     }
 
@@ -176,9 +194,9 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
         return ScoreSdeVe.scaleModelInput(sample);
     }
 
-    private void CheckStep(Tensor modelOutput, Tensor sample)
+    private static void CheckStep(ScoreSdeVeState state, Tensor modelOutput, Tensor sample)
     {
-        if (State.Timesteps is null)
+        if (state.Timesteps is null)
             throw new InvalidOperationException("the scheduler has no timesteps: call SetTimesteps (set_timesteps) and SetSigmas before stepping");
         TensorChecks.Float32("sample", sample);
         TensorChecks.Float32("model_output", modelOutput);

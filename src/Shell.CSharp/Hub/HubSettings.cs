@@ -1,10 +1,13 @@
+using System.Text;
+
 namespace Schedulers.Hub;
 
 /// <summary>
 /// Where configs are fetched from and cached, as huggingface_hub reads it from the environment: <c>HF_ENDPOINT</c>
 /// (default https://huggingface.co), <c>HF_TOKEN</c>, <c>HF_HUB_OFFLINE=1</c>, and the cache folder
 /// <c>HF_HUB_CACHE</c>, else <c>HF_HOME/hub</c>, else <c>$XDG_CACHE_HOME/huggingface/hub</c>, else
-/// <c>~/.cache/huggingface/hub</c>.
+/// <c>~/.cache/huggingface/hub</c>. Printing the settings (<see cref="object.ToString"/>) masks the token and any
+/// password in the endpoint.
 /// </summary>
 public sealed record HubSettings(string Endpoint, string? Token, bool Offline, string CacheDirectory)
 {
@@ -23,5 +26,15 @@ public sealed record HubSettings(string Endpoint, string? Token, bool Offline, s
         var offline = Get("HF_HUB_OFFLINE") is { } o && (o == "1" || o.Equals("true", StringComparison.OrdinalIgnoreCase) || o.Equals("yes", StringComparison.OrdinalIgnoreCase) || o.Equals("on", StringComparison.OrdinalIgnoreCase));
         var cache = Schedulers.Core.Pretrained.cacheDirectoryFrom(new Func<string, string?>(variable));
         return new HubSettings(endpoint, Get("HF_TOKEN"), offline, cache);
+    }
+
+    // Records print every member; the token and the endpoint's user information must never reach a log.
+    private bool PrintMembers(StringBuilder builder)
+    {
+        builder.Append("Endpoint = ").Append(HubEndpoint.Redact(Endpoint))
+            .Append(", Token = ").Append(Token is null ? "null" : HubEndpoint.Mask)
+            .Append(", Offline = ").Append(Offline)
+            .Append(", CacheDirectory = ").Append(CacheDirectory);
+        return true;
     }
 }

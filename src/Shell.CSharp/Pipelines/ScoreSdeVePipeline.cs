@@ -27,7 +27,9 @@ public sealed class ScoreSdeVePipeline
         Scheduler = scheduler ?? throw new ArgumentNullException(nameof(scheduler));
     }
 
-    /// <summary>The scheduler; after a call its state is the loop's schedule (<c>set_timesteps(n)</c>, then <c>set_sigmas(n)</c>).</summary>
+    /// <summary>The scheduler; after a call its state is the loop's schedule (<c>set_timesteps(n)</c>, then <c>set_sigmas(n)</c>).
+    /// A call that overlaps another change of the same scheduler (another run, say) throws
+    /// <see cref="InvalidOperationException"/> when it ends, leaving the other change in place.</summary>
     public ScoreSdeVeScheduler Scheduler { get; }
 
     /// <summary>
@@ -104,6 +106,8 @@ public sealed class ScoreSdeVePipeline
     {
         // The loop runs in the caller's dispose scope; each iteration's intermediates are released once the next
         // iteration no longer needs them, so a long loop holds a few tensors at a time.
+        // The state this run replaces: a run that overlaps another change of the scheduler is refused at the end.
+        var before = Scheduler.State;
         var tracked = new TrackingOps();
         tracked.Track(initial);
         var model = FuncConvert.FromFunc<Tensor, float, Tensor>((x, sigma) =>
@@ -122,7 +126,7 @@ public sealed class ScoreSdeVePipeline
         var result = PredictorCorrector.runFromOn(
             tracked, Flavour.Torch, Scheduler.Config, numInferenceSteps, model, next,
             FSharpOption<FSharpFunc<PredictorCorrector.PcProgress<Tensor>, Unit>>.Some(onStep), initial, source);
-        Scheduler.State = result.State;
+        Scheduler.CommitState(before, result.State, "pipeline run");
         var sample = result.Sample.MoveToOuterDisposeScope();
         return new ScoreSdeVePipelineOutput(sample.clamp(0.0f, 1.0f).MoveToOuterDisposeScope(), sample);
     }
