@@ -235,7 +235,9 @@ module DpmSolverConfig =
         // a NaN, infinite or negative bound would only surface later as a NaN alpha, far from its cause.
         if c.TrainedBetas.IsNone && c.BetaSchedule <> "squaredcos_cap_v2" then
             for key, v in [ "beta_start", c.BetaStart; "beta_end", c.BetaEnd ] do
-                if not (v >= 0.0 && v < 1.0) then bad key v "it must be a number in [0, 1)"
+                if not (v >= 0.0 && v < 1.0) then
+                    let text = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
+                    raise (ArgumentException(sprintf "%s is %s but must be a number in [0, 1)" key text, key))
         if c.SolverOrder < 1 || c.SolverOrder > ConfigLimits.MaxSolverOrder then
             raise (ArgumentException(sprintf "solver_order is %d but must be 1, 2 or 3 (at most ConfigLimits.MaxSolverOrder = %d, the orders diffusers implements)" c.SolverOrder ConfigLimits.MaxSolverOrder, "solver_order"))
         oneOf "algorithm_type" c.AlgorithmType [ "dpmsolver"; "dpmsolver++"; "sde-dpmsolver"; "sde-dpmsolver++" ]
