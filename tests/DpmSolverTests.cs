@@ -139,12 +139,14 @@ public class DpmSolverTests
     }
 
     [Fact]
-    public void Thousand_steps_keep_every_timestep()
+    public void Steps_up_to_the_last_distinct_schedule_keep_every_timestep_and_a_repeating_one_is_refused()
     {
         var s = new DPMSolverMultistepScheduler();
-        s.SetTimesteps(1000);
-        Assert.Equal(1000, s.NumInferenceSteps);
-        Assert.Equal(1000, s.State.Timesteps.Length);
+        s.SetTimesteps(999);
+        Assert.Equal(999, s.NumInferenceSteps);
+        Assert.Equal(999, s.State.Timesteps.Distinct().Count());
+        // linspace(0, 999, 1001) rounds two points to 500: a zero-length step.
+        Assert.Equal("num_inference_steps", Assert.Throws<ArgumentException>(() => s.SetTimesteps(1000)).ParamName);
     }
 
     [Fact]

@@ -21,7 +21,7 @@ public static class CompareCommand
     {
         Option<string?> Text(string name, string description) => new(name) { Description = description, Arity = ArgumentArity.ZeroOrOne };
         var schedulers = Text("--schedulers", "Comma-separated schedulers, each optionally with config options by their diffusers names after colons, e.g. dpm,dpm:use_karras_sigmas=true,karras,sde-ve:snr=0.16,heun:rho=7 (default dpm,karras,sde-ve).");
-        var nfe = Text("--nfe", "Comma-separated NFE budgets (default 5,10,20,35,50,100,200,500,1000); each is turned into the step count that spends at most that many model evaluations.");
+        var nfe = Text("--nfe", "Comma-separated NFE budgets (default 5,10,20,35,50,100,200,500,1000); each is turned into the step count that spends at most that many model evaluations, but at least the scheduler's fewest steps (KarrasVe: 2 steps, 3 NFE).");
         var samples = Text("--samples", "Samples per cell (default 2000).");
         var seed = Text("--seed", "Seed (default 0).");
         var target = Text("--target", "ring8 (default), grid, moons, line1d or gaussian64.");
@@ -73,10 +73,12 @@ public static class CompareCommand
     public static QualityReport Evaluate(GaussianMixture target, NdArray points) =>
         Metrics.evaluateWith(SampleCommand.MetricsKey, Metrics.defaultProjections, Math.Max(Metrics.defaultReferenceCount, points.BatchSize), target, points);
 
-    /// <summary>The step count that spends at most <paramref name="nfe"/> model evaluations (at least one step).</summary>
+    /// <summary>The step count that spends at most <paramref name="nfe"/> model evaluations, but at least the
+    /// sampler's fewest (<see cref="SamplerSteps.Minimum"/>: KarrasVe needs 2 steps, 3 NFE), so a budget below that
+    /// runs the fewest and its row reports the NFE actually spent.</summary>
     public static int StepsFor(TargetSampler sampler, int nfe)
     {
-        int steps = 1;
+        int steps = SamplerSteps.Minimum(sampler);
         while (TargetSampling.nfe(sampler, steps + 1) <= nfe) steps++;
         return steps;
     }
@@ -92,7 +94,12 @@ public static class CompareCommand
     public static List<Row> RunGrid(IEnumerable<(string Label, TargetSampler Sampler)> samplers, IEnumerable<int> budgets, GaussianMixture target, int count, uint seed, TextWriter progress)
     {
         var rows = new List<Row>();
-        foreach (var (label, sampler) in samplers)
+        var list = samplers.ToList();
+        // Every cell's schedule is checked before the first runs, so a refused one fails the command at once.
+        foreach (var (label, sampler) in list)
+            foreach (var budget in budgets)
+                SamplerSteps.Check(sampler, StepsFor(sampler, budget), $"--nfe {budget} ({label}, {StepsFor(sampler, budget)} steps)");
+        foreach (var (label, sampler) in list)
         {
             var name = SamplerConfigs.Describe(sampler);
             foreach (var steps in budgets.Select(b => StepsFor(sampler, b)).Distinct())

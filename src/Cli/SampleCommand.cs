@@ -74,7 +74,7 @@ public static class SampleCommand
                 var request = new SampleRequest
                 {
                     Scheduler = SamplerConfigs.ParseKind(Value(Read(scheduler), "--scheduler", "dpm")),
-                    Steps = Int(Read(steps), "--steps", 20, 1, 100_000),
+                    Steps = Int(Read(steps), "--steps", 20, 1, ConfigLimits.MaxInferenceSteps),
                     Samples = Int(Read(samples), "--samples", 2000, 1, 50_000_000),
                     Seed = Seed(Read(seed)),
                     Target = TargetByName(Value(Read(target), "--target", "ring8")),
@@ -173,6 +173,7 @@ public static class SampleCommand
     public static int Execute(SampleRequest r, TextWriter output, TextWriter error)
     {
         var sampler = SamplerConfigs.Build(r.Scheduler, r.ConfigFile, r.ConfigPairs, r.Target);
+        SamplerSteps.Check(sampler, r.Steps, $"--steps {r.Steps}");
         IDenoiserModel? network = null;
         if (r.Model is not null)
         {

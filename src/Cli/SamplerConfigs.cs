@@ -134,21 +134,14 @@ public static class SamplerConfigs
         _ => throw new UsageException($"{key} must be a boolean, number, string, null or array of numbers"),
     };
 
-    /// <summary>Builds the sampler: the file's keys (unknown ones ignored, as diffusers ignores them), then the
-    /// target-sized defaults for keys neither gives, then the overrides in order (an unknown key is an error).</summary>
+    /// <summary>Builds the sampler: the file's keys (read by <see cref="ConfigFileOption.Read"/>), then the
+    /// target-sized defaults for keys neither gives, then the overrides in order (an unknown key is an error). All of
+    /// them are validated together, as the library validates a config; an error names where the offending value
+    /// came from: <c>--config key=value</c> or <c>--config-file 'path'</c>.</summary>
     public static TargetSampler Build(SchedulerKind kind, string? configFile, IEnumerable<string> pairs, GaussianMixture target)
     {
         var keys = new HashSet<string>(Keys(kind));
-        var fromFile = new List<(string Key, JsonValue Value)>();
-        if (configFile is not null)
-        {
-            if (!File.Exists(configFile)) throw new UsageException($"--config-file '{configFile}' does not exist");
-            ConfigDict dict;
-            try { dict = ConfigFile.read(configFile); }
-            catch (SchedulerConfigException e) { throw new UsageException($"--config-file '{configFile}': {e.Message}"); }
-            foreach (var m in dict.Members)
-                if (keys.Contains(m.Item1)) fromFile.Add((m.Item1, m.Item2));
-        }
+        var fromFile = configFile is null ? [] : ConfigFileOption.Read(kind, configFile).ToList();
         var overrides = new List<(string Key, string Text, JsonValue Value)>();
         foreach (var pair in pairs)
         {
@@ -186,11 +179,11 @@ public static class SamplerConfigs
         }
         catch (SchedulerConfigException e)
         {
-            throw new UsageException($"--config {Where(e.Key, overrides)}: {e.Message}");
+            throw new UsageException($"{Where(e.Key, overrides, fromFile, configFile)}: {e.Message}");
         }
         catch (ArgumentException e)
         {
-            throw new UsageException($"--config {Where(e.ParamName, overrides)}: {Clean(e)}");
+            throw new UsageException($"{Where(e.ParamName, overrides, fromFile, configFile)}: {Clean(e)}");
         }
     }
 
@@ -213,12 +206,16 @@ public static class SamplerConfigs
         return EdmHeun.validate(config);
     }
 
-    /// <summary>The <c>key=value</c> an error is about (the last override of that key), or the key alone.</summary>
-    private static string Where(string? key, List<(string Key, string Text, JsonValue Value)> overrides)
+    /// <summary>Where the value an error is about came from: <c>--config key=value</c> (the last override of that
+    /// key), else <c>--config-file 'path'</c> when the file set it, else <c>--config key</c>.</summary>
+    private static string Where(string? key, List<(string Key, string Text, JsonValue Value)> overrides,
+        List<(string Key, JsonValue Value)> fromFile, string? configFile)
     {
-        if (key is null) return "(config)";
+        if (key is null) return configFile is null ? "--config" : $"--config / {ConfigFileOption.Label(configFile)}";
         var given = overrides.LastOrDefault(o => o.Key == key);
-        return given.Key is null ? key : $"{key}={given.Text}";
+        if (given.Key is not null) return $"--config {key}={given.Text}";
+        if (configFile is not null && fromFile.Any(m => m.Key == key)) return ConfigFileOption.Label(configFile);
+        return $"--config {key}";
     }
 
     /// <summary>An ArgumentException's message without .NET's " (Parameter 'x')" suffix.</summary>

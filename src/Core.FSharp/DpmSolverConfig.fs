@@ -223,6 +223,7 @@ module DpmSolverConfig =
         let c = if List.contains c.SolverType [ "logrho"; "bh1"; "bh2" ] then { c with SolverType = "midpoint" } else c
         if c.NumTrainTimesteps < 2 then
             bad "num_train_timesteps" c.NumTrainTimesteps "at least 2 training timesteps are needed"
+        ConfigLimits.numTrainTimesteps c.NumTrainTimesteps
         match c.TrainedBetas with
         | Some b when b.Length <> c.NumTrainTimesteps ->
             raise (ArgumentException(sprintf "trained_betas has %d values but num_train_timesteps is %d" b.Length c.NumTrainTimesteps, "trained_betas"))
@@ -230,7 +231,15 @@ module DpmSolverConfig =
             raise (ArgumentException("trained_betas must lie in (0, 1]", "trained_betas"))
         | _ -> ()
         if c.TrainedBetas.IsNone then oneOf "beta_schedule" c.BetaSchedule [ "linear"; "scaled_linear"; "squaredcos_cap_v2" ]
-        if c.SolverOrder < 1 || c.SolverOrder > 3 then bad "solver_order" c.SolverOrder "it must be 1, 2 or 3"
+        // The linear and scaled-linear schedules interpolate between the two (scaled_linear between their roots):
+        // a NaN, infinite or negative bound would only surface later as a NaN alpha, far from its cause.
+        if c.TrainedBetas.IsNone && c.BetaSchedule <> "squaredcos_cap_v2" then
+            for key, v in [ "beta_start", c.BetaStart; "beta_end", c.BetaEnd ] do
+                if not (v >= 0.0 && v < 1.0) then
+                    let text = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
+                    raise (ArgumentException(sprintf "%s is %s but must be a number in [0, 1)" key text, key))
+        if c.SolverOrder < 1 || c.SolverOrder > ConfigLimits.MaxSolverOrder then
+            raise (ArgumentException(sprintf "solver_order is %d but must be 1, 2 or 3 (at most ConfigLimits.MaxSolverOrder = %d, the orders diffusers implements)" c.SolverOrder ConfigLimits.MaxSolverOrder, "solver_order"))
         oneOf "algorithm_type" c.AlgorithmType [ "dpmsolver"; "dpmsolver++"; "sde-dpmsolver"; "sde-dpmsolver++" ]
         oneOf "solver_type" c.SolverType [ "midpoint"; "heun" ]
         oneOf "prediction_type" c.PredictionType [ "epsilon"; "sample"; "v_prediction"; "flow_prediction" ]

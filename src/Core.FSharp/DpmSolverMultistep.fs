@@ -182,7 +182,14 @@ module DpmSolverMultistep =
                     raise (ArgumentException("mu needs use_dynamic_shifting = true and time_shift_type = 'exponential'", "mu"))
                 { c with FlowShift = Math.Exp m }
             | None -> c
+        n |> Option.iter (DpmSolverSteps.checkCount c)
         let timesteps, sigmas = schedule c state.Tables n custom
+        // The plain spacings take each step's sigma from its timestep, so a repeated timestep is a zero-length step;
+        // the sigma options space the sigmas themselves and may round two of them to one timestep, as diffusers does.
+        let sigmaOption = c.UseKarrasSigmas || c.UseLuLambdas || c.UseExponentialSigmas || c.UseBetaSigmas || c.UseFlowSigmas
+        match n with
+        | Some k when not sigmaOption -> DpmSolverSteps.checkDistinct c k timesteps
+        | _ -> ()
         { state with
             Config = c
             Timesteps = timesteps

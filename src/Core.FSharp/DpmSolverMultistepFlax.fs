@@ -87,7 +87,7 @@ module DpmSolverMultistepFlax =
     let setTimesteps (state: FlaxDpmSolverState) (n: int) (shape: int[]) : FlaxDpmSolverState =
         if n < 1 then raise (ArgumentException(sprintf "num_inference_steps is %d but must be at least 1" n, "num_inference_steps"))
         if shape.Length = 0 then raise (ArgumentException("shape must have at least one axis (the batch)", "shape"))
-        let ts = timesteps state.Config n
+        let ts = DpmSolverSteps.timesteps state.Config n timesteps
         { state with
             Timesteps = ts
             NumInferenceSteps = Some n

@@ -82,6 +82,7 @@ module EdmHeun =
     /// float32); N = 1 is the single level σ_max.
     let sigmas (config: EdmHeunConfig) (n: int) : float32[] =
         if n < 1 then invalidArg "num_inference_steps" (sprintf "num_inference_steps is %d but must be at least 1" n)
+        ConfigLimits.inferenceSteps n
         let c = validate config
         let hi = c.SigmaMax ** (1.0 / c.Rho)
         let lo = c.SigmaMin ** (1.0 / c.Rho)

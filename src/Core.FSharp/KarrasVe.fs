@@ -175,6 +175,7 @@ module KarrasVe =
                 (sprintf
                     "num_inference_steps is %d but must be at least 2 (the schedule divides by num_inference_steps - 1)"
                     numInferenceSteps)
+        ConfigLimits.inferenceSteps numInferenceSteps
         { state with
             NumInferenceSteps = Some numInferenceSteps
             Timesteps = Some(Array.init numInferenceSteps (fun k -> numInferenceSteps - 1 - k))

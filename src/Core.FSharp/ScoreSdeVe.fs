@@ -80,6 +80,8 @@ module ScoreSdeVe =
 
     let private checkSteps (name: string) (n: int) =
         if n < 1 then invalidArg name (sprintf "%s is %d but must be at least 1" name n)
+        // The schedules are n long: num_train_timesteps at creation, num_inference_steps after.
+        if name = "num_train_timesteps" then ConfigLimits.numTrainTimesteps n else ConfigLimits.inferenceSteps n
 
     /// Returns the configuration unchanged, or throws `ArgumentException` naming the diffusers key, its value and
     /// what was expected.
@@ -91,6 +93,7 @@ module ScoreSdeVe =
         checkEps config.SamplingEps
         if config.CorrectSteps < 0 then
             invalidArg "correct_steps" (sprintf "correct_steps is %d but must be ≥ 0" config.CorrectSteps)
+        ConfigLimits.atMost "correct_steps" (nameof ConfigLimits.MaxCorrectSteps) ConfigLimits.MaxCorrectSteps config.CorrectSteps
         config
 
     /// `len(scheduler)`: `num_train_timesteps`.

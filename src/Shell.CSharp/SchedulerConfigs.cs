@@ -24,15 +24,24 @@ public static class SchedulerConfigs
     public static LoadedConfig<TConfig> Load<TConfig>(ConfigDict dict, IReadOnlyCollection<string> keys, IReadOnlyCollection<string> compatibles, Func<ConfigDict, TConfig> ofDict)
     {
         ArgumentNullException.ThrowIfNull(dict);
-        var className = dict.ClassNameOrNull;
-        if (className is not null && !compatibles.Contains(className) && !className.EndsWith("Scheduler", StringComparison.Ordinal))
-            throw new SchedulerConfigException(
-                $"_class_name is \"{className}\", which is not a scheduler; expected a scheduler config such as {string.Join(", ", compatibles.Take(3))}", "_class_name");
+        CheckClassName(dict, compatibles);
         var (init, hidden) = ConfigFile.extractInit(keys, dict);
         // The record reads its own keys from everything kept: DPM-Solver also reads sigma_min/sigma_max that a
         // config of another class carries (they bound its Karras, exponential and beta sigmas, as in diffusers).
         var kept = new ConfigDict(init.Members.Concat(hidden).ToArray());
         return new LoadedConfig<TConfig>(ofDict(kept), kept, hidden);
+    }
+
+    /// <summary>Rejects a config whose <c>_class_name</c> names no scheduler (a model's config, say): a scheduler
+    /// class of diffusers (any name ending in <c>Scheduler</c>, as diffusers loads any scheduler's config) or one of
+    /// <paramref name="compatibles"/> is accepted, and so is a config without the key.</summary>
+    public static void CheckClassName(ConfigDict dict, IReadOnlyCollection<string> compatibles)
+    {
+        ArgumentNullException.ThrowIfNull(dict);
+        var className = dict.ClassNameOrNull;
+        if (className is not null && !compatibles.Contains(className) && !className.EndsWith("Scheduler", StringComparison.Ordinal))
+            throw new SchedulerConfigException(
+                $"_class_name is \"{className}\", which is not a scheduler; expected a scheduler config such as {string.Join(", ", compatibles.Take(3))}", "_class_name");
     }
 
     /// <summary>Reads a config from a file, a folder (and subfolder), the Hugging Face cache or the Hub.</summary>
