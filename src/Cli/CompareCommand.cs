@@ -77,6 +77,10 @@ public static class CompareCommand
         return command;
     }
 
+    /// <summary>Parses and runs <c>compare</c> with the given arguments, writing to the given writers; returns the exit code.</summary>
+    public static int Invoke(string[] args, TextWriter output, TextWriter error) =>
+        CommandInvoker.Invoke(Create(output, error), args, output, error);
+
     /// <summary>The metrics of a cell: the reference sample is at least as large as the cell (4096 points or more),
     /// so that its own noise does not hide the cell's.</summary>
     public static QualityReport Evaluate(GaussianMixture target, NdArray points) =>
