@@ -133,7 +133,7 @@ public sealed class TrainCommandTests(TrainedRing8 trained, ITestOutputHelper lo
     [InlineData("--steps", "0", "--steps is 0 but must be between 1 and 10000000")]
     [InlineData("--sigma-min", "-1", "--sigma-min is '-1' but must be a positive number")]
     [InlineData("--target", "ring9", "--target is 'ring9' but must be one of")]
-    [InlineData("--bogus", "1", "unknown option or argument '--bogus'")]
+    [InlineData("--bogus", "1", "unknown option '--bogus'")]
     public void BadOptionsStopWithExitCode2(string option, string value, string message)
     {
         var (code, _, err) = Train(option, value, "--out", Path.Combine(trained.Dir, "never.pt"));

@@ -29,11 +29,11 @@ internal static class BenchCommand
         {
             if (!parse.GetValue(quick))
             {
-                Console.Error.WriteLine("bench: only --quick is available here; run the BenchmarkDotNet suite in bench/ for the full tables");
+                parse.InvocationConfiguration.Error.WriteLine("bench: only --quick is available here; run the BenchmarkDotNet suite in bench/ for the full tables");
                 return 2;
             }
             var all = parse.GetValue(threads) is > 0 and var t ? t : Environment.ProcessorCount;
-            new QuickBench(Console.Out, all).Run();
+            new QuickBench(parse.InvocationConfiguration.Output, all).Run();
             return 0;
         });
         return command;

@@ -10,6 +10,6 @@ internal static class CommandInvoker
     public static int Invoke(Command command, string[] args, TextWriter output, TextWriter error)
     {
         var root = ToolCommand.Root(command);
-        return root.Parse([command.Name, .. args]).Invoke(new InvocationConfiguration { Output = output, Error = error });
+        return ParseErrors.Invoke(root, [command.Name, .. args], new InvocationConfiguration { Output = output, Error = error });
     }
 }

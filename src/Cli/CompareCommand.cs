@@ -10,6 +10,9 @@ namespace Schedulers.Cli;
 /// the same seed and metrics key, written as compare.md, compare.csv and compare.png (sliced W2 against NFE).</summary>
 public static class CompareCommand
 {
+    /// <summary>The manifest written after compare.csv, compare.md and compare.png (<see cref="RunFiles"/>).</summary>
+    public const string ManifestName = "compare.manifest.json";
+
     /// <summary>The NFE grid used unless told otherwise.</summary>
     public static readonly int[] DefaultNfe = [5, 10, 20, 35, 50, 100, 200, 500, 1000];
 
@@ -31,14 +34,12 @@ public static class CompareCommand
         {
             schedulers, nfe, samples, seed, target, outDir, quiet,
         };
-        command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse =>
         {
             var o = output ?? Console.Out;
             var e = error ?? Console.Error;
             try
             {
-                if (parse.UnmatchedTokens.Count > 0) throw new UsageException($"unknown option or argument '{parse.UnmatchedTokens[0]}' (see schedulers compare --help)");
                 string? Read(Option<string?> option)
                 {
                     var value = parse.GetValue(option);
@@ -53,10 +54,12 @@ public static class CompareCommand
                 uint seedValue = Read(seed) is { } sd ? (uint.TryParse(sd, out var v) ? v : throw new UsageException($"--seed is '{sd}' but must be an integer from 0 to 4294967295")) : 0;
                 var t = SampleCommand.TargetByName(Read(target) ?? "ring8");
                 var kinds = entries.Select(entry => Entry(entry, t)).ToArray();
+                MemoryBudget.Check(count, t.Dimension, "--samples", "lower --samples");
+                var folder = OutputFolder.Prepare(Read(outDir) ?? ".", "--out");
                 var progress = parse.GetValue(quiet) ? TextWriter.Null : e;
                 var rows = RunGrid(kinds, budgets, t, count, seedValue, progress);
                 var floor = Evaluate(t, Targets.sample(Prng.foldIn(0xE8AC7u, Prng.key(seedValue)), count, t));
-                Write(Read(outDir) ?? ".", t, count, seedValue, rows, floor, o);
+                Write(folder, t, count, seedValue, rows, floor, o);
                 return 0;
             }
             catch (UsageException u)
@@ -64,9 +67,19 @@ public static class CompareCommand
                 e.WriteLine($"compare: {u.Message}");
                 return 2;
             }
+            catch (IOException io)
+            {
+                // A disk that fills or fails while writing: the files written atomically are the previous ones.
+                e.WriteLine($"compare: {io.Message}");
+                return 1;
+            }
         });
         return command;
     }
+
+    /// <summary>Parses and runs <c>compare</c> with the given arguments, writing to the given writers; returns the exit code.</summary>
+    public static int Invoke(string[] args, TextWriter output, TextWriter error) =>
+        CommandInvoker.Invoke(Create(output, error), args, output, error);
 
     /// <summary>The metrics of a cell: the reference sample is at least as large as the cell (4096 points or more),
     /// so that its own noise does not hide the cell's.</summary>
@@ -135,13 +148,13 @@ public static class CompareCommand
     /// <summary>Writes compare.md, compare.csv and compare.png and prints the Markdown.</summary>
     public static void Write(string outDir, GaussianMixture target, int count, uint seed, List<Row> rows, QualityReport floor, TextWriter output)
     {
-        Directory.CreateDirectory(outDir);
+        var run = RunFiles.Begin(outDir, ManifestName, ["compare.csv", "compare.md", "compare.png"], "compare");
         var csv = new StringBuilder("scheduler,sampler,steps,nfe,sliced_w2,frechet,mode_tv,modes_covered,mean_log_p,ref_log_p,non_finite,seconds\n");
         foreach (var r in rows)
             csv.AppendLine(string.Join(',', $"\"{r.Scheduler}\"", $"\"{r.Sampler}\"", r.Steps, r.Nfe, F(r.Report.SlicedWasserstein2, "R"), F(r.Report.FrechetDistance, "R"),
                 F(r.Report.Coverage.TotalVariation, "R"), r.Report.Coverage.ModesCovered, F(r.Report.MeanLogDensity, "R"), F(r.Report.ReferenceMeanLogDensity, "R"),
                 r.Report.NonFiniteCount, F(r.Seconds, "0.000")));
-        File.WriteAllText(Path.Combine(outDir, "compare.csv"), csv.ToString());
+        AtomicFile.WriteAllBytes(Path.Combine(outDir, "compare.csv"), Encoding.UTF8.GetBytes(csv.ToString()));
 
         var md = new StringBuilder();
         md.AppendLine($"Target `{target.Name}`, {count} samples per cell, seed {seed}; metrics against {floor.ReferenceCount} reference points, {floor.Projections} projections.");
@@ -158,7 +171,7 @@ public static class CompareCommand
             md.AppendLine(FlattensAt(group, floor.SlicedWasserstein2) is { } at
                 ? $"- `{group.Key}` ({group.First().Sampler}): flat from {at} NFE (from there on SW2 ≤ 1.5 × the exact samples' {F(floor.SlicedWasserstein2)} and mean log p within 0.05 of the target's)."
                 : $"- `{group.Key}` ({group.First().Sampler}): not flat within the budgets run.");
-        File.WriteAllText(Path.Combine(outDir, "compare.md"), md.ToString());
+        AtomicFile.WriteAllBytes(Path.Combine(outDir, "compare.md"), Encoding.UTF8.GetBytes(md.ToString()));
         output.Write(md.ToString());
 
         var plot = new ScottPlot.Plot();
@@ -185,8 +198,9 @@ public static class CompareCommand
         plot.XLabel("NFE (model evaluations, log scale)");
         plot.YLabel("sliced W2 (log scale)");
         plot.ShowLegend(ScottPlot.Alignment.UpperRight);
-        plot.SavePng(Path.Combine(outDir, "compare.png"), 900, 600);
+        AtomicFile.WriteAllBytes(Path.Combine(outDir, "compare.png"), plot.GetImageBytes(900, 600, ScottPlot.ImageFormat.Png));
         output.WriteLine();
-        output.WriteLine($"wrote {Path.Combine(outDir, "compare.md")}, {Path.Combine(outDir, "compare.csv")}, {Path.Combine(outDir, "compare.png")}");
+        var manifest = run.Commit($"target={target.Name} samples={count} seed={seed} schedulers={string.Join(',', rows.Select(r => r.Scheduler).Distinct())} nfe={string.Join(',', rows.Select(r => r.Nfe).Distinct())}");
+        output.WriteLine($"wrote {Path.Combine(outDir, "compare.md")}, {Path.Combine(outDir, "compare.csv")}, {Path.Combine(outDir, "compare.png")}, {manifest}");
     }
 }

@@ -26,10 +26,10 @@ internal static class ConformanceCommand
             var missing = given.Where(p => !File.Exists(p) && !Directory.Exists(p)).ToList();
             if (missing.Count > 0)
             {
-                Console.Error.WriteLine($"conformance: no golden file or directory at {string.Join(", ", missing.Select(m => $"'{m}'"))}");
+                parse.InvocationConfiguration.Error.WriteLine($"conformance: no golden file or directory at {string.Join(", ", missing.Select(m => $"'{m}'"))}");
                 return 2;
             }
-            var (passed, failed, _) = ConformanceRunner.CreateDefault().Run(given, Console.Out, parse.GetValue(verbose));
+            var (passed, failed, _) = ConformanceRunner.CreateDefault().Run(given, parse.InvocationConfiguration.Output, parse.GetValue(verbose));
             return failed == 0 && passed > 0 ? 0 : 1;
         });
         return command;

@@ -26,14 +26,12 @@ public static partial class MergeCommand
         {
             paths, outDir,
         };
-        command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse =>
         {
             var o = output ?? Console.Out;
             var e = error ?? Console.Error;
             try
             {
-                if (parse.UnmatchedTokens.Count > 0) throw new UsageException($"unknown option '{parse.UnmatchedTokens[0]}' (see schedulers merge --help)");
                 var given = parse.GetValue(paths) is { Length: > 0 } p ? p : ["."];
                 var dir = parse.GetValue(outDir);
                 if (parse.GetResult(outDir) is not null && string.IsNullOrEmpty(dir)) throw new UsageException("--out needs a value");
@@ -47,6 +45,12 @@ public static partial class MergeCommand
             catch (InvalidDataException d)
             {
                 e.WriteLine($"merge: {d.Message}");
+                return 1;
+            }
+            catch (IOException io)
+            {
+                // A disk that fills or fails while writing: each file is the previous one or the new one, whole.
+                e.WriteLine($"merge: {io.Message}");
                 return 1;
             }
         });
@@ -80,6 +84,7 @@ public static partial class MergeCommand
     public static int Merge(IEnumerable<string> paths, string outDir, TextWriter output)
     {
         var clock = Stopwatch.StartNew();
+        var folder = OutputFolder.Prepare(outDir, "--out");
         var files = new List<string>();
         foreach (var path in paths)
         {
@@ -88,14 +93,7 @@ public static partial class MergeCommand
             else throw new UsageException($"no part file or folder at '{path}'");
         }
         if (files.Count == 0) throw new UsageException($"no samples.part-i-of-n.csv files in {string.Join(", ", paths)}");
-        var parts = files.Distinct().Select(f =>
-        {
-            var (comment, points) = SampleFiles.ReadCsv(f);
-            var (fields, name) = ParseComment(comment);
-            foreach (var key in new[] { "target", "samples", "first", "count", "shard" })
-                if (!fields.ContainsKey(key)) throw new InvalidDataException($"{f}: its first line has no {key}=…; not a part written by schedulers sample --shard");
-            return (File: f, Fields: fields, Name: name, Points: points);
-        }).OrderBy(p => int.Parse(p.Fields["first"])).ToList();
+        var parts = files.Distinct().Select(PartFile.ReadHeader).OrderBy(p => p.First).ToList();
         var first = parts[0];
         // Every part must come from the same run: same target, scheduler, steps, samples, seed, config, shard count.
         string Run(Dictionary<string, string> f) => string.Join(" ", f.Where(kv => kv.Key is not ("first" or "count" or "shard")).OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}={kv.Value}"))
@@ -103,26 +101,25 @@ public static partial class MergeCommand
         foreach (var p in parts.Skip(1))
             if (Run(p.Fields) != Run(first.Fields))
                 throw new InvalidDataException($"{p.File} is from another run than {first.File} ({Run(p.Fields)} vs {Run(first.Fields)})");
-        int total = int.Parse(first.Fields["samples"]);
-        int shards = int.Parse(first.Fields["shard"].Split('/')[^1]);
+        int total = first.Samples, shards = first.Shards;
         int next = 0;
         foreach (var p in parts)
         {
-            int at = int.Parse(p.Fields["first"]);
-            if (at > next) throw new InvalidDataException($"samples {next}…{at - 1} are missing (no part holds them; expected {shards} parts)");
-            if (at < next) throw new InvalidDataException($"{p.File} overlaps the previous part at sample {at}");
-            if (p.Points.BatchSize != int.Parse(p.Fields["count"])) throw new InvalidDataException($"{p.File} has {p.Points.BatchSize} rows but its first line says count={p.Fields["count"]}");
-            next = at + p.Points.BatchSize;
+            if (p.First > next) throw new InvalidDataException($"samples {next}…{p.First - 1} are missing (no part holds them; expected {shards} parts)");
+            if (p.First < next) throw new InvalidDataException($"{p.File} overlaps the previous part at sample {p.First}");
+            next = p.First + p.Count;
         }
         if (next != total) throw new InvalidDataException($"samples {next}…{total - 1} are missing (no part holds them; expected {shards} parts)");
-        var target = SampleCommand.TargetByName(first.Fields["target"]);
+        var target = first.Target;
         int d = target.Dimension;
-        var all = parts.SelectMany(p => p.Points.ToArray()).ToArray();
+        MemoryBudget.Check(total, d, $"{first.File}: samples", "merge it on a machine with more memory");
+        var all = new float[(long)total * d];
+        foreach (var p in parts) p.ReadPoints().Span.CopyTo(all.AsSpan(p.First * d, p.Count * d));
         var points = NdArrayModule.create([total, d], all);
-        int nfe = int.Parse(first.Fields.GetValueOrDefault("nfe", first.Fields.GetValueOrDefault("steps", "0")));
+        int nfe = first.Nfe;
         output.WriteLine($"merged {parts.Count} parts ({total} samples) of {first.Name} on {target.Name}");
         var header = $"schedulers sample {string.Join(" ", first.Fields.Where(kv => kv.Key is not ("first" or "count" or "shard" or "config")).Select(kv => $"{kv.Key}={kv.Value}"))} first=0 count={total} {first.Fields["config"]}".TrimEnd() + " | " + first.Name;
-        var written = SampleOutputs.Write(outDir, target, points, header, first.Name, nfe, output);
+        var written = SampleOutputs.Write(folder, target, points, header, first.Name, nfe, output);
         output.WriteLine($"wall time {clock.Elapsed.TotalSeconds:0.00} s");
         output.WriteLine($"wrote {string.Join(", ", written)}");
         return 0;

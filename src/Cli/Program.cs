@@ -1,3 +1,3 @@
 using Schedulers.Cli;
 
-return ToolCommand.Create().Parse(args).Invoke();
+return ParseErrors.Invoke(ToolCommand.Create(), args);

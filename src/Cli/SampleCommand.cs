@@ -21,8 +21,8 @@ public static class SampleCommand
     /// console when null).</summary>
     public static Command Create(TextWriter? output = null, TextWriter? error = null)
     {
-        // Every value is read as text and checked here, so that a bad value or an unknown option gives one line
-        // naming it and exit code 2 (the parser's own errors would exit with 1).
+        // Every value is read as text and checked here, so that a bad value gives one line naming it and exit code 2
+        // (unknown and repeated options get the same from ParseErrors).
         Option<string?> Text(string name, string description) =>
             new(name) { Description = description, Arity = ArgumentArity.ZeroOrOne };
         var scheduler = Text("--scheduler", "dpm (DPM-Solver++ 2M, default), karras (KarrasVe), sde-ve (ScoreSdeVe predictor-corrector) or heun (EDM Heun, Karras et al. 2022 Alg. 1).");
@@ -48,20 +48,12 @@ public static class SampleCommand
             scheduler, steps, samples, seed, target, batchSize, outDir, config, configFile, shard, quiet,
             model, modelOutput, modelInput,
         };
-        command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse =>
         {
             var o = output ?? Console.Out;
             var e = error ?? Console.Error;
             try
             {
-                if (parse.UnmatchedTokens.Count > 0)
-                {
-                    var token = parse.UnmatchedTokens[0];
-                    throw new UsageException(token.StartsWith('-')
-                        ? $"unknown option '{token}' (see schedulers sample --help)"
-                        : $"unexpected argument '{token}' (see schedulers sample --help)");
-                }
                 if (parse.GetResult(config) is { Tokens.Count: 0, Implicit: false })
                     throw new UsageException("--config needs a value key=value");
                 string? Read(Option<string?> option)
@@ -103,6 +95,12 @@ public static class SampleCommand
             {
                 // A model that failed while sampling (a load failure is a UsageException).
                 e.WriteLine($"sample: {m.Message}");
+                return 1;
+            }
+            catch (IOException io)
+            {
+                // A disk that fills or fails while writing: each file is the previous one or the new one, whole.
+                e.WriteLine($"sample: {io.Message}");
                 return 1;
             }
         });
@@ -174,6 +172,10 @@ public static class SampleCommand
     {
         var sampler = SamplerConfigs.Build(r.Scheduler, r.ConfigFile, r.ConfigPairs, r.Target);
         SamplerSteps.Check(sampler, r.Steps, $"--steps {r.Steps}");
+        // Both checked before the model is loaded or anything is sampled.
+        var (first, count) = r.Shard is { } s ? SampleRun.ShardRange(r.Samples, s.Index, s.Count) : (0, r.Samples);
+        MemoryBudget.Check(count, r.Target.Dimension, "--samples");
+        OutputFolder.Prepare(r.OutDir, "--out");
         IDenoiserModel? network = null;
         if (r.Model is not null)
         {
@@ -182,7 +184,6 @@ public static class SampleCommand
         }
         using var owned = network;
         var outputs = network is null ? null : DenoiserModels.ToSamplingModel(network, r.ModelOutput, r.ModelInput);
-        var (first, count) = r.Shard is { } s ? SampleRun.ShardRange(r.Samples, s.Index, s.Count) : (0, r.Samples);
         var name = SamplerConfigs.Describe(sampler)
             + (r.Model is null ? "" : $" with model {Path.GetFileName(r.Model)} ({ModelConversion.outputName(r.ModelOutput)} at {(r.ModelInput.IsTimestep ? "t" : "σ")})");
         int nfe = TargetSampling.nfe(sampler, r.Steps);

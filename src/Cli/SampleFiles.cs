@@ -11,26 +11,35 @@ namespace Schedulers.Cli;
 public static class SampleFiles
 {
     /// <summary>Writes <paramref name="samples"/> ([N, D]) as CSV, the first line <c># </c> + <paramref name="comment"/>.</summary>
-    public static void WriteCsv(string path, NdArray samples, string comment)
+    public static void WriteCsv(string path, NdArray samples, string comment) =>
+        AtomicFile.Write(path, stream => WriteCsv(stream, samples, comment));
+
+    /// <summary>Writes the CSV text of <see cref="WriteCsv(string, NdArray, string)"/> to <paramref name="stream"/>
+    /// as it is formatted, so that no text copy of the whole array is held.</summary>
+    public static void WriteCsv(Stream stream, NdArray samples, string comment)
     {
         int n = samples.BatchSize, d = samples.Length / Math.Max(1, n);
-        var data = samples.ToArray();
-        var sb = new StringBuilder(n * d * 12 + 64);
-        sb.Append("# ").Append(comment.Replace('\n', ' ')).Append('\n');
-        sb.AppendJoin(',', Enumerable.Range(0, d).Select(j => $"x{j}")).Append('\n');
+        using var writer = new StreamWriter(stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true) { NewLine = "\n" };
+        writer.Write("# ");
+        writer.Write(comment.Replace('\n', ' '));
+        writer.Write('\n');
+        writer.Write(string.Join(',', Enumerable.Range(0, d).Select(j => $"x{j}")));
+        writer.Write('\n');
+        Span<char> cell = stackalloc char[32];
         for (int i = 0; i < n; i++)
         {
+            var row = samples.Span.Slice(i * d, d);
             for (int j = 0; j < d; j++)
             {
-                if (j > 0) sb.Append(',');
-                sb.Append(data[i * d + j].ToString("R", CultureInfo.InvariantCulture));
+                if (j > 0) writer.Write(',');
+                row[j].TryFormat(cell, out int written, "R", CultureInfo.InvariantCulture);
+                writer.Write(cell[..written]);
             }
-            sb.Append('\n');
+            writer.Write('\n');
         }
-        AtomicFile.WriteAllBytes(path, Encoding.UTF8.GetBytes(sb.ToString()));
     }
 
-    /// <summary>Reads a CSV written by <see cref="WriteCsv"/>: the comment (without <c># </c>) and the points.</summary>
+    /// <summary>Reads a CSV written by <see cref="WriteCsv(string, NdArray, string)"/>: the comment (without <c># </c>) and the points.</summary>
     public static (string Comment, NdArray Samples) ReadCsv(string path)
     {
         var lines = File.ReadAllLines(path);
@@ -55,6 +64,6 @@ public static class SampleFiles
         return (comment, NdArrayModule.create([values.Count / d, d], values.ToArray()));
     }
 
-    /// <summary>Writes <paramref name="samples"/> as a NumPy .npy file (<see cref="NpyFile.Write"/>).</summary>
+    /// <summary>Writes <paramref name="samples"/> as a NumPy .npy file (<see cref="NpyFile.Write(string, NdArray)"/>).</summary>
     public static void WriteNpy(string path, NdArray samples) => NpyFile.Write(path, samples);
 }

@@ -19,10 +19,8 @@ public static class SamplePlot
         QualityReport? report = null, int width = 800, int height = 800)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var plot = Create(target, samples, title, report);
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory is not null) Directory.CreateDirectory(directory);
-        plot.SavePng(path, width, height);
+        // Rendered in memory and renamed into place: a crash or a full disk leaves the old picture, never a part.
+        AtomicFile.WriteAllBytes(path, RenderPng(target, samples, title, report, width, height));
     }
 
     /// <summary>The PNG bytes of the same picture as <see cref="WritePng"/>.</summary>

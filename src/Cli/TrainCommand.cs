@@ -30,15 +30,12 @@ public static class TrainCommand
         {
             target, steps, batchSize, seed, outFile, sigmaMin, sigmaMax, hidden, layers, lr, threads, quiet,
         };
-        command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse =>
         {
             var o = output ?? Console.Out;
             var e = error ?? Console.Error;
             try
             {
-                if (parse.UnmatchedTokens.Count > 0)
-                    throw new UsageException($"unknown option or argument '{parse.UnmatchedTokens[0]}' (see schedulers train --help)");
                 string? Read(Option<string?> option)
                 {
                     var value = parse.GetValue(option);
@@ -61,7 +58,9 @@ public static class TrainCommand
                 };
                 if (request.SigmaMin >= request.SigmaMax)
                     throw new UsageException($"--sigma-min ({request.SigmaMin}) must be below --sigma-max ({request.SigmaMax})");
-                var path = Read(outFile) ?? "model.pt";
+                var given = Read(outFile) ?? "model.pt";
+                var name = Path.GetFileName(given);
+                var path = OutputFolder.PrepareFile(given, "--out", name, MlpArchitecture.SidecarOf(name));
                 bool progress = !parse.GetValue(quiet) && error is null && !Console.IsErrorRedirected;
                 return Execute(request, path, progress, o, e);
             }
@@ -73,6 +72,12 @@ public static class TrainCommand
             catch (InvalidOperationException failure)
             {
                 e.WriteLine($"train: {failure.Message}");
+                return 1;
+            }
+            catch (IOException io)
+            {
+                // A disk that fills or fails while writing: the weights and the sidecar are each whole or absent.
+                e.WriteLine($"train: {io.Message}");
                 return 1;
             }
         });

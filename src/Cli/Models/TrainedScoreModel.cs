@@ -16,23 +16,32 @@ public sealed class TrainedScoreModel : IDenoiserModel
     /// <inheritdoc/>
     public string Path { get; }
 
+    /// <summary>The dimension D of the points the network was trained on.</summary>
+    public int Dimension => _module.Architecture.Dimension;
+
     private TrainedScoreModel(string path, ScoreMlp module)
     {
         Path = path;
         _module = module;
     }
 
-    /// <summary>Whether <paramref name="path"/> has a score-MLP sidecar (then it is loaded by this class whatever
-    /// its extension).</summary>
-    public static bool IsTrainedModel(string path) => MlpArchitecture.TryRead(path) is not null;
+    /// <summary>Whether <paramref name="path"/> has a sidecar file <c>&lt;path&gt;.json</c> (then it is loaded by
+    /// this class whatever its extension, and a sidecar that is not valid is reported as such).</summary>
+    public static bool IsTrainedModel(string path) => File.Exists(MlpArchitecture.SidecarOf(path));
 
     /// <summary>Loads the weights with the architecture of the sidecar; throws <see cref="ModelException"/> when the
-    /// file is missing or its weights do not fit the architecture.</summary>
+    /// file is missing, the sidecar is missing or invalid (<see cref="MlpSidecar.Read"/>), the weights are not the
+    /// file the sidecar was written with, or they do not fit the architecture.</summary>
     public static TrainedScoreModel Load(string path)
     {
         if (!File.Exists(path)) throw new ModelException($"model file '{path}' does not exist");
-        var architecture = MlpArchitecture.TryRead(path)
-            ?? throw new ModelException($"model file '{path}' has no score-MLP sidecar '{MlpArchitecture.SidecarOf(path)}'");
+        var architecture = MlpSidecar.Read(path);
+        if (architecture.WeightsSha256 is { } expected)
+        {
+            using var stream = File.OpenRead(path);
+            if (Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream)) != expected)
+                throw new ModelException($"model file '{path}' is not the weights its sidecar '{MlpArchitecture.SidecarOf(path)}' was written with (SHA-256 differs): the two files come from different runs");
+        }
         var module = new ScoreMlp(architecture);
         try
         {

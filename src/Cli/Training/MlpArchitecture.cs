@@ -32,29 +32,39 @@ public sealed record MlpArchitecture
     public uint Seed { get; init; }
     /// <summary>The held-out loss after training (<see cref="ScoreTraining.HeldOutLoss"/>).</summary>
     public double FinalLoss { get; init; }
+    /// <summary>The size of the weights file written with this sidecar (null in sidecars written before it was
+    /// recorded).</summary>
+    public long? WeightsBytes { get; init; }
+    /// <summary>The SHA-256 (lower-case hex) of the weights file written with this sidecar: a weights file of
+    /// another run is refused at load.</summary>
+    public string? WeightsSha256 { get; init; }
+
+    /// <summary>The number of weights and biases of the network (<see cref="ScoreMlp"/>: inputs D + 1, then
+    /// <see cref="Layers"/> hidden layers, then D outputs).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public long Parameters
+    {
+        get
+        {
+            long width = Dimension + 1, total = 0;
+            for (int i = 0; i < Layers; i++) { total += (width + 1) * Hidden; width = Hidden; }
+            return total + (width + 1) * Dimension;
+        }
+    }
 
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     /// <summary>The sidecar file of a model file.</summary>
     public static string SidecarOf(string modelPath) => modelPath + ".json";
 
-    /// <summary>Writes the sidecar of <paramref name="modelPath"/>.</summary>
-    public void Save(string modelPath) => File.WriteAllText(SidecarOf(modelPath), JsonSerializer.Serialize(this, Options));
+    /// <summary>Writes the sidecar of <paramref name="modelPath"/> (through <see cref="AtomicFile"/>).</summary>
+    public void Save(string modelPath) => AtomicFile.WriteAllBytes(SidecarOf(modelPath), JsonSerializer.SerializeToUtf8Bytes(this, Options));
 
     /// <summary>The architecture in the sidecar of <paramref name="modelPath"/>, or null when there is none or it is
-    /// not of this format.</summary>
+    /// not valid (<see cref="MlpSidecar.Read"/> says why).</summary>
     public static MlpArchitecture? TryRead(string modelPath)
     {
-        var sidecar = SidecarOf(modelPath);
-        if (!File.Exists(sidecar)) return null;
-        try
-        {
-            var a = JsonSerializer.Deserialize<MlpArchitecture>(File.ReadAllText(sidecar), Options);
-            return a is { Format: FormatName } ? a : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
+        try { return MlpSidecar.Read(modelPath); }
+        catch (Schedulers.Models.ModelException) { return null; }
     }
 }

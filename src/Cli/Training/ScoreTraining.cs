@@ -127,12 +127,22 @@ public static class ScoreTraining
     }
 
     /// <summary>Writes the weights (TorchSharp <c>module.save</c>) to <paramref name="path"/> and the architecture
-    /// with the final loss to its sidecar <c>&lt;path&gt;.json</c>.</summary>
+    /// with the final loss, the weights' size and SHA-256 to its sidecar <c>&lt;path&gt;.json</c>. The old sidecar
+    /// goes first and the new one is written last, each file whole (<see cref="AtomicFile"/>): the sidecar is the
+    /// pair's manifest, so a sidecar never stands beside weights of another run, and a run killed midway leaves
+    /// weights without a sidecar, which the loader refuses.</summary>
     public static void Save(TrainResult result, string path)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        result.Model.save(path);
-        (result.Model.Architecture with { FinalLoss = result.FinalLoss }).Save(path);
+        File.Delete(MlpArchitecture.SidecarOf(path));
+        var weights = new MemoryStream();
+        result.Model.save(weights);
+        var bytes = weights.ToArray();
+        AtomicFile.WriteAllBytes(path, bytes);
+        (result.Model.Architecture with
+        {
+            FinalLoss = result.FinalLoss,
+            WeightsBytes = bytes.LongLength,
+            WeightsSha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)),
+        }).Save(path);
     }
 }
