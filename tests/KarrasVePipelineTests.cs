@@ -14,6 +14,19 @@ public class KarrasVePipelineTests
 
     private static float[] Host(Tensor t) => t.contiguous().data<float>().ToArray();
 
+    /// <summary>The stochastic Karras loop on the core with the golden model −x·s/(s² + 1) and the Flax key chain.</summary>
+    internal static NdArray CoreLoop(KarrasVeState state, PrngKey key, NdArray sample)
+    {
+        var ops = NdArrayOps.Default;
+        var hooks = new KarrasStochasticHooks<NdArray, PrngKey>(
+            Microsoft.FSharp.Core.FuncConvert.FromFunc<NdArray, double, NdArray>((x, s) =>
+                ((ITensorOps<NdArray, PrngKey>)ops).Combine(new[] { (Coef.NewScalar(-(float)s / ((float)s * (float)s + 1f)), x) })),
+            Microsoft.FSharp.Core.FuncConvert.FromFunc<PrngKey, ValueTuple<PrngKey, PrngKey>>(KarrasStochastic.flaxKeyChain),
+            Microsoft.FSharp.Core.FuncConvert.FromAction<KarrasStochasticStep<NdArray>>(_ => { }),
+            Microsoft.FSharp.Core.FuncConvert.FromAction<NdArray>(_ => { }));
+        return KarrasStochastic.run(ops, hooks, state, key, sample);
+    }
+
     [Fact]
     public void The_loop_reproduces_the_torch_golden_final_sample()
     {
@@ -50,14 +63,7 @@ public class KarrasVePipelineTests
         using var sample = tensor(data, new long[] { 2, 3, 4, 4 });
         using var shell = KarrasVePipeline.Run(scheduler, sample, (x, s) => x.mul(-s / (s * s + 1f)), NoiseSource.Of(Prng.key(7)));
 
-        var ops = NdArrayOps.Default;
-        var hooks = new KarrasStochasticHooks<NdArray, PrngKey>(
-            Microsoft.FSharp.Core.FuncConvert.FromFunc<NdArray, double, NdArray>((x, s) =>
-                ((ITensorOps<NdArray, PrngKey>)ops).Combine(new[] { (Coef.NewScalar(-(float)s / ((float)s * (float)s + 1f)), x) })),
-            Microsoft.FSharp.Core.FuncConvert.FromFunc<PrngKey, ValueTuple<PrngKey, PrngKey>>(KarrasStochastic.flaxKeyChain),
-            Microsoft.FSharp.Core.FuncConvert.FromAction<KarrasStochasticStep<NdArray>>(_ => { }),
-            Microsoft.FSharp.Core.FuncConvert.FromAction<NdArray>(_ => { }));
-        var core = KarrasStochastic.run(ops, hooks, scheduler.State, Prng.key(7), NdArrayModule.create(new[] { 2, 3, 4, 4 }, data));
+        var core = CoreLoop(scheduler.State, Prng.key(7), NdArrayModule.create(new[] { 2, 3, 4, 4 }, data));
         Assert.Equal(core.ToArray(), Host(shell));
     }
 

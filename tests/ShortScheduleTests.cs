@@ -113,14 +113,7 @@ public class ShortScheduleTests
         AssertFinite(shell.data<float>().ToArray(), "the torch sample");
 
         var flaxState = KarrasVe.setTimesteps(2, KarrasVe.createState(Flavour.Flax, KarrasVe.defaults));
-        var ops = NdArrayOps.Default;
-        var hooks = new KarrasStochasticHooks<NdArray, PrngKey>(
-            Microsoft.FSharp.Core.FuncConvert.FromFunc<NdArray, double, NdArray>((x, s) =>
-                ((ITensorOps<NdArray, PrngKey>)ops).Combine(new[] { (Coef.NewScalar(-(float)s / ((float)s * (float)s + 1f)), x) })),
-            Microsoft.FSharp.Core.FuncConvert.FromFunc<PrngKey, ValueTuple<PrngKey, PrngKey>>(KarrasStochastic.flaxKeyChain),
-            Microsoft.FSharp.Core.FuncConvert.FromAction<KarrasStochasticStep<NdArray>>(_ => { }),
-            Microsoft.FSharp.Core.FuncConvert.FromAction<NdArray>(_ => { }));
-        var core = KarrasStochastic.run(ops, hooks, flaxState, Prng.key(0), NdArrayModule.create(new[] { 2, 3, 4, 4 }, data));
+        var core = KarrasVePipelineTests.CoreLoop(flaxState, Prng.key(0), NdArrayModule.create(new[] { 2, 3, 4, 4 }, data));
         AssertFinite(core.ToArray(), "the Flax sample");
     }
 }
