@@ -13,7 +13,7 @@ namespace Schedulers.Bench;
 public class DpmBenchmarks
 {
     private static readonly DpmSolverConfig Config = DpmSolverConfigModule.set("solver_order", 3, DpmSolverConfigModule.defaults);
-    private static readonly IDpmTensorOps<NdArray, PrngKey> Ops = DpmNdArrayOps.Default;
+    private static readonly IBackend<NdArray, PrngKey> Ops = NdArrayBackend.Default;
     private NdArray _sample = NdArrayModule.zeros(new[] { 1 }), _model = NdArrayModule.zeros(new[] { 1 });
     private Tensor _tSample = zeros(1), _tModel = zeros(1);
     private DpmSolverState<NdArray> _start = DpmSolverMultistep.create<NdArray>(Config);
@@ -86,5 +86,5 @@ public class DpmBenchmarks
     /// <summary>Core: the whole 20-step loop with the trivial model ε = x (measured once per Order value).</summary>
     [Benchmark]
     public NdArray Loop20Core() =>
-        MultistepSampling.run(Ops, Prng.key(9), FuncConvert.FromFunc<NdArray, long, NdArray>((x, _) => x), FuncConvert.FromAction<MultistepSampling.MultistepProgress<NdArray>>(_ => { }), _sample, _start).Item1;
+        MultistepSampling.run(Ops, Prng.key(9), FuncConvert.FromFunc<NdArray, long, NdArray>((x, _) => x), FuncConvert.FromAction<StepProgress<DpmStepResult<NdArray>>>(_ => { }), _sample, _start).Item1;
 }

@@ -12,7 +12,7 @@ public class SdeVeBenchmarks
 {
     private NdArray _sample = NdArrayModule.zeros(new[] { 1 }), _model = NdArrayModule.zeros(new[] { 1 });
     private Tensor _tSample = zeros(1), _tModel = zeros(1), _discreteSigmas = zeros(1);
-    private ScoreSdeVeState _state = ScoreSdeVe.empty;
+    private ScoreSdeVeState _state = ScoreSdeVe.emptyWith(Flavour.Flax);
     private ScoreSdeVeScheduler _shell = new();
     private Generator _generator = new(0);
     private float _t;

@@ -25,7 +25,7 @@ let private plan =
 
 let private bitsOf (x: NdArray) = x.ToArray() |> Array.map BitConverter.SingleToUInt32Bits
 
-/// The one-pass DPM-Solver update (`DpmNdArrayOps` as `IDpmFusedOps`) against the generic update built from
+/// The one-pass DPM-Solver update (`NdArrayBackend` as `IDpmFusedOps`) against the generic update built from
 /// `Combine`s on a backend without the fused pass: the same bits for every order, with and without noise, at sizes
 /// with and without a vector tail.
 [<Properties(MaxTest = 200)>]
@@ -45,6 +45,6 @@ module FusedUpdate =
             let x, m0, m1, m2, z = arrays |> Array.map (fun a -> NdArray.create shape a) |> fun a -> a[0], a[1], a[2], a[3], a[4]
             let outputs = [| m0; m1; m2 |] |> Array.truncate p.Order
             let noise = if withNoise then ValueSome z else ValueNone
-            let fused = DpmSolverUpdate.apply DpmNdArrayOps.Default p x outputs noise
-            let generic = DpmSolverUpdate.apply NdArrayOps.Default p x outputs noise
+            let fused = DpmSolverUpdate.apply NdArrayBackend.Default p x outputs noise
+            let generic = DpmSolverUpdate.apply NdArrayBackend.Default p x outputs noise
             bitsOf fused = bitsOf generic)

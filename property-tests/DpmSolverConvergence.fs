@@ -11,7 +11,7 @@ open Xunit.Abstractions
 type DpmSolverConvergence(output: ITestOutputHelper) =
     let mu, s = 0.5, 0.3
     let lambdaStart, lambdaEnd = -2.5, 2.5
-    let ops = DpmNdArrayOps.Default :> IDpmTensorOps<NdArray, PrngKey>
+    let ops = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
     let start = NdArray.init [| 1; 64 |] (fun i -> float32 (-3.0 + 6.0 * float i / 63.0))
 
     let point (lambda: float) : VpPoint =

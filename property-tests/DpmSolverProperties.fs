@@ -73,12 +73,12 @@ type OdeGenerators =
 
 let private scheduled (c: DpmCase) = DpmSolverMultistep.create<NdArray> c.Config |> DpmSolverMultistep.setTimesteps c.Steps
 
-let private ops = DpmNdArrayOps.Default :> IDpmTensorOps<NdArray, PrngKey>
+let private ops = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
 
 /// Runs a whole loop on a small sample with a model, recording the order of every step.
 let private runLoop (state: DpmSolverState<NdArray>) (model: NdArray -> int64 -> NdArray) (key: PrngKey) (sample: NdArray) =
     let orders = ResizeArray()
-    let final, _ = MultistepSampling.run ops key model (fun p -> orders.Add p.Order) sample state
+    let final, _ = MultistepSampling.run ops key model (fun p -> orders.Add p.Output.Order) sample state
     final, orders.ToArray()
 
 [<Properties(Arbitrary = [| typeof<DpmGenerators>; typeof<OdeGenerators>; typeof<Generators> |], MaxTest = 150)>]
@@ -155,7 +155,7 @@ module Steps =
         let s = scheduled c
         let finite = ResizeArray()
         let model (x: NdArray) (t: int64) = NdArray.scale (float32 t / float32 (t + 1L)) x
-        MultistepSampling.run ops key model (fun p -> finite.Add(NdArray.isFinite p.Sample)) sample s |> ignore
+        MultistepSampling.run ops key model (fun p -> finite.Add(NdArray.isFinite p.Output.PrevSample)) sample s |> ignore
         Seq.forall id finite |> Prop.label (sprintf "%O" c)
 
     [<Property>]

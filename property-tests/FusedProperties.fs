@@ -14,17 +14,17 @@ let private bitsOf (xs: float32[]) = xs |> Array.map BitConverter.SingleToUInt32
 [<Properties(Arbitrary = [| typeof<Generators>; typeof<ShapeGenerators> |], MaxTest = 100)>]
 module FusedStep =
 
-    let private ops = NdArrayOps.Default
+    let private ops = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
 
     let private separate (c0: float32) (x0: NdArray) (c1: float32) (x1: NdArray) (g: float32) (z: NdArray) =
-        let mean = NdArrayOps.CombineArrays [| struct (Scalar c0, x0); struct (Scalar c1, x1) |]
-        mean, NdArrayOps.CombineArrays [| struct (Scalar 1.0f, mean); struct (Scalar g, z) |]
+        let mean = NdArrayBackend.CombineArrays [| struct (Scalar c0, x0); struct (Scalar c1, x1) |]
+        mean, NdArrayBackend.CombineArrays [| struct (Scalar 1.0f, mean); struct (Scalar g, z) |]
 
     [<Property>]
     let ``CombineThenAdd equals two Combines`` (SmallShape shape) (key: PrngKey) (NormalFloat a) (NormalFloat b) (NormalFloat g) =
         let keys = Prng.split 3 key
         let x, y, z = NdArray.normal shape keys[0], NdArray.normal shape keys[1], NdArray.normal shape keys[2]
-        let struct (mean, prev) = ops.CombineThenAddArrays([| struct (Scalar(float32 a), x); struct (Scalar(float32 b), y) |], float32 g, z)
+        let struct (mean, prev) = (ops.TryCombineThenAdd([| struct (Scalar(float32 a), x); struct (Scalar(float32 b), y) |], float32 g, z)).Value
         let mean', prev' = separate (float32 a) x (float32 b) y (float32 g) z
         mean = mean' && prev = prev'
 
@@ -34,7 +34,7 @@ module FusedStep =
         let n = 1 + extra % 9000
         let keys = Prng.split 3 key
         let x, y = NdArray.normal [| n |] keys[0], NdArray.normal [| n |] keys[1]
-        let struct (mean, prev) = ops.CombineWithNoiseArrays([| struct (Scalar 1.0f, x); struct (Scalar 0.75f, y) |], float32 g, keys[2])
+        let struct (mean, prev) = Backend.combineWithNoise ops [| struct (Scalar 1.0f, x); struct (Scalar 0.75f, y) |] (float32 g) keys[2]
         let mean', prev' = separate 1.0f x 0.75f y (float32 g) (NdArray.normal [| n |] keys[2])
         mean = mean' && prev = prev'
 
@@ -44,9 +44,9 @@ module FusedStep =
         let x, y = NdArray.normal shape keys[0], NdArray.normal shape keys[1]
         let coefs = Array.init x.BatchSize (fun b -> 0.5f + float32 b)
         let terms = [| struct (Scalar 1.0f, x); struct (PerBatch coefs, y) |]
-        let struct (mean, prev) = ops.CombineWithNoiseArrays(terms, 0.3f, keys[1])
-        let mean' = NdArrayOps.CombineArrays terms
-        mean = mean' && prev = NdArrayOps.CombineArrays [| struct (Scalar 1.0f, mean'); struct (Scalar 0.3f, NdArray.normal shape keys[1]) |]
+        let struct (mean, prev) = Backend.combineWithNoise ops terms 0.3f keys[1]
+        let mean' = NdArrayBackend.CombineArrays terms
+        mean = mean' && prev = NdArrayBackend.CombineArrays [| struct (Scalar 1.0f, mean'); struct (Scalar 0.3f, NdArray.normal shape keys[1]) |]
 
     [<Property>]
     let ``the Flax step_pred equals the two-pass predictor with the drawn noise`` (SmallShape shape) (key: PrngKey) =
@@ -168,23 +168,23 @@ module Exhaustive =
         let previous = KernelSettings.MaxThreads
         try
             KernelSettings.MaxThreads <- 1
-            let struct (m1, p1) = NdArrayOps.Default.CombineWithNoiseArrays(terms, 0.25f, key)
+            let struct (m1, p1) = Backend.combineWithNoise (NdArrayBackend.Default :> IBackend<NdArray, PrngKey>) terms 0.25f key
             KernelSettings.MaxThreads <- 4
-            let struct (m2, p2) = NdArrayOps.Default.CombineWithNoiseArrays(terms, 0.25f, key)
+            let struct (m2, p2) = Backend.combineWithNoise (NdArrayBackend.Default :> IBackend<NdArray, PrngKey>) terms 0.25f key
             Xunit.Assert.True((m1 = m2 && p1 = p2))
             let whole = NdArray.normal [| n |] key
-            let expected = NdArrayOps.CombineArrays [| struct (Scalar 1.0f, m1); struct (Scalar 0.25f, whole) |]
+            let expected = NdArrayBackend.CombineArrays [| struct (Scalar 1.0f, m1); struct (Scalar 0.25f, whole) |]
             Xunit.Assert.Equal<float32[]>(expected.ToArray(), p1.ToArray())
         finally
             KernelSettings.MaxThreads <- previous
 
 /// KarrasVe's one-pass stages on the core backend against the generic op-by-op path (run through a wrapper backend
-/// that is not `NdArrayOps`), bit for bit, in both flavours.
+/// that is not `NdArrayBackend`), bit for bit, in both flavours.
 [<Properties(Arbitrary = [| typeof<Generators>; typeof<ShapeGenerators> |], MaxTest = 100)>]
 module FusedKarras =
 
-    let private generic = DpmNdArrayOps.Default :> ITensorOps<NdArray, PrngKey>
-    let private fused = NdArrayOps.Default :> ITensorOps<NdArray, PrngKey>
+    let private generic = OpByOpBackend(NdArrayBackend.Default) :> IBackend<NdArray, PrngKey>
+    let private fused = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
 
     let private state (flavour: Flavour) = KarrasVe.createState flavour KarrasVe.defaults |> KarrasVe.setTimesteps 50
 
@@ -194,7 +194,7 @@ module FusedKarras =
         let struct (sigma, sigmaPrev) = KarrasVe.sigmasAt s (1 + index % 49)
         let keys = Prng.split 2 key
         let sample, model = NdArray.normal shape keys[0], NdArray.normal shape keys[1]
-        let run (ops: ITensorOps<NdArray, PrngKey>) =
+        let run (ops: IBackend<NdArray, PrngKey>) =
             let noised = KarrasVe.addNoiseToInputWith ops s sample sigma key
             let step = KarrasVe.stepWith ops s model noised.SigmaHat sigmaPrev noised.SampleHat
             let correct = KarrasVe.stepCorrectWith ops s model noised.SigmaHat sigmaPrev noised.SampleHat step.PrevSample step.Derivative

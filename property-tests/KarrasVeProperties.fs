@@ -42,7 +42,7 @@ type KarrasVeGenerators =
     static member AnyFlavour() : Arbitrary<AnyFlavour> =
         Gen.elements [ Flavour.Torch; Flavour.Flax ] |> Gen.map AnyFlavour |> Arb.fromGen
 
-let private ops = NdArrayOps.Default :> ITensorOps<NdArray, PrngKey>
+let private ops = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
 
 let private ready flavour config n = KarrasVe.createState flavour config |> KarrasVe.setTimesteps n
 
@@ -87,9 +87,8 @@ module Churn =
         let g = KarrasVe.gamma state sigma
         // torch compares the float32 σ with float32 bounds; Flax compares Python floats.
         let inside =
-            match flavour with
-            | Flavour.Torch -> float32 config.SMin <= float32 sigma && float32 sigma <= float32 config.SMax
-            | _ -> config.SMin <= sigma && sigma <= config.SMax
+            if obj.ReferenceEquals(flavour, Flavour.Torch) then float32 config.SMin <= float32 sigma && float32 sigma <= float32 config.SMax
+            else config.SMin <= sigma && sigma <= config.SMax
         g >= 0.0 && g <= root2m1 && g = (if inside then min (config.SChurn / float n) root2m1 else 0.0)
 
     [<Property>]

@@ -15,7 +15,7 @@ module Combine =
         let keys = Prng.split 3 key
         let x, y, z = arrayOf shape keys[0], arrayOf shape keys[1], arrayOf shape keys[2]
         let a, b, c = float32 a, float32 b, float32 c
-        let actual = NdArrayOps.CombineArrays [| struct (Scalar a, x); struct (Scalar b, y); struct (Scalar c, z) |]
+        let actual = NdArrayBackend.CombineArrays [| struct (Scalar a, x); struct (Scalar b, y); struct (Scalar c, z) |]
         let expected = Array.init x.Length (fun i -> (a * x[i] + b * y[i]) + c * z[i])
         actual.ToArray() = expected && actual.Shape = x.Shape
 
@@ -25,7 +25,7 @@ module Combine =
         let batch = x.BatchSize
         let inner = x.Length / batch
         let coefs = Array.init batch (fun b -> float32 (b + 1) * 0.5f)
-        let actual = NdArrayOps.CombineArrays [| struct (Scalar 1.0f, x); struct (PerBatch coefs, x) |]
+        let actual = NdArrayBackend.CombineArrays [| struct (Scalar 1.0f, x); struct (PerBatch coefs, x) |]
         actual.ToArray() = Array.init x.Length (fun i -> x[i] + coefs[i / inner] * x[i])
 
     [<Property>]
@@ -33,7 +33,7 @@ module Combine =
         let keys = Prng.split 6 key
         let xs = keys |> Array.map (arrayOf shape)
         let cs = [| 0.5f; -1.25f; 3.0f; 0.1f; -0.7f; 2.2f |]
-        let actual = NdArrayOps.CombineArrays(Array.map2 (fun c x -> struct (Scalar c, x)) cs xs)
+        let actual = NdArrayBackend.CombineArrays(Array.map2 (fun c x -> struct (Scalar c, x)) cs xs)
         let expected = Array.init xs[0].Length (fun i -> Array.fold2 (fun s c (x: NdArray) -> s + c * x[i]) 0.0f cs xs)
         // The fold starts from 0 + c0·x0, which is exactly c0·x0.
         actual.ToArray() = expected
@@ -42,7 +42,7 @@ module Combine =
     let ``inputs are never changed`` (shape: SmallShape) (key: PrngKey) =
         let x = arrayOf shape key
         let before = x.ToArray()
-        NdArrayOps.CombineArrays [| struct (Scalar 2.0f, x); struct (Scalar 3.0f, x) |] |> ignore
+        NdArrayBackend.CombineArrays [| struct (Scalar 2.0f, x); struct (Scalar 3.0f, x) |] |> ignore
         x.ToArray() = before
 
 module Reductions =

@@ -30,7 +30,7 @@ let ``README: the VE predictor-corrector loop on NdArray with a key`` () =
     let score (x: NdArray) (sigma: NdArray) =
         let inner = x.Length / x.BatchSize
         NdArray.init x.Shape (fun i -> let s = sigma[i / inner] in x[i] * s / (s + 1.0f))
-    let result = Sampling.predictorCorrector ScoreSdeVe.defaults score [| 2; 3; 4; 4 |] 10 None (Prng.key 0L)
+    let result = Sampling.predictorCorrector ScoreSdeVe.defaults score [| 2; 3; 4; 4 |] 10 ignore (Prng.key 0L)
     // README example (F#, SDE-VE) ends
     Assert.Equal<int[]>([| 2; 3; 4; 4 |], result.Sample.Shape)
     Assert.True(NdArray.isFinite result.Sample)

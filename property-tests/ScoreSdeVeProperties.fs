@@ -41,8 +41,8 @@ type SdeVeGenerators =
 /// The pipeline's schedule (set_timesteps(n), then set_sigmas(n)) of a case.
 let private schedule (c: SdeVeCase) =
     ScoreSdeVe.createStateWith c.Flavour c.Config
-    |> ScoreSdeVe.setTimestepsWith c.Flavour c.Config c.Steps None
-    |> ScoreSdeVe.setSigmasWith c.Flavour c.Config c.Steps None None None
+    |> ScoreSdeVe.setTimestepsWith c.Config c.Steps None
+    |> ScoreSdeVe.setSigmasWith c.Config c.Steps None None None
 
 let private strictly (cmp: float32 -> float32 -> bool) (xs: float32[]) = xs |> Array.pairwise |> Array.forall (fun (a, b) -> cmp a b)
 
@@ -51,7 +51,8 @@ let private near (relative: float) (expected: float) (actual: float32) = abs (fl
 let private sampleOf (SmallShape shape) (key: PrngKey) = NdArray.normal shape key
 
 let private deepCopy (s: ScoreSdeVeState) =
-    { Timesteps = s.Timesteps |> Option.map Array.copy
+    { Flavour = s.Flavour
+      Timesteps = s.Timesteps |> Option.map Array.copy
       DiscreteSigmas = s.DiscreteSigmas |> Option.map Array.copy
       Sigmas = s.Sigmas |> Option.map Array.copy }
 
@@ -87,7 +88,7 @@ module Schedule =
     let ``set_sigmas reuses existing timesteps whatever their length`` (c: SdeVeCase) =
         let s =
             ScoreSdeVe.createStateWith c.Flavour c.Config
-            |> ScoreSdeVe.setSigmasWith c.Flavour c.Config c.Steps None None None
+            |> ScoreSdeVe.setSigmasWith c.Config c.Steps None None None
         s.Sigmas.Value.Length = c.Config.NumTrainTimesteps && s.DiscreteSigmas.Value.Length = c.Steps
 
 [<Properties(Arbitrary = [| typeof<Generators>; typeof<SdeVeGenerators>; typeof<ShapeGenerators> |], MaxTest = 60)>]
@@ -96,8 +97,8 @@ module Steps =
     let private stepBoth (c: SdeVeCase) (s: ScoreSdeVeState) (i: int) (x: NdArray) (key: PrngKey) =
         let t = s.Timesteps.Value[i % c.Steps]
         let score = NdArray.scale -0.5f x
-        let pred = ScoreSdeVe.stepPredOn NdArrayOps.Default s score t x (ScoreSdeVe.flaxNoiseKey key)
-        let corr = ScoreSdeVe.stepCorrectOn c.Flavour NdArrayOps.Default c.Config s score x (ScoreSdeVe.flaxNoiseKey key)
+        let pred = ScoreSdeVe.stepPredOn NdArrayBackend.Default s score t x (ScoreSdeVe.flaxNoiseKey key)
+        let corr = ScoreSdeVe.stepCorrectOn NdArrayBackend.Default c.Config s score x (ScoreSdeVe.flaxNoiseKey key)
         pred, corr
 
     [<Property>]
@@ -128,8 +129,8 @@ module Steps =
         let x = sampleOf shape key
         let score = NdArray.scale 0.25f x
         let t = flat.Timesteps.Value[0] // index n − 1 > 0
-        let a = ScoreSdeVe.stepPredOn NdArrayOps.Default flat score t x (ScoreSdeVe.flaxNoiseKey key)
-        let b = ScoreSdeVe.stepPredOn NdArrayOps.Default flat score t x (ScoreSdeVe.flaxNoiseKey other)
+        let a = ScoreSdeVe.stepPredOn NdArrayBackend.Default flat score t x (ScoreSdeVe.flaxNoiseKey key)
+        let b = ScoreSdeVe.stepPredOn NdArrayBackend.Default flat score t x (ScoreSdeVe.flaxNoiseKey other)
         (ScoreSdeVe.predictorPlan flat t).Diffusion = 0.0f
         && a.PrevSample = b.PrevSample && a.PrevSample = a.PrevSampleMean.Value && a.PrevSample = x
 
@@ -140,8 +141,8 @@ module Steps =
         let x = sampleOf shape key
         stepBoth c s i x key |> ignore
         ScoreSdeVe.getAdjacentSigma s [| 0; c.Steps - 1 |] |> ignore
-        ScoreSdeVe.setTimestepsWith c.Flavour c.Config 7 None s |> ignore
-        ScoreSdeVe.setSigmasWith c.Flavour c.Config 5 None None None s |> ignore
+        ScoreSdeVe.setTimestepsWith c.Config 7 None s |> ignore
+        ScoreSdeVe.setSigmasWith c.Config 5 None None None s |> ignore
         ScoreSdeVe.addNoise s x x (Array.create x.BatchSize (i % c.Steps)) |> ignore
         s = before
 
@@ -153,7 +154,7 @@ module Loop =
         let n = 1 + c.Steps % 6
         let model (x: NdArray) (sigma: NdArray) = NdArray.scale (-1.0f / (sigma[0] * sigma[0] + 1.0f)) x
         let steps = ResizeArray()
-        let a = PredictorCorrector.run c.Config model [| 2; 3; 2; 2 |] n (Some steps.Add) key
-        let b = PredictorCorrector.run c.Config model [| 2; 3; 2; 2 |] n None key
-        a.Sample = b.Sample && steps.Count = n && steps[n - 1].SampleMean = a.Sample
+        let a = PredictorCorrector.run c.Config model [| 2; 3; 2; 2 |] n steps.Add key
+        let b = PredictorCorrector.run c.Config model [| 2; 3; 2; 2 |] n ignore key
+        a.Sample = b.Sample && steps.Count = n && steps[n - 1].Output.PrevSampleMean = Some a.Sample
         && a.State.Sigmas.Value.Length = n

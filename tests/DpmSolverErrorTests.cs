@@ -58,7 +58,7 @@ public class DpmSolverErrorTests
         var x = Deter();
         var e = Assert.Throws<InvalidOperationException>(() => s.Step(x, 999, x));
         Assert.Contains("SetTimesteps", e.Message);
-        var core = Assert.Throws<InvalidOperationException>(() => DpmSolverMultistep.step(DpmNdArrayOps.Default, NdArrayModule.zeros(new[] { 1, 2 }), 999L, NdArrayModule.zeros(new[] { 1, 2 }), DpmSolverMultistep.create<NdArray>(DpmSolverConfigModule.defaults)));
+        var core = Assert.Throws<InvalidOperationException>(() => DpmSolverMultistep.step(NdArrayBackend.Default, NdArrayModule.zeros(new[] { 1, 2 }), 999L, NdArrayModule.zeros(new[] { 1, 2 }), DpmSolverMultistep.create<NdArray>(DpmSolverConfigModule.defaults)));
         Assert.Contains("set_timesteps", core.Message);
     }
 

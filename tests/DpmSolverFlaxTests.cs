@@ -17,7 +17,7 @@ public class DpmSolverFlaxTests
         var steps = new List<int>();
         var (final, _) = MultistepSampling.runFlax(
             Microsoft.FSharp.Core.FuncConvert.FromFunc<NdArray, int, NdArray>((x, t) => NdArrayModule.create(x.Shape, x.ToArray().Select(v => v * t / (float)(t + 1)).ToArray())),
-            Microsoft.FSharp.Core.FuncConvert.FromAction<MultistepSampling.MultistepProgress<NdArray>>(p => steps.Add(p.Order)),
+            Microsoft.FSharp.Core.FuncConvert.FromAction<StepProgress<FlaxDpmStepOutput>>(p => steps.Add(p.Output.Order)),
             10, sample, state).ToValueTuple();
         Assert.Equal(10, steps.Count);
         return NdArrayModule.meanAbs(final);

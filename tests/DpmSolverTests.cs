@@ -234,7 +234,7 @@ public class DpmSolverTests
         var shell = FullLoop(scheduler).data<float>().ToArray();
         var state = DpmSolverMultistep.setTimesteps(10, DpmSolverMultistep.create<NdArray>(scheduler.Config));
         var sample = NdArrayModule.create(new[] { 4, 3, 8, 8 }, Deter().data<float>().ToArray());
-        var ops = DpmNdArrayOps.Default;
+        var ops = NdArrayBackend.Default;
         var x = sample;
         foreach (var t in state.Timesteps)
         {

@@ -74,7 +74,7 @@ public sealed class EdmHeunTests
         var expected = EdmHeun.runArray(FuncConvert.FromFunc((NdArray x, double sigma) => Targets.edmDenoiser(Targets.ring8, sigma, x)), state, x0);
         using var scope = NewDisposeScope();
         var t0 = tensor(x0.ToArray(), [3, 2]);
-        var result = EdmHeun.run(TorchTensorOps.Instance,
+        var result = EdmHeun.run(TorchBackend.Instance,
             FuncConvert.FromFunc((Tensor x, double sigma) =>
                 tensor(Targets.edmDenoiser(Targets.ring8, sigma, NdArrayModule.create([3, 2], x.data<float>().ToArray())).ToArray(), [3, 2])),
             state, t0);

@@ -10,7 +10,7 @@ namespace Schedulers.Tests;
 /// </summary>
 public class HostKernelsTests
 {
-    private static readonly TorchTensorOps Ops = TorchTensorOps.Instance;
+    private static readonly TorchBackend Ops = TorchBackend.Instance;
 
     /// <summary>Seeds of the random cases (each seed draws several shapes and combinations).</summary>
     public static TheoryData<int> Seeds() => new() { 1, 2, 3, 4, 5, 6, 7, 8 };
@@ -123,8 +123,8 @@ public class HostKernelsTests
             var terms = new[] { (Coef.NewScalar(RandomCoefficient(random)), RandomTensor(random, shape)), (Coef.NewScalar(RandomCoefficient(random)), RandomTensor(random, shape)) };
             var scale = RandomCoefficient(random);
             var generatorSeed = random.Next();
-            var (fastMean, fastPrev) = Ops.CombineWithNoise(terms, scale, NoiseSource.Of(new Generator((ulong)generatorSeed)));
-            var (opsMean, opsPrev) = OpByOp(() => Ops.CombineWithNoise(terms, scale, NoiseSource.Of(new Generator((ulong)generatorSeed))));
+            var (fastMean, fastPrev) = Backend.combineWithNoise<Tensor, NoiseSource>(Ops, terms, scale, NoiseSource.Of(new Generator((ulong)generatorSeed)));
+            var (opsMean, opsPrev) = OpByOp(() => Backend.combineWithNoise<Tensor, NoiseSource>(Ops, terms, scale, NoiseSource.Of(new Generator((ulong)generatorSeed))));
             Assert.Equal(Bits(opsMean), Bits(fastMean));
             Assert.Equal(Bits(opsPrev), Bits(fastPrev));
             // The draw is torch.randn(shape, generator): prev − mean recovers scale·z as the op path computes it.
@@ -143,8 +143,8 @@ public class HostKernelsTests
         var terms = new[] { (Coef.NewScalar(1f), RandomTensor(random, shape)), (Coef.NewPerBatch(new[] { 0.25f, -3f }), RandomTensor(random, shape)), (Coef.NewScalar(0.125f), RandomTensor(random, shape)) };
         Assert.True(shape.Aggregate(1L, (a, d) => a * d) >= KernelSettings.ParallelThreshold);
         Assert.Equal(Bits(OpByOp(() => Ops.Combine(terms))), Bits(Ops.Combine(terms)));
-        var (mean, prev) = Ops.CombineThenAdd(terms[..1].Append((Coef.NewScalar(0.75f), terms[2].Item2)).ToArray(), 1.5f, terms[1].Item2);
-        var (opsMean, opsPrev) = OpByOp(() => Ops.CombineThenAdd(terms[..1].Append((Coef.NewScalar(0.75f), terms[2].Item2)).ToArray(), 1.5f, terms[1].Item2));
+        var (mean, prev) = Backend.combineThenAdd<Tensor, NoiseSource>(Ops, terms[..1].Append((Coef.NewScalar(0.75f), terms[2].Item2)).ToArray(), 1.5f, terms[1].Item2);
+        var (opsMean, opsPrev) = OpByOp(() => Backend.combineThenAdd<Tensor, NoiseSource>(Ops, terms[..1].Append((Coef.NewScalar(0.75f), terms[2].Item2)).ToArray(), 1.5f, terms[1].Item2));
         Assert.Equal(Bits(opsMean), Bits(mean));
         Assert.Equal(Bits(opsPrev), Bits(prev));
         Assert.Equal(Bits(OpByOp(() => Ops.Divide(terms[0].Item2, Coef.NewScalar(3f)))), Bits(Ops.Divide(terms[0].Item2, Coef.NewScalar(3f))));
@@ -161,8 +161,8 @@ public class HostKernelsTests
         var terms = new[] { (Coef.NewScalar(1f), x), (Coef.NewScalar(0.3f), transposed) };
         var contiguousTerms = new[] { (Coef.NewScalar(1f), x), (Coef.NewScalar(0.3f), transposed.contiguous()) };
         Assert.Equal(Bits(Ops.Combine(contiguousTerms)), Bits(Ops.Combine(terms)));
-        var (mean, prev) = Ops.CombineThenAdd(terms, 0.7f, x);
-        var (contiguousMean, contiguousPrev) = Ops.CombineThenAdd(contiguousTerms, 0.7f, x);
+        var (mean, prev) = Backend.combineThenAdd<Tensor, NoiseSource>(Ops, terms, 0.7f, x);
+        var (contiguousMean, contiguousPrev) = Backend.combineThenAdd<Tensor, NoiseSource>(Ops, contiguousTerms, 0.7f, x);
         Assert.Equal(Bits(contiguousMean), Bits(mean));
         Assert.Equal(Bits(contiguousPrev), Bits(prev));
         Assert.Equal(Bits(Ops.Divide(transposed.contiguous(), Coef.NewScalar(3f))), Bits(Ops.Divide(transposed, Coef.NewScalar(3f))));
@@ -183,8 +183,8 @@ public class HostKernelsTests
         var copies = new[] { (Coef.NewScalar(1f), view.clone()), (Coef.NewPerBatch(new[] { 0.5f, -2f }), otherView.clone()) };
         Assert.Equal(Bits(OpByOp(() => Ops.Combine(copies))), Bits(Ops.Combine(terms)));
         Assert.Equal(Bits(OpByOp(() => Ops.Divide(view.clone(), Coef.NewScalar(7f)))), Bits(Ops.Divide(view, Coef.NewScalar(7f))));
-        var (mean, prev) = Ops.CombineThenAdd(new[] { (Coef.NewScalar(1f), view), (Coef.NewScalar(0.25f), otherView) }, 3f, view);
-        var (opsMean, opsPrev) = OpByOp(() => Ops.CombineThenAdd(new[] { (Coef.NewScalar(1f), view.clone()), (Coef.NewScalar(0.25f), otherView.clone()) }, 3f, view.clone()));
+        var (mean, prev) = Backend.combineThenAdd<Tensor, NoiseSource>(Ops, new[] { (Coef.NewScalar(1f), view), (Coef.NewScalar(0.25f), otherView) }, 3f, view);
+        var (opsMean, opsPrev) = OpByOp(() => Backend.combineThenAdd<Tensor, NoiseSource>(Ops, new[] { (Coef.NewScalar(1f), view.clone()), (Coef.NewScalar(0.25f), otherView.clone()) }, 3f, view.clone()));
         Assert.Equal(Bits(opsMean), Bits(mean));
         Assert.Equal(Bits(opsPrev), Bits(prev));
     }

@@ -17,13 +17,12 @@ public class KarrasVePipelineTests
     /// <summary>The stochastic Karras loop on the core with the golden model −x·s/(s² + 1) and the Flax key chain.</summary>
     internal static NdArray CoreLoop(KarrasVeState state, PrngKey key, NdArray sample)
     {
-        var ops = NdArrayOps.Default;
+        var ops = NdArrayBackend.Default;
         var hooks = new KarrasStochasticHooks<NdArray, PrngKey>(
             Microsoft.FSharp.Core.FuncConvert.FromFunc<NdArray, double, NdArray>((x, s) =>
-                ((ITensorOps<NdArray, PrngKey>)ops).Combine(new[] { (Coef.NewScalar(-(float)s / ((float)s * (float)s + 1f)), x) })),
+                ((IBackend<NdArray, PrngKey>)ops).Combine(new[] { (Coef.NewScalar(-(float)s / ((float)s * (float)s + 1f)), x) })),
             Microsoft.FSharp.Core.FuncConvert.FromFunc<PrngKey, ValueTuple<PrngKey, PrngKey>>(KarrasStochastic.flaxKeyChain),
-            Microsoft.FSharp.Core.FuncConvert.FromAction<KarrasStochasticStep<NdArray>>(_ => { }),
-            Microsoft.FSharp.Core.FuncConvert.FromAction<NdArray>(_ => { }));
+            Microsoft.FSharp.Core.FuncConvert.FromAction<StepProgress<KarrasStochasticStep<NdArray>>>(_ => { }));
         return KarrasStochastic.run(ops, hooks, state, key, sample);
     }
 
@@ -46,7 +45,7 @@ public class KarrasVePipelineTests
         using var sample = tensor(x0, new long[] { 4, 3, 8, 8 });
         var steps = new List<(int Timestep, bool Corrected)>();
         using var final = KarrasVePipeline.Run(scheduler, sample, GoldenModel, NoiseSource.Of(new torch.Generator(1)),
-            s => steps.Add((s.Timestep, s.Corrected is not null)));
+            s => steps.Add((s.Output.Timestep, s.Output.Corrected is not null)));
         Assert.Equal(-1, Tolerance.Loop.FirstMismatch(expected.Data, Host(final).Select(v => (double)v).ToArray()));
         Assert.Equal(Enumerable.Range(0, 10).Reverse(), steps.Select(s => s.Timestep));
         Assert.Equal(Enumerable.Repeat(true, 9).Append(false), steps.Select(s => s.Corrected));

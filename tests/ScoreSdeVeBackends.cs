@@ -29,7 +29,7 @@ public interface IScoreSdeVeBackend
     (List<float[]> Samples, float[] Result) Loop(ScoreSdeVeConfig config, int n, float[] sample, int[] shape, PrngKey key);
 }
 
-/// <summary>The core backend: <see cref="ScoreSdeVe"/> on <see cref="NdArray"/> with <see cref="NdArrayOps"/>.</summary>
+/// <summary>The core backend: <see cref="ScoreSdeVe"/> on <see cref="NdArray"/> with <see cref="NdArrayBackend"/>.</summary>
 public sealed class CoreBackend : IScoreSdeVeBackend
 {
     private ScoreSdeVeConfig _config = ScoreSdeVe.defaults;
@@ -42,31 +42,31 @@ public sealed class CoreBackend : IScoreSdeVeBackend
     public void Schedule(ScoreSdeVeConfig config, int n)
     {
         _config = config;
-        _state = ScoreSdeVe.setSigmasWith(Flavour.Torch, config, n, null, null, null,
-            ScoreSdeVe.setTimestepsWith(Flavour.Torch, config, n, null, ScoreSdeVe.createStateWith(Flavour.Torch, config)));
+        _state = ScoreSdeVe.setSigmasWith(config, n, null, null, null,
+            ScoreSdeVe.setTimestepsWith(config, n, null, ScoreSdeVe.createStateWith(Flavour.Torch, config)));
     }
 
     public (float[] Timesteps, float[] Sigmas) Tables() => (_state.Timesteps!.Value, _state.Sigmas!.Value);
 
     public (float[] Prev, float[] Mean) StepPred(float[] modelOutput, float timestep, float[] sample, int[] shape, PrngKey key)
     {
-        var output = ScoreSdeVe.stepPredOn(NdArrayOps.Default, _state, NdArrayModule.create(shape, modelOutput), timestep, NdArrayModule.create(shape, sample), ScoreSdeVe.flaxNoiseKey(key));
+        var output = ScoreSdeVe.stepPredOn(NdArrayBackend.Default, _state, NdArrayModule.create(shape, modelOutput), timestep, NdArrayModule.create(shape, sample), ScoreSdeVe.flaxNoiseKey(key));
         return (output.PrevSample.ToArray(), output.PrevSampleMean!.Value.ToArray());
     }
 
     public float[] StepCorrect(float[] modelOutput, float[] sample, int[] shape, PrngKey key) =>
-        ScoreSdeVe.stepCorrectOn(Flavour.Torch, NdArrayOps.Default, _config, _state, NdArrayModule.create(shape, modelOutput), NdArrayModule.create(shape, sample), ScoreSdeVe.flaxNoiseKey(key))
+        ScoreSdeVe.stepCorrectOn(NdArrayBackend.Default, _config, _state, NdArrayModule.create(shape, modelOutput), NdArrayModule.create(shape, sample), ScoreSdeVe.flaxNoiseKey(key))
             .PrevSample.ToArray();
 
     public (List<float[]> Samples, float[] Result) Loop(ScoreSdeVeConfig config, int n, float[] sample, int[] shape, PrngKey key)
     {
         var samples = new List<float[]>();
         var model = FuncConvert.FromFunc<NdArray, float, NdArray>((x, sigma) =>
-            NdArrayOps.DivideArray(NdArrayOps.CombineArrays(new[] { (Coef.NewScalar(sigma), x) }), Coef.NewScalar(sigma + 1f)));
-        var onStep = FuncConvert.FromAction<PredictorCorrector.PcProgress<NdArray>>(p => samples.Add(p.Sample.ToArray()));
+            NdArrayBackend.DivideArray(NdArrayBackend.CombineArrays(new[] { (Coef.NewScalar(sigma), x) }), Coef.NewScalar(sigma + 1f)));
+        var onStep = FuncConvert.FromAction<StepProgress<ScoreSdeVeOutput<NdArray>>>(p => samples.Add(p.Output.PrevSample.ToArray()));
         var next = FuncConvert.FromFunc<PrngKey, ValueTuple<PrngKey, PrngKey>>(k => PredictorCorrector.nextKey(k));
-        var result = PredictorCorrector.runFromOn(NdArrayOps.Default, Flavour.Torch, config, n, model, next,
-            FSharpOption<FSharpFunc<PredictorCorrector.PcProgress<NdArray>, Unit>>.Some(onStep), NdArrayModule.create(shape, sample), key);
+        var result = PredictorCorrector.runFromOn(NdArrayBackend.Default, Flavour.Torch, config, n, model, next,
+            onStep, NdArrayModule.create(shape, sample), key);
         return (samples, result.Sample.ToArray());
     }
 }
@@ -116,7 +116,7 @@ public sealed class TorchCpuBackend : IScoreSdeVeBackend
         using var scope = NewDisposeScope();
         var samples = new List<float[]>();
         var pipeline = new Pipelines.ScoreSdeVePipeline((x, sigma) => x.mul(sigma.reshape(-1, 1, 1, 1)).div(sigma.reshape(-1, 1, 1, 1).add(1f)), new ScoreSdeVeScheduler(config));
-        var output = pipeline.CallFrom(T(sample, shape), n, key, p => samples.Add(V(p.Sample)));
+        var output = pipeline.CallFrom(T(sample, shape), n, key, p => samples.Add(V(p.Output.PrevSample)));
         return (samples, V(output.Sample));
     }
 }

@@ -59,7 +59,7 @@ public class ScoreSdeVeErrorTests
         var pipeline = new ScoreSdeVePipeline((x, s) => x, scheduler);
         Assert.Throws<ArgumentOutOfRangeException>(() => pipeline.Call(new long[] { 1, 3, 4, 4 }, n, new Generator(0)));
         Assert.Throws<ArgumentException>(() => ScoreSdeVe.setTimesteps(ScoreSdeVe.defaults, n, ScoreSdeVe.empty));
-        Assert.Throws<ArgumentException>(() => PredictorCorrector.run(ScoreSdeVe.defaults, FuncConvertModel(), new[] { 1, 2 }, n, null, Prng.key(0)));
+        Assert.Throws<ArgumentException>(() => PredictorCorrector.run(ScoreSdeVe.defaults, FuncConvertModel(), new[] { 1, 2 }, n, Microsoft.FSharp.Core.FuncConvert.FromAction<StepProgress<ScoreSdeVeOutput<NdArray>>>(_ => { }), Prng.key(0)));
     }
 
     private static Microsoft.FSharp.Core.FSharpFunc<NdArray, Microsoft.FSharp.Core.FSharpFunc<NdArray, NdArray>> FuncConvertModel() =>

@@ -104,7 +104,7 @@ public class ScoreSdeVeSchedulerTests
         Assert.False(c.eq(d).all().item<bool>());
         Assert.Equal(x.device_type, c.device_type);
         // The key overload is the Flax scheduler: noise normal(split(key, 1)[0]).
-        var core = ScoreSdeVe.stepPredOn(NdArrayOps.Default, scheduler.State, SdeVeGolden.DummySampleDeter().Let(s => NdArrayModule.scale(0.1f, s)), 0.5f, SdeVeGolden.DummySampleDeter(), ScoreSdeVe.flaxNoiseKey(Prng.key(0)));
+        var core = ScoreSdeVe.stepPredOn(NdArrayBackend.Default, scheduler.State, SdeVeGolden.DummySampleDeter().Let(s => NdArrayModule.scale(0.1f, s)), 0.5f, SdeVeGolden.DummySampleDeter(), ScoreSdeVe.flaxNoiseKey(Prng.key(0)));
         Assert.Equal(core.PrevSample.ToArray(), c.data<float>().ToArray());
     }
 

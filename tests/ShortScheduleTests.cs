@@ -49,7 +49,7 @@ public class ShortScheduleTests
         var (final, _) = MultistepSampling.runFlax(
             Microsoft.FSharp.Core.FuncConvert.FromFunc<NdArray, int, NdArray>((x, t) =>
                 NdArrayModule.create(x.Shape, x.ToArray().Select(v => v * t / (float)(t + 1)).ToArray())),
-            Microsoft.FSharp.Core.FuncConvert.FromAction<MultistepSampling.MultistepProgress<NdArray>>(p => timesteps.Add((int)p.Timestep)),
+            Microsoft.FSharp.Core.FuncConvert.FromAction<StepProgress<FlaxDpmStepOutput>>(p => timesteps.Add((int)p.Timestep)),
             n, sample, state).ToValueTuple();
         Assert.Equal(ExpectedDpmTimesteps(json, n), timesteps.Select(t => (long)t));
         Assert.Equal(new[] { 4, 3, 8, 8 }, final.Shape);
@@ -81,7 +81,7 @@ public class ShortScheduleTests
             var inner = x.Length / x.BatchSize;
             return NdArrayModule.init(x.Shape, Microsoft.FSharp.Core.FuncConvert.FromFunc<int, float>(i => x[i] * sigma[i / inner] / (sigma[i / inner] + 1f)));
         });
-        var flax = PredictorCorrector.run(ScoreSdeVe.defaults, model, new[] { 2, 3, 4, 4 }, n, null, Prng.key(0));
+        var flax = PredictorCorrector.run(ScoreSdeVe.defaults, model, new[] { 2, 3, 4, 4 }, n, Microsoft.FSharp.Core.FuncConvert.FromAction<StepProgress<ScoreSdeVeOutput<NdArray>>>(_ => { }), Prng.key(0));
         Assert.Equal(n == 1 ? new[] { 1f } : new[] { 1f, 1e-5f }, flax.State.Timesteps!.Value);
         AssertFinite(flax.Sample.ToArray(), "the Flax sample");
 

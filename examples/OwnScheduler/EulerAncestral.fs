@@ -1,6 +1,6 @@
 /// An EDM Euler-ancestral sampler written outside the library, against the core's public extension points only:
 /// an immutable config and state, `setTimesteps`, a per-step scalar plan and a step applied through
-/// `ITensorOps<'T,'Noise>`, so the same code runs on the core's NdArray (JAX keys) and on the shell's torch tensors
+/// `IBackend<'T,'Noise>`, so the same code runs on the core's NdArray (JAX keys) and on the shell's torch tensors
 /// (torch.Generator).
 ///
 /// The maths. Data are noised as x_σ = x0 + σ·z (the VE/EDM parametrisation of Karras et al. 2022), and D(x; σ)
@@ -95,7 +95,7 @@ let plan (state: EulerAncestralState) (i: int) : EulerAncestralPlan =
     { Sigma = s[i]; Delta = float32 (down - sigma); NoiseScale = float32 up }
 
 /// One step on any backend: x' = x + Δ·(x − D)/σ (+ σ_up·z, z drawn from `noise` when σ_up > 0).
-let step (ops: ITensorOps<'T, 'Noise>) (p: EulerAncestralPlan) (x: 'T) (denoised: 'T) (noise: 'Noise) : 'T =
+let step (ops: IBackend<'T, 'Noise>) (p: EulerAncestralPlan) (x: 'T) (denoised: 'T) (noise: 'Noise) : 'T =
     let d = ops.Divide(ops.Combine [| struct (Scalar 1.0f, x); struct (Scalar -1.0f, denoised) |], Scalar p.Sigma)
     if p.NoiseScale > 0.0f then
         ops.Combine [| struct (Scalar 1.0f, x); struct (Scalar p.Delta, d); struct (Scalar p.NoiseScale, ops.Normal(noise, x)) |]
@@ -104,7 +104,7 @@ let step (ops: ITensorOps<'T, 'Noise>) (p: EulerAncestralPlan) (x: 'T) (denoised
 
 /// The whole loop from x (already scaled by σ_max): `denoiser x σ` is D(x; σ), `noiseAt i` the noise source of
 /// step i (for JAX keys, `Prng.foldIn (uint32 i) key`, so every step draws independent normals).
-let run (ops: ITensorOps<'T, 'Noise>) (denoiser: 'T -> float -> 'T) (noiseAt: int -> 'Noise) (state: EulerAncestralState) (x: 'T) : 'T =
+let run (ops: IBackend<'T, 'Noise>) (denoiser: 'T -> float -> 'T) (noiseAt: int -> 'Noise) (state: EulerAncestralState) (x: 'T) : 'T =
     let n = (sigmas state).Length - 1
     let mutable sample = x
     for i in 0 .. n - 1 do

@@ -9,7 +9,7 @@
 open Schedulers.Core
 open OwnScheduler
 
-let ops = NdArrayOps.Default :> ITensorOps<NdArray, PrngKey>
+let ops = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
 let keys = Prng.split 3 (Prng.key 0L)
 
 /// Samples `count` points of `target` in `steps` steps, from σ_max·z; step i draws its noise from its own key.

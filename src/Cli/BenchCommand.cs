@@ -98,8 +98,8 @@ internal sealed class QuickBench
     private static (ScoreSdeVeState State, float Timestep) SdeState(Flavour flavour)
     {
         var config = ScoreSdeVe.defaults;
-        var state = ScoreSdeVe.setTimestepsWith(flavour, config, 10, null, ScoreSdeVe.createStateWith(flavour, config));
-        state = ScoreSdeVe.setSigmasWith(flavour, config, 10, null, null, null, state);
+        var state = ScoreSdeVe.setTimestepsWith(config, 10, null, ScoreSdeVe.createStateWith(flavour, config));
+        state = ScoreSdeVe.setSigmasWith(config, 10, null, null, null, state);
         return (state, state.Timesteps!.Value[3]);
     }
 
@@ -157,7 +157,7 @@ internal sealed class QuickBench
     private void RunDpm(int n, NdArray sample, NdArray model)
     {
         var config = DpmSolverConfigModule.set("solver_order", 3, DpmSolverConfigModule.defaults);
-        IDpmTensorOps<NdArray, PrngKey> ops = DpmNdArrayOps.Default;
+        IBackend<NdArray, PrngKey> ops = NdArrayBackend.Default;
         var start = DpmSolverMultistep.setTimesteps(20, DpmSolverMultistep.create<NdArray>(config));
         var s = DpmSolverMultistep.setBeginIndex(0, start);
         for (int k = 0; k < 3; k++)
@@ -169,7 +169,7 @@ internal sealed class QuickBench
             s = DpmSolverMultistep.step(ops, model, t, sample, state).Item2;
         }
         var identity = Microsoft.FSharp.Core.FuncConvert.FromFunc<NdArray, long, NdArray>((x, _) => x);
-        var ignore = Microsoft.FSharp.Core.FuncConvert.FromAction<MultistepSampling.MultistepProgress<NdArray>>(_ => { });
+        var ignore = Microsoft.FSharp.Core.FuncConvert.FromAction<StepProgress<DpmStepResult<NdArray>>>(_ => { });
         var loop = MedianNs(() => MultistepSampling.run(ops, Prng.key(9), identity, ignore, sample, start), 1, 3, 1);
         Metric("dpm_loop20_core_ms", loop / 1e6, "ms");
     }
@@ -185,7 +185,7 @@ internal sealed class QuickBench
         Metric("step_overhead_small_us", core / 1000, "us");
         // The same step with the noise given: the fixed cost without the 768 normals.
         var z = NdArrayModule.normal(Small, Prng.key(3));
-        var ops = NdArrayOps.Default;
+        var ops = NdArrayBackend.Default;
         var given = MedianNs(() => ScoreSdeVe.stepPredWithNoise(ops, state, model, t, sample, z), 2000, 15, 2000);
         Metric("step_overhead_small_given_noise_us", given / 1000, "us");
     }

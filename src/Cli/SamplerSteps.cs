@@ -32,7 +32,7 @@ public static class SamplerSteps
                     EdmHeun.setTimesteps(steps, EdmHeun.createState(h.heun));
                     break;
                 case TargetSampler.ScoreSdeVeSampler s:
-                    ScoreSdeVe.setTimesteps(s.sdeVe, steps, ScoreSdeVe.empty);
+                    ScoreSdeVe.setTimesteps(s.sdeVe, steps, ScoreSdeVe.emptyWith(Flavour.Flax));
                     break;
             }
         }

@@ -8,7 +8,7 @@ namespace Schedulers;
 /// <summary>
 /// diffusers' <c>DPMSolverMultistepScheduler</c> (DPM-Solver and DPM-Solver++, orders 1–3, ODE and SDE variants) over
 /// TorchSharp tensors on any device. It holds an immutable core state (<see cref="State"/>) and swaps it on every
-/// call; the maths is the core's <see cref="DpmSolverMultistep"/>, run with <see cref="DpmTorchOps"/>.
+/// call; the maths is the core's <see cref="DpmSolverMultistep"/>, run with <see cref="TorchBackend"/>.
 /// <para>Thread safety: an instance may be shared between threads. Every call reads one whole state, and
 /// <see cref="Step(Tensor, long, Tensor, Generator?, Tensor?)"/>, <see cref="SetTimesteps(int, Device?, double?)"/> and
 /// <see cref="SetBeginIndex"/> replace the state they started from in one compare-and-swap; a call that overlaps
@@ -139,7 +139,7 @@ public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverC
             var output32 = modelOutput.dtype == ScalarType.Float32 ? modelOutput.alias() : modelOutput.to(ScalarType.Float32);
             var sample32 = sample.dtype == ScalarType.Float32 ? sample : sample.to(ScalarType.Float32);
             var noise = varianceNoise is null ? FSharpValueOption<Tensor>.None : FSharpValueOption<Tensor>.Some(varianceNoise.to(ScalarType.Float32).to(sample.device));
-            result = DpmSolverMultistep.stepWith(DpmTorchOps.Instance, NoiseSource.Of(generator), noise, output32, timestep, sample32, state);
+            result = DpmSolverMultistep.stepWith(TorchBackend.Instance, NoiseSource.Of(generator), noise, output32, timestep, sample32, state);
             // The newest history entry belongs to the scheduler: neither this scope nor the caller's may free it.
             result.State.ModelOutputs[^1]!.Value.DetachFromDisposeScope();
             prev = (outputDtype == ScalarType.Float32 ? result.PrevSample : result.PrevSample.to(outputDtype)).MoveToOuterDisposeScope();
@@ -178,6 +178,6 @@ public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverC
         ArgumentNullException.ThrowIfNull(timesteps);
         TensorChecks.SameShape("original_samples", originalSamples, nameof(noise), noise);
         var ts = timesteps.to(CPU).to(ScalarType.Int64).flatten().data<long>().ToArray();
-        return DpmSolverMultistep.addNoise(DpmTorchOps.Instance, originalSamples, noise, ts, State);
+        return DpmSolverMultistep.addNoise(TorchBackend.Instance, originalSamples, noise, ts, State);
     }
 }

@@ -7,7 +7,7 @@ namespace Schedulers;
 /// <summary>
 /// diffusers' <c>KarrasVeScheduler</c> (the stochastic sampler of Karras et al. 2022, Algorithm 2, for VE models) over
 /// TorchSharp tensors on any device. It holds an immutable core <see cref="State"/> and runs the core's
-/// <see cref="KarrasVe"/> functions with <see cref="TorchTensorOps"/>, rounding per-step scalars as torch does.
+/// <see cref="KarrasVe"/> functions with <see cref="TorchBackend"/>, rounding per-step scalars as torch does.
 /// Quirks kept from diffusers: <see cref="Schedule"/> holds σ² values that the pipeline uses as σ; every
 /// <see cref="AddNoiseToInput(Tensor, float, TorchSharp.torch.Generator?)"/> draws one full-shape normal even when γ = 0;
 /// <see cref="StepCorrect"/> returns the first-stage derivative.
@@ -127,7 +127,7 @@ public sealed partial class KarrasVeScheduler : ConfigMixin<KarrasVeConfig>
         TensorChecks.Float32("sample", sample);
         var state = RequireTimesteps(nameof(AddNoiseToInput));
         using var scope = NewDisposeScope();
-        var noised = KarrasVe.addNoiseToInputWith(TorchTensorOps.Instance, state, sample, sigma, noise);
+        var noised = KarrasVe.addNoiseToInputWith(TorchBackend.Instance, state, sample, sigma, noise);
         return new KarrasVeNoisedSample(noised.SampleHat.MoveToOuterDisposeScope(), (float)noised.SigmaHat);
     }
 
@@ -141,7 +141,7 @@ public sealed partial class KarrasVeScheduler : ConfigMixin<KarrasVeConfig>
         TensorChecks.Float32("sample_hat", sampleHat);
         var state = RequireTimesteps(nameof(Step));
         using var scope = NewDisposeScope();
-        var o = KarrasVe.stepWith(TorchTensorOps.Instance, state, modelOutput, sigmaHat, sigmaPrev, sampleHat);
+        var o = KarrasVe.stepWith(TorchBackend.Instance, state, modelOutput, sigmaHat, sigmaPrev, sampleHat);
         return new KarrasVeOutput(
             o.PrevSample.MoveToOuterDisposeScope(), o.Derivative.MoveToOuterDisposeScope(), o.PredOriginalSample.MoveToOuterDisposeScope());
     }
@@ -162,7 +162,7 @@ public sealed partial class KarrasVeScheduler : ConfigMixin<KarrasVeConfig>
         var state = RequireTimesteps(nameof(StepCorrect));
         using var scope = NewDisposeScope();
         var o = KarrasVe.stepCorrectWith(
-            TorchTensorOps.Instance, state, modelOutput, sigmaHat, sigmaPrev, sampleHat, samplePrev, derivative);
+            TorchBackend.Instance, state, modelOutput, sigmaHat, sigmaPrev, sampleHat, samplePrev, derivative);
         return new KarrasVeOutput(o.PrevSample.MoveToOuterDisposeScope(), derivative, o.PredOriginalSample.MoveToOuterDisposeScope());
     }
 }

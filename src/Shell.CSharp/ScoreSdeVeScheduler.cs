@@ -8,7 +8,7 @@ namespace Schedulers;
 /// <summary>
 /// diffusers' <c>ScoreSdeVeScheduler</c>: the variance-exploding SDE predictor–corrector scheduler (Song et al. 2021)
 /// on TorchSharp tensors. The maths is the core's (<see cref="ScoreSdeVe"/>, torch flavour) run through
-/// <see cref="TorchTensorOps"/> on the device of the sample; the schedule tables stay on the host. The instance holds
+/// <see cref="TorchBackend"/> on the device of the sample; the schedule tables stay on the host. The instance holds
 /// an immutable core <see cref="State"/> and replaces it when <see cref="SetTimesteps"/> or <see cref="SetSigmas"/> run.
 /// <para>Thread safety: an instance may be shared between threads. Every call reads one whole state, and
 /// <see cref="SetTimesteps"/>, <see cref="SetSigmas"/> and a pipeline run replace the state they started from in one
@@ -79,7 +79,7 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
 
     /// <summary><c>set_timesteps(num_inference_steps, sampling_eps)</c>: <c>torch.linspace(1, eps, n)</c>; sigmas are left as they are.</summary>
     public void SetTimesteps(int numInferenceSteps, double? samplingEps = null) =>
-        _state.Update(state => ScoreSdeVe.setTimestepsWith(Flavour.Torch, Config, numInferenceSteps, Option(samplingEps), state), nameof(SetTimesteps));
+        _state.Update(state => ScoreSdeVe.setTimestepsWith(Config, numInferenceSteps, Option(samplingEps), state), nameof(SetTimesteps));
 
     /// <summary>
     /// <c>set_sigmas(num_inference_steps, sigma_min, sigma_max, sampling_eps)</c>: sets timesteps first only when there are
@@ -87,7 +87,7 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
     /// (one per current timestep).
     /// </summary>
     public void SetSigmas(int numInferenceSteps, double? sigmaMin = null, double? sigmaMax = null, double? samplingEps = null) =>
-        _state.Update(state => ScoreSdeVe.setSigmasWith(Flavour.Torch, Config, numInferenceSteps, Option(sigmaMin), Option(sigmaMax), Option(samplingEps), state), nameof(SetSigmas));
+        _state.Update(state => ScoreSdeVe.setSigmasWith(Config, numInferenceSteps, Option(sigmaMin), Option(sigmaMax), Option(samplingEps), state), nameof(SetSigmas));
 
     /// <summary><c>get_adjacent_sigma(timesteps_idx, t)</c>: 0 where the index is 0, else <c>discrete_sigmas[idx − 1]</c>,
     /// on the index tensor's device (<paramref name="t"/> only gives the shape in diffusers and must match it).</summary>
@@ -123,7 +123,7 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
         CheckStep(state, modelOutput, sample);
         // No dispose scope: TorchTensorOps disposes its own temporaries (the draw included), so the step creates only
         // its two outputs, and a scope would cost more than the fast path's whole pass on small tensors.
-        var output = ScoreSdeVe.stepPredOn(TorchTensorOps.Instance, state, modelOutput, (float)timestep, sample, noise);
+        var output = ScoreSdeVe.stepPredOn(TorchBackend.Instance, state, modelOutput, (float)timestep, sample, noise);
         return new SdeVeOutput(output.PrevSample, output.PrevSampleMean!.Value);
     }
 
@@ -133,7 +133,7 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
         var state = State;
         CheckStep(state, modelOutput, sample);
         using var z = GivenNoise(varianceNoise, sample);
-        var output = ScoreSdeVe.stepPredWithNoise(TorchTensorOps.Instance, state, modelOutput, (float)timestep, sample, z);
+        var output = ScoreSdeVe.stepPredWithNoise(TorchBackend.Instance, state, modelOutput, (float)timestep, sample, z);
         return new SdeVeOutput(output.PrevSample, output.PrevSampleMean!.Value);
     }
 
@@ -155,7 +155,7 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
         var state = State;
         CheckStep(state, modelOutput, sample);
         using var scope = NewDisposeScope();
-        var output = ScoreSdeVe.stepCorrectOn(Flavour.Torch, TorchTensorOps.Instance, Config, state, modelOutput, sample, noise);
+        var output = ScoreSdeVe.stepCorrectOn(TorchBackend.Instance, Config, state, modelOutput, sample, noise);
         return new SdeVeCorrectorOutput(output.PrevSample.MoveToOuterDisposeScope());
     }
 
@@ -166,7 +166,7 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
         CheckStep(state, modelOutput, sample);
         using var scope = NewDisposeScope();
         var z = GivenNoise(varianceNoise, sample);
-        var output = ScoreSdeVe.stepCorrectWithNoise(Flavour.Torch, TorchTensorOps.Instance, Config, state, modelOutput, sample, z);
+        var output = ScoreSdeVe.stepCorrectWithNoise(TorchBackend.Instance, Config, state, modelOutput, sample, z);
         return new SdeVeCorrectorOutput(output.PrevSample.MoveToOuterDisposeScope());
     }
 
@@ -184,7 +184,7 @@ public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
         var onDevice = SameDevice(noise, originalSamples) ? noise : noise.to(originalSamples.device);
         using var host = timesteps.to(CPU).to_type(ScalarType.Int64).flatten();
         var indices = host.data<long>().Select(i => checked((int)i)).ToArray();
-        return ScoreSdeVe.addNoiseOn(TorchTensorOps.Instance, State, originalSamples, onDevice, indices).MoveToOuterDisposeScope();
+        return ScoreSdeVe.addNoiseOn(TorchBackend.Instance, State, originalSamples, onDevice, indices).MoveToOuterDisposeScope();
     }
 
     /// <summary><c>scale_model_input(sample, timestep)</c>: the sample itself (the VE SDE needs no input scaling).</summary>

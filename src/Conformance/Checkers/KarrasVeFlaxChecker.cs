@@ -18,7 +18,7 @@ public sealed class KarrasVeFlaxChecker : IGoldenChecker
 
     private sealed class CoreBackend : IKarrasVeBackend
     {
-        private static readonly ITensorOps<NdArray, PrngKey> Ops = NdArrayOps.Default;
+        private static readonly IBackend<NdArray, PrngKey> Ops = NdArrayBackend.Default;
 
         private static KarrasVeState State(KarrasVeConfig config, int n) =>
             KarrasVe.setTimesteps(n, KarrasVe.createState(Flavour.Flax, config));
@@ -46,10 +46,9 @@ public sealed class KarrasVeFlaxChecker : IGoldenChecker
             var hooks = new KarrasStochasticHooks<NdArray, PrngKey>(
                 FuncConvert.FromFunc<NdArray, double, NdArray>(Model),
                 FuncConvert.FromFunc<PrngKey, ValueTuple<PrngKey, PrngKey>>(KarrasStochastic.flaxKeyChain),
-                FuncConvert.FromAction<KarrasStochasticStep<NdArray>>(s => steps.Add(new KarrasVeLoopStep(
-                    s.Sigma, s.SigmaPrev, s.SigmaHat, s.SampleHat.ToArray(), Stage(s.Step),
-                    s.Corrected is null ? null : Stage(s.Corrected.Value)))),
-                FuncConvert.FromAction<NdArray>(_ => { }));
+                FuncConvert.FromAction<StepProgress<KarrasStochasticStep<NdArray>>>(p => steps.Add(new KarrasVeLoopStep(
+                    p.Output.Sigma, p.Output.SigmaPrev, p.Output.SigmaHat, p.Output.SampleHat.ToArray(), Stage(p.Output.Step),
+                    p.Output.Corrected is null ? null : Stage(p.Output.Corrected.Value)))));
             var final = KarrasStochastic.run(Ops, hooks, State(config, n), Prng.key(seed), NdArrayModule.create(shape, x0));
             return new KarrasVeLoop(steps, final.ToArray());
         }

@@ -145,17 +145,17 @@ public sealed class SdeVeFlaxChecker : IGoldenChecker
     {
         var expected = Golden.Items(Golden.Require(loop, "samples", c.Name), c.Name + ".samples");
         if (expected.Length != n) throw new GoldenFormatException($"{c.Name}: {expected.Length} samples for {n} steps");
-        var actual = new List<PredictorCorrector.PcProgress<NdArray>>();
+        var actual = new List<StepProgress<ScoreSdeVeOutput<NdArray>>>();
         var model = FuncConvert.FromFunc<NdArray, float, NdArray>(SdeVeGolden.Model);
-        var onStep = FuncConvert.FromAction<PredictorCorrector.PcProgress<NdArray>>(actual.Add);
+        var onStep = FuncConvert.FromAction<StepProgress<ScoreSdeVeOutput<NdArray>>>(actual.Add);
         var next = FuncConvert.FromFunc<PrngKey, ValueTuple<PrngKey, PrngKey>>(k => PredictorCorrector.nextKey(k));
         var result = PredictorCorrector.runFromOn(
-            NdArrayOps.Default, Flavour.Flax, config, n, model, next,
-            FSharpOption<FSharpFunc<PredictorCorrector.PcProgress<NdArray>, Unit>>.Some(onStep), sample, Prng.key(0));
+            NdArrayBackend.Default, Flavour.Flax, config, n, model, next,
+            onStep, sample, Prng.key(0));
         for (int i = 0; i < n; i++)
         {
             // Each iteration's sample is the predictor's prev_sample.
-            c.Compare($"samples[{i}]", GoldenArray.Parse(expected[i], c.Name), actual[i].Sample.Span, Tolerance.Loop);
+            c.Compare($"samples[{i}]", GoldenArray.Parse(expected[i], c.Name), actual[i].Output.PrevSample.Span, Tolerance.Loop);
         }
     }
 }

@@ -59,7 +59,7 @@ public static class SdeVeGolden
 
     /// <summary>The golden README's ScoreSdeVe model <c>x·σ/(σ + 1)</c>, rounded as the float32 tensor expression.</summary>
     public static NdArray Model(NdArray x, float sigma) =>
-        NdArrayOps.DivideArray(NdArrayOps.CombineArrays(new[] { (Coef.NewScalar(sigma), x) }), Coef.NewScalar(sigma + 1f));
+        NdArrayBackend.DivideArray(NdArrayBackend.CombineArrays(new[] { (Coef.NewScalar(sigma), x) }), Coef.NewScalar(sigma + 1f));
 
     /// <summary>The schedule index <c>i</c> a step case records.</summary>
     public static int Index(JsonValue step, string where) => (int)Golden.Number(Golden.Require(step, "i", where), where + ".i");

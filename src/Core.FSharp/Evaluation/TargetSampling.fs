@@ -3,10 +3,10 @@ namespace Schedulers.Core
 open System
 
 /// The core's array operations with one JAX key per batch row as the noise source: a normal draw fills row b from
-/// key b alone, so a sample's noise never depends on the batch it shares. Everything else is `DpmNdArrayOps`.
+/// key b alone, so a sample's noise never depends on the batch it shares. Everything else is `NdArrayBackend`'s.
 [<Sealed>]
 type PerSampleOps() =
-    static let inner = DpmNdArrayOps.Default :> IDpmTensorOps<NdArray, PrngKey>
+    static let inner = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
 
     /// The shared instance (the operations hold no state).
     static member val Default = PerSampleOps()
@@ -22,7 +22,7 @@ type PerSampleOps() =
         keys |> Array.iteri (fun b k -> (Prng.normal rowShape k).CopyTo(data, b * inner))
         NdArray.own (Array.copy shape) data
 
-    interface IDpmTensorOps<NdArray, PrngKey[]> with
+    interface IBackend<NdArray, PrngKey[]> with
         member _.Shape(x) = inner.Shape x
         member _.Combine(terms) = inner.Combine terms
         member _.Divide(x, d) = inner.Divide(x, d)
@@ -31,6 +31,16 @@ type PerSampleOps() =
         member _.Normal(keys, like) = PerSampleOps.Rows keys like.Shape
         member _.FirstChannels(x, count) = inner.FirstChannels(x, count)
         member _.Threshold(x, ratio, maxValue) = inner.Threshold(x, ratio, maxValue)
+        member _.Release(x) = inner.Release x
+        member _.TryCombineThenAdd(terms, scale, z) = inner.TryCombineThenAdd(terms, scale, z)
+        // Per-row keys are drawn row by row, not inside a pass: the callers fall back to `Normal` then the pass.
+        member _.TryCombineWithNoise(_, _, _) = ValueNone
+        member _.TryChurn(sNoise, scale, sample, z) = inner.TryChurn(sNoise, scale, sample, z)
+        member _.TryChurnWithNoise(_, _, _, _) = ValueNone
+        member _.TryKarrasEuler(plan, sampleHat, modelOutput) = inner.TryKarrasEuler(plan, sampleHat, modelOutput)
+        member _.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative) =
+            inner.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative)
+        member _.TryDpmUpdate(plan, sample, outputs, noise) = inner.TryDpmUpdate(plan, sample, outputs, noise)
 
 /// A scheduler with its config, as the target sampler runs it.
 type TargetSampler =
@@ -117,7 +127,7 @@ module TargetSampling =
         if start < 0 then invalidArg "start" (sprintf "start is %d but must be non-negative" start)
         if count < 1 then invalidArg "count" (sprintf "count is %d but must be at least 1" count)
         let d = target.Dimension
-        let ops = PerSampleOps.Default :> IDpmTensorOps<NdArray, PrngKey[]>
+        let ops = PerSampleOps.Default :> IBackend<NdArray, PrngKey[]>
         // As the Flax pipelines do: `key, sub = split(key)`, the initial noise from sub, the loop carries key.
         let roots = Array.init count (fun i -> Prng.split 2 (sampleKey key (start + i)))
         let carried = roots |> Array.map (fun ks -> ks[0])
@@ -154,7 +164,7 @@ module TargetSampling =
             KarrasStochastic.run ops hooks state carried x0
         | ScoreSdeVeSampler config ->
             let initial = NdArray.scale (ScoreSdeVe.initNoiseSigma config) noise
-            let report = Some(fun (_: PredictorCorrector.PcProgress<NdArray>) -> onStep count)
+            let report (_: StepProgress<ScoreSdeVeOutput<NdArray>>) = onStep count
             (PredictorCorrector.runFromOn ops Flavour.Flax config steps model.VeScore (splitEach PredictorCorrector.nextKey) report initial carried).Sample
         | EdmHeunSampler config ->
             let state = EdmHeun.createState config |> EdmHeun.setTimesteps steps

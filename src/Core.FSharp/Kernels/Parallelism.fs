@@ -49,9 +49,10 @@ module internal Parallelism =
     let Align = 64
 
     /// Calls `body start length` over contiguous chunks covering [0, n): on the calling thread when n is below
-    /// the threshold or one thread is allowed, else one chunk per allowed thread.
-    let forChunks (n: int) (body: int -> int -> unit) =
-        let threads = min KernelSettings.MaxThreads Environment.ProcessorCount
+    /// the threshold or one thread is allowed, else one chunk per thread, using at most `threads` threads (and at
+    /// most `KernelSettings.MaxThreads` and the processor count).
+    let forChunksUpTo (threads: int) (n: int) (body: int -> int -> unit) =
+        let threads = min threads (min KernelSettings.MaxThreads Environment.ProcessorCount)
         if n < KernelSettings.ParallelThreshold || threads <= 1 then
             body 0 n
         else
@@ -61,3 +62,6 @@ module internal Parallelism =
             Parallel.For(0, chunks, options, fun c ->
                 let start = c * per
                 body start (min per (n - start))) |> ignore
+
+    /// `forChunksUpTo` with as many threads as `KernelSettings.MaxThreads` allows.
+    let forChunks (n: int) (body: int -> int -> unit) = forChunksUpTo Int32.MaxValue n body

@@ -26,30 +26,17 @@ module NoiseSchedules =
         | other ->
             invalidArg "beta_schedule" (sprintf "beta_schedule is '%s' but must be one of 'linear', 'scaled_linear', 'squaredcos_cap_v2'" other)
 
-    /// The torch scheduler's betas: `torch.linspace` in float32 (scaled_linear: of the square roots, then squared in
-    /// float32), the cosine schedule, or the trained betas as float32.
-    let torchBetas (schedule: string) (betaStart: float) (betaEnd: float) (n: int) (trained: float[] option) : float32[] =
+    /// A scheduler's betas: `linspace` in float32 (scaled_linear: of the square roots, then squared in float32),
+    /// the cosine schedule, or the trained betas as float32. `linspace` is the flavour's (`Flavour.Linspace`):
+    /// `torch.linspace` for the torch classes, `jnp.linspace` as XLA:CPU computes it for the Flax classes.
+    let betas (linspace: float32 -> float32 -> int -> float32[]) (schedule: string) (betaStart: float) (betaEnd: float) (n: int) (trained: float[] option) : float32[] =
         match trained with
         | Some betas -> betas |> Array.map float32
         | None ->
             checkSchedule schedule
             match schedule with
-            | "linear" -> Schedules.torchLinspace (float32 betaStart) (float32 betaEnd) n
-            | "scaled_linear" ->
-                Schedules.torchLinspace (float32 (sqrt betaStart)) (float32 (sqrt betaEnd)) n |> Array.map (fun b -> b * b)
-            | _ -> cosineBetas n
-
-    /// The Flax scheduler's betas: `jnp.linspace` as XLA:CPU computes it (scaled_linear squared in float32), the cosine schedule,
-    /// or the trained betas as float32.
-    let jnpBetas (schedule: string) (betaStart: float) (betaEnd: float) (n: int) (trained: float[] option) : float32[] =
-        match trained with
-        | Some betas -> betas |> Array.map float32
-        | None ->
-            checkSchedule schedule
-            match schedule with
-            | "linear" -> Schedules.jnpLinspace (float32 betaStart) (float32 betaEnd) n
-            | "scaled_linear" ->
-                Schedules.jnpLinspace (float32 (sqrt betaStart)) (float32 (sqrt betaEnd)) n |> Array.map (fun b -> b * b)
+            | "linear" -> linspace (float32 betaStart) (float32 betaEnd) n
+            | "scaled_linear" -> linspace (float32 (sqrt betaStart)) (float32 (sqrt betaEnd)) n |> Array.map (fun b -> b * b)
             | _ -> cosineBetas n
 
     /// `rescale_zero_terminal_snr(betas)` (Lin et al. 2023, Algorithm 1) in float32 as torch runs it: shift √ᾱ so its

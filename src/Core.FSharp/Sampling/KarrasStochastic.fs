@@ -24,7 +24,7 @@ type KarrasStochasticStep<'T> =
         Corrected: KarrasVeOutput<'T> option
     }
 
-/// What the stochastic Karras loop calls: the denoiser, how the noise source advances, progress, and release.
+/// What the stochastic Karras loop calls: the denoiser, how the noise source advances, and progress.
 type KarrasStochasticHooks<'T, 'Noise> =
     {
         /// The model output that `step` expects for (x, σ): a scaled negative score, D(x; σ) = x + σ·output.
@@ -32,9 +32,7 @@ type KarrasStochasticHooks<'T, 'Noise> =
         /// From the carried noise source: the one to carry on and the one this step draws from.
         NextNoise: 'Noise -> struct ('Noise * 'Noise)
         /// Called after every step with its record (before its tensors are released).
-        Progress: KarrasStochasticStep<'T> -> unit
-        /// Called for every intermediate tensor the loop made and no longer needs (torch frees device memory here).
-        Release: 'T -> unit
+        Progress: StepProgress<KarrasStochasticStep<'T>> -> unit
     }
 
 /// diffusers' stochastic Karras sampler loop (KarrasVePipeline, spec §6.2; Karras et al. 2022, Algorithm 2) as a
@@ -42,13 +40,12 @@ type KarrasStochasticHooks<'T, 'Noise> =
 /// Heun's correction when σ_prev ≠ 0.
 module KarrasStochastic =
 
-    /// Hooks with the given model that report nothing, release nothing and draw every step from the same source
+    /// Hooks with the given model that report nothing and draw every step from the same source
     /// (right for a stateful `torch.Generator`, which advances by itself).
     let hooks (model: 'T -> float -> 'T) : KarrasStochasticHooks<'T, 'Noise> =
         { Model = model
           NextNoise = fun n -> struct (n, n)
-          Progress = ignore
-          Release = ignore }
+          Progress = ignore }
 
     /// The Flax loop's key discipline: `key, sub = split(key)` before each `add_noise_to_input`, which then draws
     /// from `split(sub, 1)[0]`. Returns (the key to carry, the key to draw from).
@@ -60,9 +57,10 @@ module KarrasStochastic =
     let flaxKeyChain (key: PrngKey) : struct (PrngKey * PrngKey) = flaxKeyChainWith ThreefryMode.Partitionable key
 
     /// Runs the loop from `sample` (already scaled by `init_noise_sigma`) on a state after `setTimesteps`, returning
-    /// the final sample. The input sample is never released.
+    /// the final sample. Every intermediate tensor the loop made is released (`IBackend.Release`) once it is no
+    /// longer needed; the input sample is never released.
     let run
-        (ops: ITensorOps<'T, 'Noise>)
+        (ops: IBackend<'T, 'Noise>)
         (hooks: KarrasStochasticHooks<'T, 'Noise>)
         (state: KarrasVeState)
         (noise: 'Noise)
@@ -79,40 +77,44 @@ module KarrasStochastic =
             let struct (sigma, sigmaPrev) = KarrasVe.sigmasAt state t
             let struct (carry, draw) = hooks.NextNoise source
             source <- carry
-            let noised = KarrasVe.addNoiseToInputReleasing ops hooks.Release state x sigma draw
+            let noised = KarrasVe.addNoiseToInputWith ops state x sigma draw
             let output = hooks.Model noised.SampleHat noised.SigmaHat
-            let euler = KarrasVe.stepReleasing ops hooks.Release state output noised.SigmaHat sigmaPrev noised.SampleHat
+            let euler = KarrasVe.stepWith ops state output noised.SigmaHat sigmaPrev noised.SampleHat
             // A model may hand back its input (an identity denoiser); the loop still needs that tensor.
-            if not (obj.ReferenceEquals(output, noised.SampleHat)) then hooks.Release output
+            if not (obj.ReferenceEquals(output, noised.SampleHat)) then ops.Release output
             let corrected =
                 if sigmaPrev <> 0.0 then
                     let output2 = hooks.Model euler.PrevSample sigmaPrev
                     let c =
-                        KarrasVe.stepCorrectReleasing
-                            ops hooks.Release state output2 noised.SigmaHat sigmaPrev noised.SampleHat euler.PrevSample euler.Derivative
-                    if not (obj.ReferenceEquals(output2, euler.PrevSample)) then hooks.Release output2
+                        KarrasVe.stepCorrectWith
+                            ops state output2 noised.SigmaHat sigmaPrev noised.SampleHat euler.PrevSample euler.Derivative
+                    if not (obj.ReferenceEquals(output2, euler.PrevSample)) then ops.Release output2
                     Some c
                 else
                     None
             hooks.Progress
-                { Index = i
-                  Timestep = t
-                  Sigma = sigma
-                  SigmaPrev = sigmaPrev
-                  SigmaHat = noised.SigmaHat
-                  SampleHat = noised.SampleHat
-                  Step = euler
-                  Corrected = corrected }
+                { Step = i
+                  Steps = timesteps.Length
+                  Timestep = float t
+                  Output =
+                    { Index = i
+                      Timestep = t
+                      Sigma = sigma
+                      SigmaPrev = sigmaPrev
+                      SigmaHat = noised.SigmaHat
+                      SampleHat = noised.SampleHat
+                      Step = euler
+                      Corrected = corrected } }
             let next =
                 match corrected with
                 | Some c ->
-                    hooks.Release euler.PrevSample
-                    hooks.Release c.PredOriginalSample
+                    ops.Release euler.PrevSample
+                    ops.Release c.PredOriginalSample
                     c.PrevSample
                 | None -> euler.PrevSample
-            hooks.Release euler.Derivative
-            hooks.Release euler.PredOriginalSample
-            hooks.Release noised.SampleHat
-            if not (obj.ReferenceEquals(x, sample)) then hooks.Release x
+            ops.Release euler.Derivative
+            ops.Release euler.PredOriginalSample
+            ops.Release noised.SampleHat
+            if not (obj.ReferenceEquals(x, sample)) then ops.Release x
             x <- next
         x

@@ -6,21 +6,6 @@ module Schedulers.Core.PredictorCorrector
 
 open System
 
-/// What the loop reports after each predictor step.
-type PcProgress<'T> =
-    { /// The 0-based iteration.
-      Step: int
-      /// The number of iterations (`num_inference_steps`).
-      Total: int
-      /// The continuous time t of this iteration.
-      Timestep: float32
-      /// The σ the model was given (`sigmas[i]`).
-      Sigma: float32
-      /// The predictor's `prev_sample` (the loop's current sample).
-      Sample: 'T
-      /// The predictor's `prev_sample_mean`.
-      SampleMean: 'T }
-
 /// The end of a loop.
 type PcResult<'T> =
     { /// The last predictor's `prev_sample_mean`: what the pipeline returns (before its clamp to [0, 1]).
@@ -39,21 +24,22 @@ let nextKey (key: PrngKey) : struct (PrngKey * PrngKey) =
 /// The pipeline's schedule: `set_timesteps(n)` then `set_sigmas(n)`, so `sigmas` has n entries.
 let schedule (flavour: Flavour) (config: ScoreSdeVeConfig) (numInferenceSteps: int) : ScoreSdeVeState =
     let config = ScoreSdeVe.validate config
-    ScoreSdeVe.empty
-    |> ScoreSdeVe.setTimestepsWith flavour config numInferenceSteps None
-    |> ScoreSdeVe.setSigmasWith flavour config numInferenceSteps None None None
+    ScoreSdeVe.emptyWith flavour
+    |> ScoreSdeVe.setTimestepsWith config numInferenceSteps None
+    |> ScoreSdeVe.setSigmasWith config numInferenceSteps None None None
 
 /// The loop from a given initial sample on any backend. `next` advances the noise stream before every draw and
 /// returns the carried stream and the draw's source (a shared torch generator returns itself twice; JAX keys
-/// use `nextKey`). The model receives the sample and σ = `sigmas[i]`.
+/// use `nextKey`). The model receives the sample and σ = `sigmas[i]`. `onStep` sees each predictor step's output
+/// (its `Timestep` is the continuous time t); the loop releases every tensor it made and no longer needs.
 let runFromOn
-    (ops: ITensorOps<'T, 'N>)
+    (ops: IBackend<'T, 'N>)
     (flavour: Flavour)
     (config: ScoreSdeVeConfig)
     (numInferenceSteps: int)
     (model: 'T -> float32 -> 'T)
     (next: 'N -> struct ('N * 'N))
-    (onStep: (PcProgress<'T> -> unit) option)
+    (onStep: StepProgress<ScoreSdeVeOutput<'T>> -> unit)
     (initial: 'T)
     (noise: 'N)
     : PcResult<'T> =
@@ -65,28 +51,32 @@ let runFromOn
     let mutable x = initial
     let mutable stream = noise
     let mutable last = None
+    // The loop owns every tensor it makes (never `initial`, never what the model returns as its own input) and
+    // releases each once the next step has used it.
+    let owned (y: 'T) = not (obj.ReferenceEquals(y, initial))
     for i in 0 .. numInferenceSteps - 1 do
         let t = timesteps[i]
         let sigma = sigmas[i]
         for _ in 1 .. config.CorrectSteps do
             let struct (carry, draw) = next stream
             stream <- carry
-            x <- (ScoreSdeVe.stepCorrectOn flavour ops config state (model x sigma) x draw).PrevSample
+            let score = model x sigma
+            let corrected = (ScoreSdeVe.stepCorrectOn ops config state score x draw).PrevSample
+            if not (obj.ReferenceEquals(score, x)) && owned score then ops.Release score
+            if owned x then ops.Release x
+            x <- corrected
         let struct (carry, draw) = next stream
         stream <- carry
-        let out = ScoreSdeVe.stepPredOn ops state (model x sigma) t x draw
-        let mean = out.PrevSampleMean.Value
+        let score = model x sigma
+        let out = ScoreSdeVe.stepPredOn ops state score t x draw
+        if not (obj.ReferenceEquals(score, x)) && owned score then ops.Release score
+        if owned x then ops.Release x
+        match last with
+        | Some(struct (_, previousMean)) -> ops.Release previousMean
+        | None -> ()
         x <- out.PrevSample
-        last <- Some struct (out.PrevSample, mean)
-        onStep
-        |> Option.iter (fun report ->
-            report
-                { Step = i
-                  Total = numInferenceSteps
-                  Timestep = t
-                  Sigma = sigma
-                  Sample = out.PrevSample
-                  SampleMean = mean })
+        last <- Some struct (out.PrevSample, out.PrevSampleMean.Value)
+        onStep { Step = i; Steps = numInferenceSteps; Timestep = float t; Output = out }
     let struct (prev, mean) = last.Value
     { Sample = mean
       LastPrevSample = prev
@@ -98,12 +88,12 @@ let private perBatchSigma (model: NdArray -> NdArray -> NdArray) : NdArray -> fl
 
 /// The Flax-flavoured loop on arrays from a given sample, keys advanced by `key, sub = split(key)` before every
 /// corrector and predictor step.
-let runFrom (config: ScoreSdeVeConfig) (model: NdArray -> NdArray -> NdArray) (numInferenceSteps: int) (onStep: (PcProgress<NdArray> -> unit) option) (initial: NdArray) (key: PrngKey) =
-    runFromOn NdArrayOps.Default Flavour.Flax config numInferenceSteps (perBatchSigma model) nextKey onStep initial key
+let runFrom (config: ScoreSdeVeConfig) (model: NdArray -> NdArray -> NdArray) (numInferenceSteps: int) (onStep: StepProgress<ScoreSdeVeOutput<NdArray>> -> unit) (initial: NdArray) (key: PrngKey) =
+    runFromOn NdArrayBackend.Default Flavour.Flax config numInferenceSteps (perBatchSigma model) nextKey onStep initial key
 
 /// The whole sampler on arrays: `key, sub = split(key)`, x = `normal(sub, shape)·sigma_max` (the pipeline's
 /// `randn·init_noise_sigma`), then the loop from x with the carried key.
-let run (config: ScoreSdeVeConfig) (model: NdArray -> NdArray -> NdArray) (shape: int[]) (numInferenceSteps: int) (onStep: (PcProgress<NdArray> -> unit) option) (key: PrngKey) =
+let run (config: ScoreSdeVeConfig) (model: NdArray -> NdArray -> NdArray) (shape: int[]) (numInferenceSteps: int) (onStep: StepProgress<ScoreSdeVeOutput<NdArray>> -> unit) (key: PrngKey) =
     let config = ScoreSdeVe.validate config
     if numInferenceSteps < 1 then
         invalidArg "num_inference_steps" (sprintf "num_inference_steps is %d but must be at least 1" numInferenceSteps)

@@ -124,23 +124,27 @@ module EdmHeun =
         else Some { SigmaNext = s[i + 1]; HalfDelta = 0.5f * (s[i + 1] - s[i]) }
 
     /// d = (x − D)/σ: the ODE's slope dx/dσ from the denoised estimate D at (x, σ) (Algorithm 1, line 4).
-    let derivative (ops: ITensorOps<'T, 'Noise>) (sigma: float32) (x: 'T) (denoised: 'T) : 'T =
-        let diff = ops.Combine [| struct (Scalar 1.0f, x); struct (Scalar -1.0f, denoised) |]
-        ops.Divide(diff, Scalar sigma)
+    let derivative (ops: IBackend<'T, 'Noise>) (sigma: float32) (x: 'T) (denoised: 'T) : 'T =
+        let diff = Backend.sub ops x denoised
+        let d = ops.Divide(diff, Scalar sigma)
+        ops.Release diff
+        d
 
     /// The Euler step: returns (x_next, d) with d = (x − D)/σ and x_next = x + Δ·d (Algorithm 1, lines 4–5).
-    let eulerStep (ops: ITensorOps<'T, 'Noise>) (plan: EdmEulerPlan) (x: 'T) (denoised: 'T) : struct ('T * 'T) =
+    let eulerStep (ops: IBackend<'T, 'Noise>) (plan: EdmEulerPlan) (x: 'T) (denoised: 'T) : struct ('T * 'T) =
         let d = derivative ops plan.Sigma x denoised
-        struct (ops.Combine [| struct (Scalar 1.0f, x); struct (Scalar plan.Delta, d) |], d)
+        struct (Backend.lin ops [ 1.0f, x; plan.Delta, d ], d)
 
     /// Heun's correction: d' = (x_euler − D')/σ_next, x_next = x + ½Δ·d + ½Δ·d' (Algorithm 1, lines 7–8), with D'
     /// the denoiser at (x_euler, σ_next).
-    let heunStep (ops: ITensorOps<'T, 'Noise>) (plan: EdmHeunPlan) (x: 'T) (d: 'T) (xEuler: 'T) (denoised: 'T) : 'T =
+    let heunStep (ops: IBackend<'T, 'Noise>) (plan: EdmHeunPlan) (x: 'T) (d: 'T) (xEuler: 'T) (denoised: 'T) : 'T =
         let d2 = derivative ops plan.SigmaNext xEuler denoised
-        ops.Combine [| struct (Scalar 1.0f, x); struct (Scalar plan.HalfDelta, d); struct (Scalar plan.HalfDelta, d2) |]
+        let next = Backend.lin ops [ 1.0f, x; plan.HalfDelta, d; plan.HalfDelta, d2 ]
+        ops.Release d2
+        next
 
     /// One full step i: the Euler step, then Heun's correction unless σ_{i+1} = 0. `denoiser x σ` is D(x; σ).
-    let step (ops: ITensorOps<'T, 'Noise>) (denoiser: 'T -> float -> 'T) (state: EdmHeunState) (i: int) (x: 'T) : 'T =
+    let step (ops: IBackend<'T, 'Noise>) (denoiser: 'T -> float -> 'T) (state: EdmHeunState) (i: int) (x: 'T) : 'T =
         let euler = eulerPlan state i
         let struct (xEuler, d) = eulerStep ops euler x (denoiser x (float euler.Sigma))
         match heunPlan state i with
@@ -149,7 +153,7 @@ module EdmHeun =
 
     /// Runs Algorithm 1 from `sample` (already scaled by σ_max) on a state after `setTimesteps` and returns the final
     /// sample; `progress i` is called after step i.
-    let runWith (ops: ITensorOps<'T, 'Noise>) (denoiser: 'T -> float -> 'T) (progress: int -> unit) (state: EdmHeunState) (sample: 'T) : 'T =
+    let runWith (ops: IBackend<'T, 'Noise>) (denoiser: 'T -> float -> 'T) (progress: int -> unit) (state: EdmHeunState) (sample: 'T) : 'T =
         let n = (sigmasOf state).Length - 1
         let mutable x = sample
         for i in 0 .. n - 1 do
@@ -158,11 +162,11 @@ module EdmHeun =
         x
 
     /// `runWith` without progress.
-    let run (ops: ITensorOps<'T, 'Noise>) (denoiser: 'T -> float -> 'T) (state: EdmHeunState) (sample: 'T) : 'T =
+    let run (ops: IBackend<'T, 'Noise>) (denoiser: 'T -> float -> 'T) (state: EdmHeunState) (sample: 'T) : 'T =
         runWith ops denoiser ignore state sample
 
     /// The core's default array operations (JAX's default threefry mode; the sampler draws no noise).
-    let private ndOps = NdArrayOps.Default :> ITensorOps<NdArray, PrngKey>
+    let private ndOps = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
 
     /// `eulerStep` on NdArray: (x_next, d).
     let eulerStepArray (plan: EdmEulerPlan) (x: NdArray) (denoised: NdArray) : struct (NdArray * NdArray) =

@@ -71,34 +71,6 @@ type KarrasVeChurnPlan =
         SNoise: float32
     }
 
-/// The scalars of one Euler or Heun stage (`step` / `step_correct`), rounded as the flavour's reference rounds them.
-type KarrasVeStepPlan =
-    {
-        /// σ̂ as the float32 factor of model_output and the divisor of the derivative.
-        SigmaHat: float32
-        /// σ_prev as the float32 factor of the corrector's model_output and its divisor.
-        SigmaPrev: float32
-        /// (σ_prev − σ̂) as the float32 factor of the derivative.
-        Delta: float32
-        /// True when "x / σ" is computed as x·f32(1/σ): XLA:CPU rewrites a division by a scalar into a multiplication by
-        /// its float32 reciprocal (the Flax golden values show it on every element); torch divides.
-        DivideByReciprocal: bool
-    }
-
-/// Backends that run KarrasVe's stages each in one pass (`FusedKernels.scaledNoiseAdd`, `karrasEuler`,
-/// `karrasHeun`), with the same roundings as the op-by-op form. Each member returns ValueNone when it cannot take the
-/// given tensors (another dtype or device, say); the step then uses the op-by-op form.
-type IKarrasFusedOps<'T> =
-
-    /// The churn x̂ = x + scale·(sNoise·z) with the noise z already drawn.
-    abstract TryChurn: sNoise: float32 * scale: float32 * sample: 'T * z: 'T -> 'T voption
-
-    /// The Euler stage: (x0, d, prev) from x̂ and model_output under the plan.
-    abstract TryEuler: plan: KarrasVeStepPlan * sampleHat: 'T * modelOutput: 'T -> struct ('T * 'T * 'T) voption
-
-    /// The Heun correction: (x0, prev) from x̂, the Euler sample, model_output and the Euler derivative.
-    abstract TryHeun: plan: KarrasVeStepPlan * sampleHat: 'T * samplePrev: 'T * modelOutput: 'T * derivative: 'T -> struct ('T * 'T) voption
-
 /// diffusers' KarrasVeScheduler (torch) / FlaxKarrasVeScheduler as pure functions over `KarrasVeState`: the maths is
 /// written once over `ITensorOps`, so the same functions run on the core's `NdArray` (Flax flavour, JAX keys) and on
 /// the shell's torch tensors (torch flavour, `torch.Generator`).
@@ -145,8 +117,7 @@ module KarrasVe =
 
     /// `create_state()`: a state without timesteps for the given flavour and (validated) config.
     let createState (flavour: Flavour) (config: KarrasVeConfig) : KarrasVeState =
-        if flavour <> Flavour.Torch && flavour <> Flavour.Flax then
-            invalidArg "flavour" (sprintf "flavour is %A but must be Torch or Flax" flavour)
+        if obj.ReferenceEquals(flavour, null) then nullArg "flavour"
         { Flavour = flavour
           Config = validate config
           NumInferenceSteps = None
@@ -213,12 +184,8 @@ module KarrasVe =
     let gamma (state: KarrasVeState) (sigma: float) : float =
         let n = requireSteps "add_noise_to_input" state
         let c = state.Config
-        let inRange =
-            match state.Flavour with
-            | Flavour.Torch ->
-                let s = float32 sigma
-                float32 c.SMin <= s && s <= float32 c.SMax
-            | _ -> c.SMin <= sigma && sigma <= c.SMax
+        let hold = state.Flavour.Hold
+        let inRange = hold c.SMin <= hold sigma && hold sigma <= hold c.SMax
         if inRange then min (c.SChurn / float n) (Math.Sqrt 2.0 - 1.0) else 0.0
 
     /// The scalars of `add_noise_to_input` at σ. Torch: σ is a float32 0-d tensor, so σ̂ = σ + f32(γ)·σ and
@@ -228,39 +195,26 @@ module KarrasVe =
         checkSigma "sigma" sigma
         let g = gamma state sigma
         let sNoise = float32 state.Config.SNoise
-        match state.Flavour with
-        | Flavour.Torch ->
-            let s = float32 sigma
-            let sigmaHat = s + float32 g * s
-            { Gamma = g
-              SigmaHat = float sigmaHat
-              NoiseScale = MathF.Sqrt(sigmaHat * sigmaHat - s * s)
-              SNoise = sNoise }
-        | _ ->
-            let sigmaHat = sigma + g * sigma
-            { Gamma = g
-              SigmaHat = sigmaHat
-              NoiseScale = float32 (Math.Sqrt(sigmaHat * sigmaHat - sigma * sigma))
-              SNoise = sNoise }
+        let hold = state.Flavour.Hold
+        // Torch's float32 operations are float64 operations rounded once (exact for +, −, ×, √ of float32 values);
+        // Flax's `hold` is the identity.
+        let s = hold sigma
+        let sigmaHat = hold (s + hold (hold g * s))
+        { Gamma = g
+          SigmaHat = sigmaHat
+          NoiseScale = float32 (Math.Sqrt(hold (hold (sigmaHat * sigmaHat) - hold (s * s))))
+          SNoise = sNoise }
 
     /// The scalars of `step` / `step_correct`. Torch: σ̂ and σ_prev are float32 0-d tensors, so σ_prev − σ̂ is a
     /// float32 subtraction. Flax (Python floats): σ_prev − σ̂ in float64, rounded once where it meets the array.
     let stepPlan (flavour: Flavour) (sigmaHat: float) (sigmaPrev: float) : KarrasVeStepPlan =
-        match flavour with
-        | Flavour.Torch ->
-            let sh = float32 sigmaHat
-            let sp = float32 sigmaPrev
-            { SigmaHat = sh
-              SigmaPrev = sp
-              Delta = sp - sh
-              DivideByReciprocal = false }
-        | _ ->
-            { SigmaHat = float32 sigmaHat
-              SigmaPrev = float32 sigmaPrev
-              Delta = float32 (sigmaPrev - sigmaHat)
-              DivideByReciprocal = true }
+        let hold = flavour.Hold
+        { SigmaHat = float32 sigmaHat
+          SigmaPrev = float32 sigmaPrev
+          Delta = float32 (hold (hold sigmaPrev - hold sigmaHat))
+          DivideByReciprocal = (flavour.Division = MultiplyByReciprocal) }
 
-    let private checkShapes (ops: ITensorOps<'T, 'Noise>) (reference: string) (x: 'T) (others: (string * 'T) list) =
+    let private checkShapes (ops: IBackend<'T, 'Noise>) (reference: string) (x: 'T) (others: (string * 'T) list) =
         let shape = ops.Shape x
         for (name, y) in others do
             let s = ops.Shape y
@@ -269,108 +223,43 @@ module KarrasVe =
                     name
                     (sprintf "%s has shape [%s] but %s has [%s]" reference (String.Join(",", shape)) name (String.Join(",", s)))
 
-    let private like (x: NdArray) = GC.AllocateUninitializedArray<float32> x.Length
-
-    let private wrap (x: NdArray) (data: float32[]) = NdArray.own x.ShapeView data
-
-    /// The churn on arrays in one pass: x̂ = x + c·(S_noise·z), z drawn inside the pass (`NoiseKernels.scaledNoiseAddNormal`).
-    let private fusedChurn (mode: ThreefryMode) (key: PrngKey) (sNoise: float32) (scale: float32) (x: NdArray) : NdArray =
-        let out = like x
-        let n = x.Length
-        Parallelism.forChunks n (fun start length -> NoiseKernels.scaledNoiseAddNormal mode key n sNoise scale x.Buffer out start length)
-        wrap x out
-
-    /// The Euler stage on arrays in one pass (see `FusedKernels.karrasEuler`).
-    let private fusedEuler (p: KarrasVeStepPlan) (s: NdArray) (m: NdArray) : struct (NdArray * NdArray * NdArray) =
-        let x0, d, prev = like s, like s, like s
-        Parallelism.forChunks s.Length (fun o len ->
-            FusedKernels.karrasEuler p.SigmaHat p.DivideByReciprocal p.Delta (ReadOnlySpan(s.Buffer, o, len)) (ReadOnlySpan(m.Buffer, o, len))
-                (Span(x0, o, len)) (Span(d, o, len)) (Span(prev, o, len)))
-        struct (wrap s x0, wrap s d, wrap s prev)
-
-    /// The Heun correction on arrays in one pass (see `FusedKernels.karrasHeun`).
-    let private fusedHeun (p: KarrasVeStepPlan) (sh: NdArray) (sp: NdArray) (m: NdArray) (d: NdArray) : struct (NdArray * NdArray) =
-        let x0, prev = like sh, like sh
-        Parallelism.forChunks sh.Length (fun o len ->
-            FusedKernels.karrasHeun p.SigmaPrev p.DivideByReciprocal p.Delta (ReadOnlySpan(sh.Buffer, o, len)) (ReadOnlySpan(sp.Buffer, o, len))
-                (ReadOnlySpan(m.Buffer, o, len)) (ReadOnlySpan(d.Buffer, o, len)) (Span(x0, o, len)) (Span(prev, o, len)))
-        struct (wrap sh x0, wrap sh prev)
-
-    /// The core backend's one-pass stages. `NdArrayOps` is declared before `IKarrasFusedOps`, so it is adapted here
-    /// rather than implementing the interface itself.
-    [<Sealed>]
-    type private NdArrayStages() =
-        static member val Instance = NdArrayStages()
-
-        interface IKarrasFusedOps<NdArray> with
-            member _.TryChurn(sNoise, scale, sample, z) =
-                let out = like sample
-                Parallelism.forChunks sample.Length (fun o len ->
-                    FusedKernels.scaledNoiseAdd sNoise scale (ReadOnlySpan(sample.Buffer, o, len)) (ReadOnlySpan(z.Buffer, o, len)) (Span(out, o, len)))
-                ValueSome(wrap sample out)
-            member _.TryEuler(p, sampleHat, modelOutput) = ValueSome(fusedEuler p sampleHat modelOutput)
-            member _.TryHeun(p, sampleHat, samplePrev, modelOutput, derivative) =
-                ValueSome(fusedHeun p sampleHat samplePrev modelOutput derivative)
-
-    /// The backend's one-pass stages, if it has them (the core backend always does).
-    let private fusedStages (ops: ITensorOps<'T, 'Noise>) : IKarrasFusedOps<'T> voption =
-        match box ops with
-        | :? IKarrasFusedOps<'T> as f -> ValueSome f
-        | :? NdArrayOps -> ValueSome(unbox<IKarrasFusedOps<'T>> (box NdArrayStages.Instance))
-        | _ -> ValueNone
-
     /// `x / σ` as the flavour's reference computes it (see `KarrasVeStepPlan.DivideByReciprocal`).
-    let private divideBySigma (ops: ITensorOps<'T, 'Noise>) (plan: KarrasVeStepPlan) (x: 'T) (sigma: float32) : 'T =
-        if plan.DivideByReciprocal then ops.Combine [| struct (Scalar(1.0f / sigma), x) |]
+    let private divideBySigma (ops: IBackend<'T, 'Noise>) (plan: KarrasVeStepPlan) (x: 'T) (sigma: float32) : 'T =
+        if plan.DivideByReciprocal then Backend.scale ops (1.0f / sigma) x
         else ops.Divide(x, Scalar sigma)
 
     /// The Flax draw key of a call given `key`: `split(key, 1)[0]` (diffusers' `random.split(key, num=1)`, spec §3.4).
     let drawKeyWith (mode: ThreefryMode) (key: PrngKey) : PrngKey = (Prng.splitWith mode 1 key)[0]
 
-    let internal addNoiseToInputReleasing
-        (ops: ITensorOps<'T, 'Noise>)
-        (release: 'T -> unit)
-        (state: KarrasVeState)
-        (sample: 'T)
-        (sigma: float)
-        (noise: 'Noise)
-        : KarrasVeNoised<'T> =
-        let plan = churnPlan state sigma
-        match box ops, box sample, box noise with
-        | (:? NdArrayOps as nd), (:? NdArray as x), (:? PrngKey as key) ->
-            // The core backend: one pass, the noise drawn block by block inside it.
-            { SampleHat = unbox<'T> (box (fusedChurn nd.Mode key plan.SNoise plan.NoiseScale x)); SigmaHat = plan.SigmaHat }
-        | _ ->
-            let z = ops.Normal(noise, sample)
-            match fusedStages ops |> ValueOption.bind (fun f -> f.TryChurn(plan.SNoise, plan.NoiseScale, sample, z)) with
-            | ValueSome sampleHat ->
-                release z
-                { SampleHat = sampleHat; SigmaHat = plan.SigmaHat }
-            | ValueNone ->
-                let eps = ops.Combine [| struct (Scalar plan.SNoise, z) |]
-                release z
-                let sampleHat = ops.Combine [| struct (Scalar 1.0f, sample); struct (Scalar plan.NoiseScale, eps) |]
-                release eps
-                { SampleHat = sampleHat; SigmaHat = plan.SigmaHat }
-
     /// `add_noise_to_input` on any backend: γ from the config, ε = S_noise·N(0, I) drawn from `noise` (one full-shape
-    /// draw on every call, even when γ = 0), σ̂ = σ + γσ and x̂ = x + √(σ̂² − σ²)·ε (Algorithm 2, lines 5–8).
-    let addNoiseToInputWith (ops: ITensorOps<'T, 'Noise>) (state: KarrasVeState) (sample: 'T) (sigma: float) (noise: 'Noise) =
-        addNoiseToInputReleasing ops ignore state sample sigma noise
+    /// draw on every call, even when γ = 0), σ̂ = σ + γσ and x̂ = x + √(σ̂² − σ²)·ε (Algorithm 2, lines 5–8). One
+    /// pass where the backend offers it (the noise drawn inside it on the core backend).
+    let addNoiseToInputWith (ops: IBackend<'T, 'Noise>) (state: KarrasVeState) (sample: 'T) (sigma: float) (noise: 'Noise) : KarrasVeNoised<'T> =
+        let plan = churnPlan state sigma
+        let churned =
+            match ops.TryChurnWithNoise(plan.SNoise, plan.NoiseScale, sample, noise) with
+            | ValueSome sampleHat -> sampleHat
+            | ValueNone ->
+                let z = ops.Normal(noise, sample)
+                let sampleHat =
+                    match ops.TryChurn(plan.SNoise, plan.NoiseScale, sample, z) with
+                    | ValueSome sampleHat -> sampleHat
+                    | ValueNone ->
+                        let eps = Backend.scale ops plan.SNoise z
+                        let sampleHat = Backend.lin ops [ 1.0f, sample; plan.NoiseScale, eps ]
+                        ops.Release eps
+                        sampleHat
+                ops.Release z
+                sampleHat
+        { SampleHat = churned; SigmaHat = plan.SigmaHat }
 
     /// FlaxKarrasVeScheduler.add_noise_to_input(state, sample, sigma, key): the draw is `normal(split(key, 1)[0])`.
     let addNoiseToInput (state: KarrasVeState) (sample: NdArray) (sigma: float) (key: PrngKey) : KarrasVeNoised<NdArray> =
-        addNoiseToInputWith NdArrayOps.Default state sample sigma (drawKeyWith ThreefryMode.Partitionable key)
+        addNoiseToInputWith NdArrayBackend.Default state sample sigma (drawKeyWith ThreefryMode.Partitionable key)
 
-    let internal stepReleasing
-        (ops: ITensorOps<'T, 'Noise>)
-        (release: 'T -> unit)
-        (state: KarrasVeState)
-        (modelOutput: 'T)
-        (sigmaHat: float)
-        (sigmaPrev: float)
-        (sampleHat: 'T)
-        : KarrasVeOutput<'T> =
+    /// `step` on any backend, the Euler stage of Algorithm 2 (lines 9–10): x0 = x̂ + σ̂·model_output,
+    /// d = (x̂ − x0)/σ̂, x_prev = x̂ + (σ_prev − σ̂)·d.
+    let stepWith (ops: IBackend<'T, 'Noise>) (state: KarrasVeState) (modelOutput: 'T) (sigmaHat: float) (sigmaPrev: float) (sampleHat: 'T) : KarrasVeOutput<'T> =
         requireSteps "step" state |> ignore
         checkSigma "sigma_prev" sigmaPrev
         checkSigma "sigma_hat" sigmaHat
@@ -379,28 +268,26 @@ module KarrasVe =
         checkShapes ops "sample_hat" sampleHat [ "model_output", modelOutput ]
         let p = stepPlan state.Flavour sigmaHat sigmaPrev
         // One pass for x0, d and prev where the backend offers it, else op by op with the same roundings.
-        match fusedStages ops |> ValueOption.bind (fun f -> f.TryEuler(p, sampleHat, modelOutput)) with
+        match ops.TryKarrasEuler(p, sampleHat, modelOutput) with
         | ValueSome(struct (x0, d, prev)) -> { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
         | ValueNone ->
-            let x0 = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.SigmaHat, modelOutput) |]
-            let diff = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar -1.0f, x0) |]
+            let x0 = Backend.lin ops [ 1.0f, sampleHat; p.SigmaHat, modelOutput ]
+            let diff = Backend.sub ops sampleHat x0
             let d = divideBySigma ops p diff p.SigmaHat
-            release diff
-            let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, d) |]
+            ops.Release diff
+            let prev = Backend.lin ops [ 1.0f, sampleHat; p.Delta, d ]
             { PrevSample = prev; Derivative = d; PredOriginalSample = x0 }
-
-    /// `step` on any backend, the Euler stage of Algorithm 2 (lines 9–10): x0 = x̂ + σ̂·model_output,
-    /// d = (x̂ − x0)/σ̂, x_prev = x̂ + (σ_prev − σ̂)·d.
-    let stepWith (ops: ITensorOps<'T, 'Noise>) (state: KarrasVeState) (modelOutput: 'T) (sigmaHat: float) (sigmaPrev: float) (sampleHat: 'T) =
-        stepReleasing ops ignore state modelOutput sigmaHat sigmaPrev sampleHat
 
     /// FlaxKarrasVeScheduler.step on `NdArray`.
     let step (state: KarrasVeState) (modelOutput: NdArray) (sigmaHat: float) (sigmaPrev: float) (sampleHat: NdArray) =
-        stepWith NdArrayOps.Default state modelOutput sigmaHat sigmaPrev sampleHat
+        stepWith NdArrayBackend.Default state modelOutput sigmaHat sigmaPrev sampleHat
 
-    let internal stepCorrectReleasing
-        (ops: ITensorOps<'T, 'Noise>)
-        (release: 'T -> unit)
+    /// `step_correct` on any backend, the Heun correction of Algorithm 2 (lines 11–13) with model_output evaluated at
+    /// (x_prev, σ_prev): x0' = x_prev + σ_prev·model_output, d' = (x_prev − x0')/σ_prev,
+    /// x_prev' = x̂ + (σ_prev − σ̂)·(½d + ½d'). The returned `derivative` is the first-stage d (diffusers quirk).
+    /// σ_prev = 0 is an error (Algorithm 2, line 11, skips the correction when t_{i+1} = 0; diffusers would divide by zero).
+    let stepCorrectWith
+        (ops: IBackend<'T, 'Noise>)
         (state: KarrasVeState)
         (modelOutput: 'T)
         (sigmaHat: float)
@@ -423,34 +310,18 @@ module KarrasVe =
             [ "model_output", modelOutput; "sample_prev", samplePrev; "derivative", derivative ]
         let p = stepPlan state.Flavour sigmaHat sigmaPrev
         // One pass for x0 and prev where the backend offers it, else op by op with the same roundings.
-        match fusedStages ops |> ValueOption.bind (fun f -> f.TryHeun(p, sampleHat, samplePrev, modelOutput, derivative)) with
+        match ops.TryKarrasHeun(p, sampleHat, samplePrev, modelOutput, derivative) with
         | ValueSome(struct (x0, prev)) -> { PrevSample = prev; Derivative = derivative; PredOriginalSample = x0 }
         | ValueNone ->
-            let x0 = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar p.SigmaPrev, modelOutput) |]
-            let diff = ops.Combine [| struct (Scalar 1.0f, samplePrev); struct (Scalar -1.0f, x0) |]
+            let x0 = Backend.lin ops [ 1.0f, samplePrev; p.SigmaPrev, modelOutput ]
+            let diff = Backend.sub ops samplePrev x0
             let dCorr = divideBySigma ops p diff p.SigmaPrev
-            release diff
-            let avg = ops.Combine [| struct (Scalar 0.5f, derivative); struct (Scalar 0.5f, dCorr) |]
-            release dCorr
-            let prev = ops.Combine [| struct (Scalar 1.0f, sampleHat); struct (Scalar p.Delta, avg) |]
-            release avg
+            ops.Release diff
+            let avg = Backend.lin ops [ 0.5f, derivative; 0.5f, dCorr ]
+            ops.Release dCorr
+            let prev = Backend.lin ops [ 1.0f, sampleHat; p.Delta, avg ]
+            ops.Release avg
             { PrevSample = prev; Derivative = derivative; PredOriginalSample = x0 }
-
-    /// `step_correct` on any backend, the Heun correction of Algorithm 2 (lines 11–13) with model_output evaluated at
-    /// (x_prev, σ_prev): x0' = x_prev + σ_prev·model_output, d' = (x_prev − x0')/σ_prev,
-    /// x_prev' = x̂ + (σ_prev − σ̂)·(½d + ½d'). The returned `derivative` is the first-stage d (diffusers quirk).
-    /// σ_prev = 0 is an error (Algorithm 2, line 11, skips the correction when t_{i+1} = 0; diffusers would divide by zero).
-    let stepCorrectWith
-        (ops: ITensorOps<'T, 'Noise>)
-        (state: KarrasVeState)
-        (modelOutput: 'T)
-        (sigmaHat: float)
-        (sigmaPrev: float)
-        (sampleHat: 'T)
-        (samplePrev: 'T)
-        (derivative: 'T)
-        =
-        stepCorrectReleasing ops ignore state modelOutput sigmaHat sigmaPrev sampleHat samplePrev derivative
 
     /// FlaxKarrasVeScheduler.step_correct on `NdArray`.
     let stepCorrect
@@ -462,4 +333,4 @@ module KarrasVe =
         (samplePrev: NdArray)
         (derivative: NdArray)
         =
-        stepCorrectWith NdArrayOps.Default state modelOutput sigmaHat sigmaPrev sampleHat samplePrev derivative
+        stepCorrectWith NdArrayBackend.Default state modelOutput sigmaHat sigmaPrev sampleHat samplePrev derivative

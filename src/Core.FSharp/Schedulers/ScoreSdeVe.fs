@@ -21,7 +21,9 @@ type ScoreSdeVeConfig =
 /// The scheduler state (diffusers' `ScoreSdeVeSchedulerState`): `None` where diffusers holds `None`.
 /// Never changed in place; every function returns a new state.
 type ScoreSdeVeState =
-    { /// `timesteps`: the continuous times, from 1 down to `sampling_eps`.
+    { /// Which reference's rounding and norms the schedule and the steps follow.
+      Flavour: Flavour
+      /// `timesteps`: the continuous times, from 1 down to `sampling_eps`.
       Timesteps: float32[] option
       /// `discrete_sigmas`: the geometric noise levels from `sigma_min` up to `sigma_max`, indexed by the predictor.
       DiscreteSigmas: float32[] option
@@ -52,7 +54,7 @@ type ScoreSdeVePredictorPlan =
       DiffusionSquared: float32 }
 
 /// The variance-exploding SDE predictor–corrector scheduler (Song et al. 2021), in both reference flavours: the
-/// step maths is written once over `ITensorOps`, and the flavour selects how linspace rounds and which norm the
+/// step maths is written once over `IBackend`, and the state's flavour selects how linspace rounds and which norm the
 /// corrector takes. The functions without a flavour argument are diffusers' Flax class on `NdArray` and JAX keys.
 [<RequireQualifiedAccess>]
 module ScoreSdeVe =
@@ -102,23 +104,23 @@ module ScoreSdeVe =
     /// `init_noise_sigma`: the scale of the initial noise, `sigma_max`.
     let initNoiseSigma (config: ScoreSdeVeConfig) : float32 = float32 config.SigmaMax
 
-    /// The empty state (`ScoreSdeVeSchedulerState.create()`): every field `None`.
-    let empty: ScoreSdeVeState =
-        { Timesteps = None
+    /// The empty state of a flavour (`ScoreSdeVeSchedulerState.create()`): every array `None`.
+    let emptyWith (flavour: Flavour) : ScoreSdeVeState =
+        { Flavour = flavour
+          Timesteps = None
           DiscreteSigmas = None
           Sigmas = None }
 
-    /// `set_timesteps(n, sampling_eps)` in the given flavour: `linspace(1, eps, n)` with torch's or jnp's rounding;
-    /// `sigmas` and `discrete_sigmas` are left as they are (spec §2.4).
-    let setTimestepsWith (flavour: Flavour) (config: ScoreSdeVeConfig) (numInferenceSteps: int) (samplingEps: float option) (state: ScoreSdeVeState) =
+    /// The Flax class's empty state (`ScoreSdeVeSchedulerState.create()`).
+    let empty: ScoreSdeVeState = emptyWith Flavour.Flax
+
+    /// `set_timesteps(n, sampling_eps)`: `linspace(1, eps, n)` with the state's flavour's rounding; `sigmas` and
+    /// `discrete_sigmas` are left as they are (spec §2.4).
+    let setTimestepsWith (config: ScoreSdeVeConfig) (numInferenceSteps: int) (samplingEps: float option) (state: ScoreSdeVeState) =
         checkSteps "num_inference_steps" numInferenceSteps
         let eps = defaultArg samplingEps config.SamplingEps
         checkEps eps
-        let timesteps =
-            match flavour with
-            | Flavour.Torch -> Schedules.torchLinspace 1.0f (float32 eps) numInferenceSteps
-            | _ -> Schedules.jnpLinspace 1.0f (float32 eps) numInferenceSteps
-        { state with Timesteps = Some timesteps }
+        { state with Timesteps = Some(state.Flavour.Linspace 1.0f (float32 eps) numInferenceSteps) }
 
     /// `sigmas[i] = σ_min·(σ_max/σ_min)^t_i`: the base is rounded to float32 and the power taken in float32, as
     /// both `python_float ** float32_tensor` and its jnp counterpart do.
@@ -128,21 +130,16 @@ module ScoreSdeVe =
         timesteps |> Array.map (fun t -> lo * MathF.Pow(ratio, t))
 
     /// `exp(linspace(log σ_min, log σ_max, n))`: torch takes the logs in float64 (`math.log`) and rounds them,
-    /// jnp takes them in float32 of the float32 bounds; each uses its own linspace (spec §2.5), and jnp XLA:CPU's
-    /// own float32 `log` and `exp` (`XlaMath`), bit-exact with JAX.
+    /// jnp takes them in float32 of the float32 bounds; each uses its own linspace and exp (spec §2.5; the Flax
+    /// values are XLA:CPU's, bit for bit).
     let private discreteSigmas (flavour: Flavour) (sigmaMin: float) (sigmaMax: float) (n: int) =
-        match flavour with
-        | Flavour.Torch ->
-            Schedules.torchLinspace (float32 (log sigmaMin)) (float32 (log sigmaMax)) n |> Array.map MathF.Exp
-        | _ ->
-            Schedules.jnpLinspace (XlaMath.log (float32 sigmaMin)) (XlaMath.log (float32 sigmaMax)) n
-            |> Array.map XlaMath.exp
+        flavour.Linspace (flavour.LogOfScalar sigmaMin) (flavour.LogOfScalar sigmaMax) n |> Array.map flavour.Exp
 
-    /// `set_sigmas(n, sigma_min, sigma_max, sampling_eps)` in the given flavour (spec §2.5). Existing timesteps are
-    /// reused whatever their length; missing ones are set first — by torch with `sampling_eps`, by Flax with the
-    /// config's (Flax passes it into the unused `shape` parameter). `sigmas` follows the current timesteps.
+    /// `set_sigmas(n, sigma_min, sigma_max, sampling_eps)` (spec §2.5). Existing timesteps are reused whatever
+    /// their length; missing ones are set first with `samplingEps` (the Flax class passes None here: its
+    /// `set_sigmas` hands `sampling_eps` to an unused `shape` parameter, so the config's value applies). `sigmas`
+    /// follows the current timesteps.
     let setSigmasWith
-        (flavour: Flavour)
         (config: ScoreSdeVeConfig)
         (numInferenceSteps: int)
         (sigmaMin: float option)
@@ -157,29 +154,27 @@ module ScoreSdeVe =
         let withTimesteps =
             match state.Timesteps with
             | Some _ -> state
-            | None ->
-                let eps = if flavour = Flavour.Torch then samplingEps else None
-                setTimestepsWith flavour config numInferenceSteps eps state
+            | None -> setTimestepsWith config numInferenceSteps samplingEps state
         let timesteps = withTimesteps.Timesteps.Value
         { withTimesteps with
-            DiscreteSigmas = Some(discreteSigmas flavour lo hi numInferenceSteps)
+            DiscreteSigmas = Some(discreteSigmas state.Flavour lo hi numInferenceSteps)
             Sigmas = Some(continuousSigmas lo hi timesteps) }
 
     /// The state after construction in the given flavour: `set_sigmas(num_train_timesteps)` on the empty state.
     let createStateWith (flavour: Flavour) (config: ScoreSdeVeConfig) : ScoreSdeVeState =
         let config = validate config
-        setSigmasWith flavour config config.NumTrainTimesteps None None None empty
+        setSigmasWith config config.NumTrainTimesteps None None None (emptyWith flavour)
 
     /// Flax `create_state()`: the 2000-point (num_train_timesteps) schedule with jnp's rounding.
     let createState (config: ScoreSdeVeConfig) : ScoreSdeVeState = createStateWith Flavour.Flax config
 
     /// Flax `set_timesteps(state, n)`: `jnp.linspace(1, sampling_eps, n)`.
     let setTimesteps (config: ScoreSdeVeConfig) (numInferenceSteps: int) (state: ScoreSdeVeState) =
-        setTimestepsWith Flavour.Flax config numInferenceSteps None state
+        setTimestepsWith config numInferenceSteps None state
 
     /// Flax `set_sigmas(state, n)` with the config's σ range.
     let setSigmas (config: ScoreSdeVeConfig) (numInferenceSteps: int) (state: ScoreSdeVeState) =
-        setSigmasWith Flavour.Flax config numInferenceSteps None None None state
+        setSigmasWith config numInferenceSteps None None None state
 
     let private requireTimesteps (caller: string) (state: ScoreSdeVeState) =
         match state.Timesteps with
@@ -239,7 +234,7 @@ module ScoreSdeVe =
         let r = float32 snr * noiseNorm / gradNorm
         r * r * 2.0f
 
-    let private checkShapes (ops: ITensorOps<'T, 'N>) (modelOutput: 'T) (sample: 'T) =
+    let private checkShapes (ops: IBackend<'T, 'N>) (modelOutput: 'T) (sample: 'T) =
         let s = ops.Shape sample
         let m = ops.Shape modelOutput
         if s.Length = 0 then invalidArg "sample" "sample is a scalar but must have a batch axis"
@@ -248,86 +243,78 @@ module ScoreSdeVe =
                 "model_output"
                 (sprintf "sample has shape [%s] but model_output has [%s]" (String.Join(",", s)) (String.Join(",", m)))
 
-    /// `mean = Σ terms` and `prev = mean + scale·z`: one fused pass where the backend offers it, else two `Combine`s
-    /// (the same roundings either way).
-    let private meanThenAdd (ops: ITensorOps<'T, 'N>) (terms: struct (Coef * 'T)[]) (scale: float32) (z: 'T) : struct ('T * 'T) =
-        match box ops with
-        | :? IFusedTensorOps<'T, 'N> as fused -> fused.CombineThenAdd(terms, scale, z)
-        | _ ->
-            let mean = ops.Combine terms
-            struct (mean, ops.Combine [| struct (Scalar 1.0f, mean); struct (Scalar scale, z) |])
-
     /// The predictor's mean terms: `1·sample + g²·model_output`.
     let private predictorTerms (plan: ScoreSdeVePredictorPlan) (modelOutput: 'T) (sample: 'T) =
         [| struct (Scalar 1.0f, sample); struct (Scalar plan.DiffusionSquared, modelOutput) |]
 
     /// The predictor with the noise z already drawn: `mean = x + g²·score`, `prev = mean + g·z` (Song et al. 2021,
     /// eq. 47, reverse diffusion for VE), on any backend.
-    let stepPredWithNoise (ops: ITensorOps<'T, 'N>) (state: ScoreSdeVeState) (modelOutput: 'T) (timestep: float32) (sample: 'T) (z: 'T) =
+    let stepPredWithNoise (ops: IBackend<'T, 'N>) (state: ScoreSdeVeState) (modelOutput: 'T) (timestep: float32) (sample: 'T) (z: 'T) =
         checkShapes ops modelOutput sample
         requireTimesteps "stepPred" state |> ignore
         if not (Shapes.same (ops.Shape z) (ops.Shape sample)) then
             invalidArg "noise" (sprintf "noise has shape [%s] but sample has [%s]" (String.Join(",", ops.Shape z)) (String.Join(",", ops.Shape sample)))
         let plan = predictorPlan state timestep
         // drift = 0 − g²·score; mean = sample − drift: the same roundings as sample + g²·score.
-        let struct (mean, prev) = meanThenAdd ops (predictorTerms plan modelOutput sample) plan.Diffusion z
+        let struct (mean, prev) = Backend.combineThenAdd ops (predictorTerms plan modelOutput sample) plan.Diffusion z
         { State = state
           PrevSample = prev
           PrevSampleMean = Some mean }
 
     /// `step_pred`: one full-shape normal draw from `noise`, then the predictor (spec §2.7), on any backend.
-    let stepPredOn (ops: ITensorOps<'T, 'N>) (state: ScoreSdeVeState) (modelOutput: 'T) (timestep: float32) (sample: 'T) (noise: 'N) =
+    let stepPredOn (ops: IBackend<'T, 'N>) (state: ScoreSdeVeState) (modelOutput: 'T) (timestep: float32) (sample: 'T) (noise: 'N) =
         checkShapes ops modelOutput sample
+        requireTimesteps "stepPred" state |> ignore
         let plan = predictorPlan state timestep
-        match box ops with
-        | :? IFusedTensorOps<'T, 'N> as fused ->
-            // The noise is drawn inside the fused pass (block by block on the core backend).
-            let struct (mean, prev) = fused.CombineWithNoise(predictorTerms plan modelOutput sample, plan.Diffusion, noise)
-            { State = state
-              PrevSample = prev
-              PrevSampleMean = Some mean }
-        | _ -> stepPredWithNoise ops state modelOutput timestep sample (ops.Normal(noise, sample))
+        // The noise is drawn inside the fused pass where the backend can (block by block on the core backend).
+        let struct (mean, prev) = Backend.combineWithNoise ops (predictorTerms plan modelOutput sample) plan.Diffusion noise
+        { State = state
+          PrevSample = prev
+          PrevSampleMean = Some mean }
 
     /// The gradient and noise norms of the corrector: torch takes the batch mean of per-sample L2 norms, Flax the
     /// L2 norm of the whole tensor (spec §2.8, §2.10).
-    let correctorNorms (flavour: Flavour) (ops: ITensorOps<'T, 'N>) (modelOutput: 'T) (z: 'T) : struct (float32 * float32) =
-        match flavour with
-        | Flavour.Torch ->
+    let correctorNorms (norm: CorrectorNorm) (ops: IBackend<'T, 'N>) (modelOutput: 'T) (z: 'T) : struct (float32 * float32) =
+        match norm with
+        | BatchMean ->
             let mean (xs: float32[]) =
                 let mutable s = 0.0f
                 for x in xs do
                     s <- s + x
                 s / float32 xs.Length
             struct (mean (ops.BatchNorms modelOutput), mean (ops.BatchNorms z))
-        | _ -> struct (ops.Norm modelOutput, ops.Norm z)
+        | WholeTensor -> struct (ops.Norm modelOutput, ops.Norm z)
 
     /// The Langevin corrector with the noise z already drawn: `mean = x + ε·score`, `prev = mean + √(2ε)·z`
     /// (Song et al. 2021, Algorithm 4), with the flavour's norms.
-    let stepCorrectWithNoise (flavour: Flavour) (ops: ITensorOps<'T, 'N>) (config: ScoreSdeVeConfig) (state: ScoreSdeVeState) (modelOutput: 'T) (sample: 'T) (z: 'T) =
+    let stepCorrectWithNoise (ops: IBackend<'T, 'N>) (config: ScoreSdeVeConfig) (state: ScoreSdeVeState) (modelOutput: 'T) (sample: 'T) (z: 'T) =
         checkShapes ops modelOutput sample
         requireTimesteps "stepCorrect" state |> ignore
         if ops.Shape z <> ops.Shape sample then
             invalidArg "noise" (sprintf "noise has shape [%s] but sample has [%s]" (String.Join(",", ops.Shape z)) (String.Join(",", ops.Shape sample)))
-        let struct (gradNorm, noiseNorm) = correctorNorms flavour ops modelOutput z
+        let struct (gradNorm, noiseNorm) = correctorNorms state.Flavour.CorrectorNorm ops modelOutput z
         // diffusers divides by the gradient norm unguarded; a zero score would turn the step into inf/NaN.
         if not (gradNorm > 0.0f) then
             invalidArg "model_output" (sprintf "model_output has norm %s but the corrector needs a non-zero score (its step size divides by the norm)" (gradNorm.ToString("R")))
         let stepSize = correctorStepSize config.Snr gradNorm noiseNorm
         let struct (_, prev) =
-            meanThenAdd ops [| struct (Scalar 1.0f, sample); struct (Scalar stepSize, modelOutput) |] (MathF.Sqrt(stepSize * 2.0f)) z
+            Backend.combineThenAdd ops [| struct (Scalar 1.0f, sample); struct (Scalar stepSize, modelOutput) |] (MathF.Sqrt(stepSize * 2.0f)) z
         { State = state
           PrevSample = prev
           PrevSampleMean = None }
 
     /// `step_correct`: one full-shape normal draw from `noise`, then the corrector (spec §2.8), on any backend.
-    let stepCorrectOn (flavour: Flavour) (ops: ITensorOps<'T, 'N>) (config: ScoreSdeVeConfig) (state: ScoreSdeVeState) (modelOutput: 'T) (sample: 'T) (noise: 'N) =
+    let stepCorrectOn (ops: IBackend<'T, 'N>) (config: ScoreSdeVeConfig) (state: ScoreSdeVeState) (modelOutput: 'T) (sample: 'T) (noise: 'N) =
         checkShapes ops modelOutput sample
         requireTimesteps "stepCorrect" state |> ignore
-        stepCorrectWithNoise flavour ops config state modelOutput sample (ops.Normal(noise, sample))
+        let z = ops.Normal(noise, sample)
+        let output = stepCorrectWithNoise ops config state modelOutput sample z
+        ops.Release z
+        output
 
     /// `add_noise(original, noise, timesteps)`: the VE forward process `x + σ[idx]·noise`, where the timesteps are
     /// integer indices into `discrete_sigmas`, one per batch element (spec §2.9).
-    let addNoiseOn (ops: ITensorOps<'T, 'N>) (state: ScoreSdeVeState) (original: 'T) (noise: 'T) (indices: int[]) : 'T =
+    let addNoiseOn (ops: IBackend<'T, 'N>) (state: ScoreSdeVeState) (original: 'T) (noise: 'T) (indices: int[]) : 'T =
         let ds = requireDiscreteSigmas "addNoise" state
         let shape = ops.Shape original
         if shape.Length = 0 then invalidArg "original_samples" "original_samples is a scalar but must have a batch axis"
@@ -351,12 +338,12 @@ module ScoreSdeVe =
 
     /// Flax `step_pred(state, model_output, timestep, sample, key)`: noise `normal(split(key, 1)[0], shape)`.
     let stepPred (state: ScoreSdeVeState) (modelOutput: NdArray) (timestep: float32) (sample: NdArray) (key: PrngKey) =
-        stepPredOn NdArrayOps.Default state modelOutput timestep sample (flaxNoiseKey key)
+        stepPredOn NdArrayBackend.Default state modelOutput timestep sample (flaxNoiseKey key)
 
     /// Flax `step_correct(state, model_output, sample, key)`: whole-tensor norms, noise `normal(split(key, 1)[0])`.
     let stepCorrect (config: ScoreSdeVeConfig) (state: ScoreSdeVeState) (modelOutput: NdArray) (sample: NdArray) (key: PrngKey) =
-        stepCorrectOn Flavour.Flax NdArrayOps.Default config state modelOutput sample (flaxNoiseKey key)
+        stepCorrectOn NdArrayBackend.Default config state modelOutput sample (flaxNoiseKey key)
 
     /// `add_noise` on arrays with the noise given.
     let addNoise (state: ScoreSdeVeState) (original: NdArray) (noise: NdArray) (indices: int[]) : NdArray =
-        addNoiseOn NdArrayOps.Default state original noise indices
+        addNoiseOn NdArrayBackend.Default state original noise indices

@@ -60,7 +60,7 @@ public sealed class KarrasVePipeline
     /// </summary>
     public KarrasVePipelineOutput Call(
         int batchSize = 1, int numInferenceSteps = 50, torch.Generator? generator = null, Device? device = null,
-        Action<KarrasStochasticStep<Tensor>>? progress = null)
+        Action<StepProgress<KarrasStochasticStep<Tensor>>>? progress = null)
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"batch_size is {batchSize} but must be at least 1");
         var target = device ?? CPU;
@@ -88,7 +88,7 @@ public sealed class KarrasVePipeline
     /// model in the scheduler's convention. A generator source is shared by every step (torch's stream); a key source
     /// follows the Flax loop discipline (<c>key, sub = split(key)</c> before each churn). Returns a new tensor.
     /// </summary>
-    public Tensor Sample(Tensor sample, KarrasVeModel model, NoiseSource noise, Action<KarrasStochasticStep<Tensor>>? progress = null) =>
+    public Tensor Sample(Tensor sample, KarrasVeModel model, NoiseSource noise, Action<StepProgress<KarrasStochasticStep<Tensor>>>? progress = null) =>
         Run(Scheduler, sample, model, noise, progress);
 
     /// <summary>
@@ -97,7 +97,7 @@ public sealed class KarrasVePipeline
     /// </summary>
     public static Tensor Run(
         KarrasVeScheduler scheduler, Tensor sample, KarrasVeModel model, NoiseSource noise,
-        Action<KarrasStochasticStep<Tensor>>? progress = null)
+        Action<StepProgress<KarrasStochasticStep<Tensor>>>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(scheduler);
         ArgumentNullException.ThrowIfNull(model);
@@ -117,10 +117,9 @@ public sealed class KarrasVePipeline
         var hooks = new KarrasStochasticHooks<Tensor, NoiseSource>(
             FuncConvert.FromFunc<Tensor, double, Tensor>((x, sigma) => model(x, (float)sigma)),
             FuncConvert.FromFunc(next),
-            FuncConvert.FromAction<KarrasStochasticStep<Tensor>>(step => progress?.Invoke(step)),
-            FuncConvert.FromAction<Tensor>(t => t.Dispose()));
+            FuncConvert.FromAction<StepProgress<KarrasStochasticStep<Tensor>>>(step => progress?.Invoke(step)));
         using var scope = NewDisposeScope();
-        var result = KarrasStochastic.run(TorchTensorOps.Instance, hooks, scheduler.State, noise, sample);
+        var result = KarrasStochastic.run(TorchBackend.Instance, hooks, scheduler.State, noise, sample);
         // With no step at all the loop hands back its input, which the caller owns: return a copy instead.
         return (ReferenceEquals(result, sample) ? sample.clone() : result).MoveToOuterDisposeScope();
     }

@@ -37,7 +37,7 @@ public sealed class ScoreSdeVePipeline
     /// noise stream: the initial noise is drawn from <paramref name="generator"/> on the CPU, then every corrector and
     /// predictor step draws from it in order. <paramref name="progress"/> sees each iteration's sample (valid during the call).
     /// </summary>
-    public ScoreSdeVePipelineOutput Call(long[] shape, int numInferenceSteps = 2000, Generator? generator = null, Device? device = null, Action<PredictorCorrector.PcProgress<Tensor>>? progress = null)
+    public ScoreSdeVePipelineOutput Call(long[] shape, int numInferenceSteps = 2000, Generator? generator = null, Device? device = null, Action<StepProgress<ScoreSdeVeOutput<Tensor>>>? progress = null)
     {
         var target = device ?? CPU;
         CheckArguments(shape, numInferenceSteps);
@@ -52,7 +52,7 @@ public sealed class ScoreSdeVePipeline
     /// Samples with JAX keys: <c>key, sub = split(key)</c>, initial noise <c>normal(sub, shape)·sigma_max</c>, then
     /// <c>key, sub = split(key)</c> before every step, each step drawing <c>normal(split(sub, 1)[0])</c> as the Flax scheduler does.
     /// </summary>
-    public ScoreSdeVePipelineOutput Call(long[] shape, int numInferenceSteps, PrngKey key, Device? device = null, Action<PredictorCorrector.PcProgress<Tensor>>? progress = null)
+    public ScoreSdeVePipelineOutput Call(long[] shape, int numInferenceSteps, PrngKey key, Device? device = null, Action<StepProgress<ScoreSdeVeOutput<Tensor>>>? progress = null)
     {
         var target = device ?? CPU;
         CheckArguments(shape, numInferenceSteps);
@@ -64,7 +64,7 @@ public sealed class ScoreSdeVePipeline
     }
 
     /// <summary>Runs the predictor–corrector loop from a given sample (diffusers' unit-test form), drawing from <paramref name="generator"/>.</summary>
-    public ScoreSdeVePipelineOutput CallFrom(Tensor sample, int numInferenceSteps, Generator? generator = null, Action<PredictorCorrector.PcProgress<Tensor>>? progress = null)
+    public ScoreSdeVePipelineOutput CallFrom(Tensor sample, int numInferenceSteps, Generator? generator = null, Action<StepProgress<ScoreSdeVeOutput<Tensor>>>? progress = null)
     {
         TensorChecks.Float32("sample", sample);
         CheckArguments(sample.shape, numInferenceSteps);
@@ -74,7 +74,7 @@ public sealed class ScoreSdeVePipeline
 
     /// <summary>Runs the loop from a given sample with JAX keys: <c>key, sub = split(key)</c> before every step, each step
     /// drawing <c>normal(split(sub, 1)[0])</c> (the golden files' Flax loop discipline, from <paramref name="key"/> as given).</summary>
-    public ScoreSdeVePipelineOutput CallFrom(Tensor sample, int numInferenceSteps, PrngKey key, Action<PredictorCorrector.PcProgress<Tensor>>? progress = null)
+    public ScoreSdeVePipelineOutput CallFrom(Tensor sample, int numInferenceSteps, PrngKey key, Action<StepProgress<ScoreSdeVeOutput<Tensor>>>? progress = null)
     {
         TensorChecks.Float32("sample", sample);
         CheckArguments(sample.shape, numInferenceSteps);
@@ -102,77 +102,24 @@ public sealed class ScoreSdeVePipeline
         return (source, source);
     }
 
-    private ScoreSdeVePipelineOutput Loop(Tensor initial, int numInferenceSteps, NoiseSource source, Action<PredictorCorrector.PcProgress<Tensor>>? progress)
+    private ScoreSdeVePipelineOutput Loop(Tensor initial, int numInferenceSteps, NoiseSource source, Action<StepProgress<ScoreSdeVeOutput<Tensor>>>? progress)
     {
-        // The loop runs in the caller's dispose scope; each iteration's intermediates are released once the next
+        // The core loop releases each iteration's intermediates (TorchBackend.Release disposes them) once the next
         // iteration no longer needs them, so a long loop holds a few tensors at a time.
         // The state this run replaces: a run that overlaps another change of the scheduler is refused at the end.
         var before = Scheduler.State;
-        var tracked = new TrackingOps();
-        tracked.Track(initial);
         var model = FuncConvert.FromFunc<Tensor, float, Tensor>((x, sigma) =>
         {
             using var sigmas = full(x.shape[0], sigma, ScalarType.Float32, x.device);
-            var output = _model(x, sigmas);
-            if (!ReferenceEquals(output, x)) tracked.Track(output);
-            return output;
+            return _model(x, sigmas);
         });
         var next = FuncConvert.FromFunc<NoiseSource, ValueTuple<NoiseSource, NoiseSource>>(s => Next(s));
-        var onStep = FuncConvert.FromAction<PredictorCorrector.PcProgress<Tensor>>(step =>
-        {
-            progress?.Invoke(step);
-            tracked.ReleaseAllBut(step.Sample, step.SampleMean);
-        });
+        var onStep = FuncConvert.FromAction<StepProgress<ScoreSdeVeOutput<Tensor>>>(step => progress?.Invoke(step));
         var result = PredictorCorrector.runFromOn(
-            tracked, Flavour.Torch, Scheduler.Config, numInferenceSteps, model, next,
-            FSharpOption<FSharpFunc<PredictorCorrector.PcProgress<Tensor>, Unit>>.Some(onStep), initial, source);
+            TorchBackend.Instance, Flavour.Torch, Scheduler.Config, numInferenceSteps, model, next, onStep, initial, source);
         Scheduler.CommitState(before, result.State, "pipeline run");
+        if (!ReferenceEquals(result.LastPrevSample, result.Sample)) result.LastPrevSample.Dispose();
         var sample = result.Sample.MoveToOuterDisposeScope();
         return new ScoreSdeVePipelineOutput(sample.clamp(0.0f, 1.0f).MoveToOuterDisposeScope(), sample);
-    }
-
-    /// <summary><see cref="TorchTensorOps"/> that remembers the tensors it makes, so the loop can free them early.</summary>
-    private sealed class TrackingOps : IFusedTensorOps<Tensor, NoiseSource>
-    {
-        private readonly List<Tensor> _live = new();
-
-        public void Track(Tensor t) => _live.Add(t);
-
-        public void ReleaseAllBut(Tensor keepA, Tensor keepB)
-        {
-            foreach (var t in _live)
-            {
-                if (!ReferenceEquals(t, keepA) && !ReferenceEquals(t, keepB)) t.Dispose();
-            }
-            _live.Clear();
-            _live.Add(keepA);
-            _live.Add(keepB);
-        }
-
-        public int[] Shape(Tensor tensor) => TorchTensorOps.Instance.Shape(tensor);
-
-        public Tensor Combine((Coef, Tensor)[] terms) => Keep(TorchTensorOps.Instance.Combine(terms));
-
-        public Tensor Divide(Tensor tensor, Coef divisor) => Keep(TorchTensorOps.Instance.Divide(tensor, divisor));
-
-        public float[] BatchNorms(Tensor tensor) => TorchTensorOps.Instance.BatchNorms(tensor);
-
-        public float Norm(Tensor tensor) => TorchTensorOps.Instance.Norm(tensor);
-
-        public Tensor Normal(NoiseSource noise, Tensor like) => Keep(TorchTensorOps.Instance.Normal(noise, like));
-
-        public (Tensor, Tensor) CombineThenAdd((Coef, Tensor)[] terms, float scale, Tensor z) =>
-            KeepBoth(TorchTensorOps.Instance.CombineThenAdd(terms, scale, z));
-
-        public (Tensor, Tensor) CombineWithNoise((Coef, Tensor)[] terms, float scale, NoiseSource noise) =>
-            KeepBoth(TorchTensorOps.Instance.CombineWithNoise(terms, scale, noise));
-
-        private (Tensor, Tensor) KeepBoth((Tensor Mean, Tensor Prev) pair) => (Keep(pair.Mean), Keep(pair.Prev));
-
-        private Tensor Keep(Tensor t)
-        {
-            _live.Add(t);
-            return t;
-        }
     }
 }

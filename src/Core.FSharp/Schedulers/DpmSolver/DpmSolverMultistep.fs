@@ -51,11 +51,12 @@ type DpmStepResult<'T> =
 /// diffusers' DPMSolverMultistepScheduler (torch flavour) as pure functions over `DpmSolverState`.
 module DpmSolverMultistep =
 
-    /// The training tables as the torch scheduler builds them (float32, cumprod accumulated in float64).
-    let torchTables (c: DpmSolverConfig) : DpmSolverTables =
-        let betas = NoiseSchedules.torchBetas c.BetaSchedule c.BetaStart c.BetaEnd c.NumTrainTimesteps c.TrainedBetas
+    /// The training tables of a flavour: the betas with its linspace (plus the zero-SNR rescale), ᾱ with its
+    /// cumprod (torch: a float64 running product; Flax: XLA's associative scan), λ = log α − log σ with its log.
+    let tables (flavour: Flavour) (c: DpmSolverConfig) : DpmSolverTables =
+        let betas = NoiseSchedules.betas flavour.Linspace c.BetaSchedule c.BetaStart c.BetaEnd c.NumTrainTimesteps c.TrainedBetas
         let betas = if c.RescaleBetasZeroSnr then NoiseSchedules.rescaleZeroTerminalSnr betas else betas
-        let cumprod = betas |> Array.map (fun b -> 1.0f - b) |> Schedules.torchCumprod
+        let cumprod = betas |> Array.map (fun b -> 1.0f - b) |> flavour.Cumprod
         // Zero-SNR leaves ᾱ_{N−1} = 0; diffusers replaces it by 2⁻²⁴ so the first sigma is finite.
         if c.RescaleBetasZeroSnr then cumprod[cumprod.Length - 1] <- MathF.Pow(2.0f, -24.0f)
         let alphaT = cumprod |> Array.map MathF.Sqrt
@@ -64,29 +65,8 @@ module DpmSolverMultistep =
           AlphasCumprod = cumprod
           AlphaT = alphaT
           SigmaT = sigmaT
-          LambdaT = Array.map2 (fun (a: float32) (s: float32) -> MathF.Log a - MathF.Log s) alphaT sigmaT
+          LambdaT = Array.map2 (fun (a: float32) (s: float32) -> flavour.Log a - flavour.Log s) alphaT sigmaT
           TrainSigmas = cumprod |> Array.map (fun a -> MathF.Sqrt((1.0f - a) / a)) }
-
-    /// The Flax training tables as XLA:CPU computes them: jnp.linspace betas, jnp.cumprod's associative scan, and
-    /// XLA's float32 log for λ = log α − log σ.
-    let flaxTables (c: DpmSolverConfig) : DpmSolverTables =
-        let betas = NoiseSchedules.jnpBetas c.BetaSchedule c.BetaStart c.BetaEnd c.NumTrainTimesteps c.TrainedBetas
-        let cumprod = betas |> Array.map (fun b -> 1.0f - b) |> Schedules.jnpCumprod
-        let alphaT = cumprod |> Array.map MathF.Sqrt
-        let sigmaT = cumprod |> Array.map (fun a -> MathF.Sqrt(1.0f - a))
-        { Betas = betas
-          AlphasCumprod = cumprod
-          AlphaT = alphaT
-          SigmaT = sigmaT
-          LambdaT = Array.map2 (fun (a: float32) (s: float32) -> XlaMath.log a - XlaMath.log s) alphaT sigmaT
-          TrainSigmas = cumprod |> Array.map (fun a -> MathF.Sqrt((1.0f - a) / a)) }
-
-    /// The training tables of a flavour: torch builds them with torch.linspace and a float64-accumulated cumprod
-    /// (plus the zero-SNR rescale); Flax as XLA:CPU computes jnp's.
-    let tables (flavour: Flavour) (c: DpmSolverConfig) : DpmSolverTables =
-        match flavour with
-        | Flavour.Flax -> flaxTables c
-        | _ -> torchTables c
 
     /// A new scheduler state from a config (validated; ArgumentException names the offending diffusers key).
     let create<'T> (config: DpmSolverConfig) : DpmSolverState<'T> =
@@ -248,7 +228,7 @@ module DpmSolverMultistep =
 
     /// One solver step (`step`): converts the model output, shifts the history, draws SDE noise from `noise` unless
     /// `varianceNoise` is given, and applies the update of the order `orderAt` chooses.
-    let stepWith (ops: IDpmTensorOps<'T, 'Noise>) (noise: 'Noise) (varianceNoise: 'T voption) (modelOutput: 'T) (timestep: int64) (sample: 'T) (state: DpmSolverState<'T>) : DpmStepResult<'T> =
+    let stepWith (ops: IBackend<'T, 'Noise>) (noise: 'Noise) (varianceNoise: 'T voption) (modelOutput: 'T) (timestep: int64) (sample: 'T) (state: DpmSolverState<'T>) : DpmStepResult<'T> =
         if state.NumInferenceSteps.IsNone then
             raise (InvalidOperationException("the number of inference steps is not set; call set_timesteps before step"))
         let c = state.Config
@@ -287,7 +267,7 @@ module DpmSolverMultistep =
                 StepIndex = Some(index + 1) } }
 
     /// One deterministic step (no noise source; the SDE variants need `stepWith`).
-    let step (ops: IDpmTensorOps<'T, 'Noise>) (modelOutput: 'T) (timestep: int64) (sample: 'T) (state: DpmSolverState<'T>) : 'T * DpmSolverState<'T> =
+    let step (ops: IBackend<'T, 'Noise>) (modelOutput: 'T) (timestep: int64) (sample: 'T) (state: DpmSolverState<'T>) : 'T * DpmSolverState<'T> =
         if DpmSolverUpdate.isSde state.Config.AlgorithmType then
             raise (InvalidOperationException(sprintf "algorithm_type '%s' draws noise; use stepWith with a noise source" state.Config.AlgorithmType))
         let r = stepWith ops Unchecked.defaultof<'Noise> ValueNone modelOutput timestep sample state
@@ -303,7 +283,7 @@ module DpmSolverMultistep =
 
     /// `add_noise(original, noise, timesteps)`: α·x + σ_vp·noise with (α, σ_vp) from the sigma of each batch
     /// element's timestep (one timestep per batch element, or one for all).
-    let addNoise (ops: ITensorOps<'T, 'Noise>) (original: 'T) (noise: 'T) (timesteps: int64[]) (state: DpmSolverState<'T>) : 'T =
+    let addNoise (ops: IBackend<'T, 'Noise>) (original: 'T) (noise: 'T) (timesteps: int64[]) (state: DpmSolverState<'T>) : 'T =
         let shape = ops.Shape original
         if not (Shapes.same (ops.Shape noise) shape) then
             raise (ArgumentException(sprintf "original_samples has shape %s but noise has %s" (shapeText shape) (shapeText (ops.Shape noise)), "noise"))

@@ -39,7 +39,7 @@ type FlaxDpmStepOutput =
 /// what the torch scheduler does.
 module DpmSolverMultistepFlax =
 
-    let private ops = DpmNdArrayOps.Default :> IDpmTensorOps<NdArray, PrngKey>
+    let private ops = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
 
     /// Throws for options the Flax scheduler does not have (it would raise, or silently ignore them).
     let private checkFlax (c: DpmSolverConfig) =
@@ -161,4 +161,4 @@ module DpmSolverMultistepFlax =
         let ac = state.Tables.AlphasCumprod
         let a = timesteps |> Array.map (fun t -> MathF.Sqrt ac[t])
         let s = timesteps |> Array.map (fun t -> MathF.Sqrt(1.0f - ac[t]))
-        (ops :> ITensorOps<NdArray, PrngKey>).Combine [| struct (PerBatch a, original); struct (PerBatch s, noise) |]
+        ops.Combine [| struct (PerBatch a, original); struct (PerBatch s, noise) |]

@@ -1,0 +1,149 @@
+namespace Schedulers.Core
+
+open System
+
+/// The one driver of the fused scheduler passes over float32 memory, shared by every backend that can expose its
+/// storage as `Memory<float32>`: the core's `NdArray` backend and the shell's CPU fast path over torch tensors.
+/// Each function validates lengths and coefficients, splits the pass into chunks (`Parallelism.forChunksUpTo`,
+/// at most `threads` threads) and runs the span kernels (`Kernels`, `FusedKernels`, `DpmKernels`) on each chunk.
+/// Elementwise passes give the same bits however they are split, so the thread count never changes a result.
+module Stages =
+
+    let private checkLength (name: string) (expected: int) (x: ReadOnlyMemory<float32>) =
+        if x.Length <> expected then
+            invalidArg name (sprintf "%s has %d elements but the pass covers %d" name x.Length expected)
+
+    /// The elements each coefficient covers: all `n` when every coefficient is a scalar, else one batch slice of
+    /// `n / batch` elements (after checking that each per-batch coefficient has one value per batch element).
+    let segmentWidth (n: int) (batch: int) (coefficients: Coef seq) : int =
+        if coefficients |> Seq.forall (fun c -> c.IsScalar) then n
+        else
+            for c in coefficients do
+                Coef.check batch c
+            if batch = 0 then 0 else n / batch
+
+    /// Walks `[start, start + length)` segment by segment (`width` elements each), calling `body segment o len`.
+    let inline private forSegments (width: int) (start: int) (length: int) ([<InlineIfLambda>] body: int -> int -> int -> unit) =
+        let stop = start + length
+        let mutable position = start
+        while position < stop do
+            let segment = if width = 0 then 0 else position / width
+            let stopOfSegment = if width = 0 then stop else min stop ((segment + 1) * width)
+            body segment position (stopOfSegment - position)
+            position <- stopOfSegment
+
+    let private readOnly (m: Memory<float32>) : ReadOnlyMemory<float32> = Memory<float32>.op_Implicit m
+
+    let inline private seg (xs: ReadOnlyMemory<float32>[]) (k: int) (o: int) (n: int) = xs[k].Span.Slice(o, n)
+
+    /// `out[o..o+n)` = the left-to-right combination of the inputs' `[o, o+n)` with coefficients `cs`: up to four
+    /// terms in one pass; further terms fold into the running sum three at a time, which rounds exactly as the
+    /// left-to-right sum does because 1·s is exact.
+    let private combineSegment (cs: float32[]) (xs: ReadOnlyMemory<float32>[]) (out: Memory<float32>) (o: int) (n: int) =
+        let dest = out.Span.Slice(o, n)
+        match cs.Length with
+        | 1 -> Kernels.scale cs[0] (seg xs 0 o n) dest
+        | 2 -> Kernels.combine2 cs[0] (seg xs 0 o n) cs[1] (seg xs 1 o n) dest
+        | 3 -> Kernels.combine3 cs[0] (seg xs 0 o n) cs[1] (seg xs 1 o n) cs[2] (seg xs 2 o n) dest
+        | count ->
+            Kernels.combine4 cs[0] (seg xs 0 o n) cs[1] (seg xs 1 o n) cs[2] (seg xs 2 o n) cs[3] (seg xs 3 o n) dest
+            let sum = (readOnly out).Span.Slice(o, n)
+            let mutable k = 4
+            while k < count do
+                match count - k with
+                | 1 -> Kernels.combine2 1.0f sum cs[k] (seg xs k o n) dest
+                | 2 -> Kernels.combine3 1.0f sum cs[k] (seg xs k o n) cs[k + 1] (seg xs (k + 1) o n) dest
+                | _ -> Kernels.combine4 1.0f sum cs[k] (seg xs k o n) cs[k + 1] (seg xs (k + 1) o n) cs[k + 2] (seg xs (k + 2) o n) dest
+                k <- k + 3
+
+    /// `out = Σ cₖ·xₖ` left to right (see `IBackend.Combine`), per-batch coefficients applying to consecutive
+    /// slices of `batch` equal parts.
+    let combine (threads: int) (batch: int) (terms: struct (Coef * ReadOnlyMemory<float32>)[]) (out: Memory<float32>) =
+        if obj.ReferenceEquals(terms, null) || terms.Length = 0 then invalidArg "terms" "a linear combination needs at least one term"
+        let n = out.Length
+        terms |> Array.iteri (fun k (struct (_, x)) -> checkLength (sprintf "terms[%d]" k) n x)
+        let coefficients = terms |> Array.map (fun struct (c, _) -> c)
+        let width = segmentWidth n batch coefficients
+        let xs = terms |> Array.map (fun struct (_, x) -> x)
+        Parallelism.forChunksUpTo threads n (fun start length ->
+            let cs = Array.zeroCreate<float32> coefficients.Length
+            forSegments width start length (fun segment o len ->
+                for k in 0 .. cs.Length - 1 do
+                    cs[k] <- Coef.at segment coefficients[k]
+                combineSegment cs xs out o len))
+
+    /// `out = x / d` (a true division), with a scalar or per-batch divisor.
+    let divide (threads: int) (batch: int) (x: ReadOnlyMemory<float32>) (divisor: Coef) (out: Memory<float32>) =
+        let n = out.Length
+        checkLength "tensor" n x
+        let width = segmentWidth n batch [ divisor ]
+        Parallelism.forChunksUpTo threads n (fun start length ->
+            forSegments width start length (fun segment o len ->
+                Kernels.divide (x.Span.Slice(o, len)) (Coef.at segment divisor) (out.Span.Slice(o, len))))
+
+    /// `mean = c0·x0 + c1·x1` and `prev = mean + g·z` in one pass (`FusedKernels.combineThenAdd`).
+    let combineThenAdd
+        (threads: int) (c0: float32) (x0: ReadOnlyMemory<float32>) (c1: float32) (x1: ReadOnlyMemory<float32>) (g: float32)
+        (z: ReadOnlyMemory<float32>) (mean: Memory<float32>) (prev: Memory<float32>) =
+        let n = mean.Length
+        checkLength "x0" n x0
+        checkLength "x1" n x1
+        checkLength "z" n z
+        checkLength "prev" n (readOnly prev)
+        Parallelism.forChunksUpTo threads n (fun o len ->
+            FusedKernels.combineThenAdd
+                c0 (x0.Span.Slice(o, len)) c1 (x1.Span.Slice(o, len)) g (z.Span.Slice(o, len))
+                (mean.Span.Slice(o, len)) (prev.Span.Slice(o, len)))
+
+    /// KarrasVe's churn `out = x + scale·(sNoise·z)` in one pass (`FusedKernels.scaledNoiseAdd`).
+    let churn (threads: int) (sNoise: float32) (scale: float32) (sample: ReadOnlyMemory<float32>) (z: ReadOnlyMemory<float32>) (out: Memory<float32>) =
+        let n = out.Length
+        checkLength "sample" n sample
+        checkLength "z" n z
+        Parallelism.forChunksUpTo threads n (fun o len ->
+            FusedKernels.scaledNoiseAdd sNoise scale (sample.Span.Slice(o, len)) (z.Span.Slice(o, len)) (out.Span.Slice(o, len)))
+
+    /// KarrasVe's Euler stage in one pass (`FusedKernels.karrasEuler`): x0, d and prev.
+    let karrasEuler
+        (threads: int) (plan: KarrasVeStepPlan) (sampleHat: ReadOnlyMemory<float32>) (modelOutput: ReadOnlyMemory<float32>)
+        (x0: Memory<float32>) (d: Memory<float32>) (prev: Memory<float32>) =
+        let n = x0.Length
+        checkLength "sample_hat" n sampleHat
+        checkLength "model_output" n modelOutput
+        Parallelism.forChunksUpTo threads n (fun o len ->
+            FusedKernels.karrasEuler
+                plan.SigmaHat plan.DivideByReciprocal plan.Delta (sampleHat.Span.Slice(o, len)) (modelOutput.Span.Slice(o, len))
+                (x0.Span.Slice(o, len)) (d.Span.Slice(o, len)) (prev.Span.Slice(o, len)))
+
+    /// KarrasVe's Heun correction in one pass (`FusedKernels.karrasHeun`): x0 and prev.
+    let karrasHeun
+        (threads: int) (plan: KarrasVeStepPlan) (sampleHat: ReadOnlyMemory<float32>) (samplePrev: ReadOnlyMemory<float32>)
+        (modelOutput: ReadOnlyMemory<float32>) (derivative: ReadOnlyMemory<float32>) (x0: Memory<float32>) (prev: Memory<float32>) =
+        let n = x0.Length
+        checkLength "sample_hat" n sampleHat
+        checkLength "sample_prev" n samplePrev
+        checkLength "model_output" n modelOutput
+        checkLength "derivative" n derivative
+        Parallelism.forChunksUpTo threads n (fun o len ->
+            FusedKernels.karrasHeun
+                plan.SigmaPrev plan.DivideByReciprocal plan.Delta (sampleHat.Span.Slice(o, len)) (samplePrev.Span.Slice(o, len))
+                (modelOutput.Span.Slice(o, len)) (derivative.Span.Slice(o, len)) (x0.Span.Slice(o, len)) (prev.Span.Slice(o, len)))
+
+    /// A whole DPM-Solver update in one pass (`DpmKernels.update`): the sample, the converted outputs the plan's order
+    /// needs (newest first) and the noise of the SDE variants.
+    let dpmUpdate
+        (threads: int) (plan: DpmUpdatePlan) (sample: ReadOnlyMemory<float32>) (outputs: ReadOnlyMemory<float32>[])
+        (noise: ReadOnlyMemory<float32> voption) (out: Memory<float32>) =
+        let n = out.Length
+        checkLength "sample" n sample
+        if outputs.Length < plan.Order then
+            invalidArg "outputs" (sprintf "an update of order %d needs %d model outputs but %d were given" plan.Order plan.Order outputs.Length)
+        for k in 0 .. plan.Order - 1 do
+            checkLength (sprintf "outputs[%d]" k) n outputs[k]
+        noise |> ValueOption.iter (checkLength "noise" n)
+        let at (k: int) = if k < plan.Order then outputs[k] else sample
+        let z = noise |> ValueOption.defaultValue sample
+        Parallelism.forChunksUpTo threads n (fun o len ->
+            DpmKernels.update
+                plan (sample.Span.Slice(o, len)) ((at 0).Span.Slice(o, len)) ((at 1).Span.Slice(o, len)) ((at 2).Span.Slice(o, len))
+                noise.IsSome (z.Span.Slice(o, len)) (out.Span.Slice(o, len)))

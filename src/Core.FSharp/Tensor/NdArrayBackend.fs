@@ -1,0 +1,145 @@
+namespace Schedulers.Core
+
+open System
+
+/// The core's backend: `IBackend` over `NdArray`, drawing noise from JAX keys in the given threefry mode. Every
+/// operation is a pass of the span kernels over the arrays' memory (`Stages`), split over threads for large arrays;
+/// the fused stages are always available, and the noise of `TryCombineWithNoise`/`TryChurnWithNoise` is generated
+/// block by block inside the pass (JAX's counter-based bits let any block be drawn on its own).
+[<Sealed>]
+type NdArrayBackend(mode: ThreefryMode) =
+
+    static let threads = Int32.MaxValue
+
+    static let memory (x: NdArray) = ReadOnlyMemory x.Buffer
+
+    static let output (like: NdArray) = GC.AllocateUninitializedArray<float32> like.Length
+
+    static let wrap (like: NdArray) (data: float32[]) = NdArray.own like.ShapeView data
+
+    /// The backend with JAX's default (partitionable) threefry mode.
+    static member val Default = NdArrayBackend(ThreefryMode.Partitionable)
+
+    /// The threefry mode used for noise.
+    member _.Mode = mode
+
+    /// The fused linear combination of `terms` (see `IBackend.Combine`).
+    static member CombineArrays(terms: struct (Coef * NdArray)[]) : NdArray =
+        if obj.ReferenceEquals(terms, null) || terms.Length = 0 then invalidArg "terms" "a linear combination needs at least one term"
+        let struct (_, first) = terms[0]
+        for k in 1 .. terms.Length - 1 do
+            let struct (_, x) = terms[k]
+            NdArray.checkSameShape "terms[0]" first (sprintf "terms[%d]" k) x
+        let out = output first
+        Stages.combine threads first.BatchSize (terms |> Array.map (fun struct (c, x) -> struct (c, memory x))) (Memory out)
+        wrap first out
+
+    /// `x / d` elementwise, with a scalar or per-batch divisor.
+    static member DivideArray(x: NdArray, divisor: Coef) : NdArray =
+        let out = output x
+        Stages.divide threads x.BatchSize (memory x) divisor (Memory out)
+        wrap x out
+
+    /// The two scalar coefficients of a two-term scalar combination whose arrays share one shape, if it is one.
+    static member private ScalarPair(terms: struct (Coef * NdArray)[]) =
+        if not (obj.ReferenceEquals(terms, null)) && terms.Length = 2 then
+            let struct (c0, x0) = terms[0]
+            let struct (c1, x1) = terms[1]
+            match c0, c1 with
+            | Scalar a, Scalar b ->
+                NdArray.checkSameShape "terms[0]" x0 "terms[1]" x1
+                ValueSome(struct (a, x0, b, x1))
+            | _ -> ValueNone
+        else
+            ValueNone
+
+    /// `x[:, :count]`: the first `count` channels of axis 1.
+    static member FirstChannelsOf(x: NdArray, count: int) : NdArray =
+        let shape = x.Shape
+        if shape.Length < 2 || shape[1] < count then
+            invalidArg "tensor" (sprintf "model_output has shape %s but at least %d channels on axis 1 are needed" x.ShapeText count)
+        let channels = shape[1]
+        let plane = if shape.Length = 2 then 1 else Array.fold (*) 1 shape[2..]
+        let outShape = Array.copy shape
+        outShape[1] <- count
+        let out = Array.zeroCreate<float32> (shape[0] * count * plane)
+        for b in 0 .. shape[0] - 1 do
+            Array.blit x.Buffer (b * channels * plane) out (b * count * plane) (count * plane)
+        NdArray.own outShape out
+
+    /// diffusers' `_threshold_sample` per batch element (see `IBackend.Threshold`).
+    static member ThresholdOf(x: NdArray, ratio: float32, maxValue: float32) : NdArray =
+        let b = x.BatchSize
+        let n = if b = 0 then 0 else x.Length / b
+        let values = x.Buffer
+        let out = output x
+        for i in 0 .. b - 1 do
+            let abs = Array.init n (fun k -> MathF.Abs values[i * n + k])
+            let q = Kernels.quantile ratio (ReadOnlySpan abs)
+            // torch.clamp(s, min=1, max=m) is min(max(s, 1), m): when m < 1 every s becomes m.
+            let s = MathF.Min(MathF.Max(q, 1.0f), maxValue)
+            for k in 0 .. n - 1 do
+                out[i * n + k] <- MathF.Min(MathF.Max(values[i * n + k], -s), s) / s
+        wrap x out
+
+    interface IBackend<NdArray, PrngKey> with
+        member _.Shape(x) = x.Shape
+        member _.Combine(terms) = NdArrayBackend.CombineArrays terms
+        member _.Divide(x, d) = NdArrayBackend.DivideArray(x, d)
+        member _.BatchNorms(x) = NdArray.batchNorms x
+        member _.Norm(x) = NdArray.norm x
+        member _.Normal(key, like) = NdArray.normalWith mode like.ShapeView key
+        member _.FirstChannels(x, count) = NdArrayBackend.FirstChannelsOf(x, count)
+        member _.Threshold(x, ratio, maxValue) = NdArrayBackend.ThresholdOf(x, ratio, maxValue)
+        member _.Release(_) = ()
+
+        member _.TryCombineThenAdd(terms, scale, z) =
+            match NdArrayBackend.ScalarPair terms with
+            | ValueSome(struct (c0, x0, c1, x1)) ->
+                NdArray.checkSameShape "terms[0]" x0 "z" z
+                let mean, prev = output x0, output x0
+                Stages.combineThenAdd threads c0 (memory x0) c1 (memory x1) scale (memory z) (Memory mean) (Memory prev)
+                ValueSome(struct (wrap x0 mean, wrap x0 prev))
+            | ValueNone -> ValueNone
+
+        member _.TryCombineWithNoise(terms, scale, key) =
+            match NdArrayBackend.ScalarPair terms with
+            | ValueSome(struct (c0, x0, c1, x1)) ->
+                let n = x0.Length
+                let mean, prev = output x0, output x0
+                Parallelism.forChunks n (fun o len -> NoiseKernels.combineThenAddNormal mode key n c0 x0.Buffer c1 x1.Buffer scale mean prev o len)
+                ValueSome(struct (wrap x0 mean, wrap x0 prev))
+            | ValueNone -> ValueNone
+
+        member _.TryChurn(sNoise, scale, sample, z) =
+            NdArray.checkSameShape "sample" sample "z" z
+            let out = output sample
+            Stages.churn threads sNoise scale (memory sample) (memory z) (Memory out)
+            ValueSome(wrap sample out)
+
+        member _.TryChurnWithNoise(sNoise, scale, sample, key) =
+            let out = output sample
+            let n = sample.Length
+            Parallelism.forChunks n (fun o len -> NoiseKernels.scaledNoiseAddNormal mode key n sNoise scale sample.Buffer out o len)
+            ValueSome(wrap sample out)
+
+        member _.TryKarrasEuler(plan, sampleHat, modelOutput) =
+            NdArray.checkSameShape "sample_hat" sampleHat "model_output" modelOutput
+            let x0, d, prev = output sampleHat, output sampleHat, output sampleHat
+            Stages.karrasEuler threads plan (memory sampleHat) (memory modelOutput) (Memory x0) (Memory d) (Memory prev)
+            ValueSome(struct (wrap sampleHat x0, wrap sampleHat d, wrap sampleHat prev))
+
+        member _.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative) =
+            let x0, prev = output sampleHat, output sampleHat
+            Stages.karrasHeun threads plan (memory sampleHat) (memory samplePrev) (memory modelOutput) (memory derivative) (Memory x0) (Memory prev)
+            ValueSome(struct (wrap sampleHat x0, wrap sampleHat prev))
+
+        member _.TryDpmUpdate(plan, sample, outputs, noise) =
+            if outputs.Length < plan.Order then ValueNone
+            else
+                for k in 0 .. plan.Order - 1 do
+                    NdArray.checkSameShape "sample" sample (sprintf "outputs[%d]" k) outputs[k]
+                noise |> ValueOption.iter (NdArray.checkSameShape "sample" sample "noise")
+                let out = output sample
+                Stages.dpmUpdate threads plan (memory sample) (outputs |> Array.map memory) (noise |> ValueOption.map memory) (Memory out)
+                ValueSome(wrap sample out)
