@@ -17,12 +17,9 @@ type FlaxDpmSolverState =
       NumInferenceSteps: int option
       /// The history buffer, oldest first: solver_order arrays of the sample shape (zeros until filled).
       ModelOutputs: NdArray[]
-      /// Steps taken, capped at solver_order.
-      LowerOrderNums: int
-      /// The timestep the last step went to (−1 before the first step).
-      PrevTimestep: int
-      /// The sample the last step started from (zeros before the first step).
-      CurSample: NdArray option }
+      /// Steps taken, capped at solver_order. (diffusers' state also records `prev_timestep` and `cur_sample`;
+      /// nothing reads them, so they are not kept.)
+      LowerOrderNums: int }
 
 /// What one Flax step returns: `prev_sample` and the new state (diffusers' `FlaxDPMSolverMultistepSchedulerOutput`).
 type FlaxDpmStepOutput =
@@ -68,9 +65,7 @@ module DpmSolverMultistepFlax =
           Timesteps = Array.init n (fun i -> n - 1 - i)
           NumInferenceSteps = None
           ModelOutputs = [||]
-          LowerOrderNums = 0
-          PrevTimestep = -1
-          CurSample = None }
+          LowerOrderNums = 0 }
 
     /// The Flax timesteps: jnp.linspace (float32) rounded half to even for "linspace"; "leading" and "trailing" as
     /// the torch scheduler computes them (int32).
@@ -92,9 +87,7 @@ module DpmSolverMultistepFlax =
             Timesteps = ts
             NumInferenceSteps = Some n
             ModelOutputs = Array.init state.Config.SolverOrder (fun _ -> NdArray.zeros shape)
-            LowerOrderNums = 0
-            PrevTimestep = -1
-            CurSample = Some(NdArray.zeros shape) }
+            LowerOrderNums = 0 }
 
     /// The order the Flax selector picks (its `jax.lax.select` chain) at step `index` of `count`.
     let orderAt (c: DpmSolverConfig) (index: int) (count: int) (lowerOrderNums: int) : int =
@@ -145,9 +138,7 @@ module DpmSolverMultistepFlax =
           State =
             { state with
                 ModelOutputs = history
-                LowerOrderNums = min (state.LowerOrderNums + 1) c.SolverOrder
-                PrevTimestep = prevTimestep
-                CurSample = Some sample } }
+                LowerOrderNums = min (state.LowerOrderNums + 1) c.SolverOrder } }
 
     /// `scale_model_input`: the sample unchanged.
     let scaleModelInput (_state: FlaxDpmSolverState) (sample: NdArray) : NdArray = sample
