@@ -62,7 +62,7 @@ let ``the schedule falls strictly from sigma_max to sigma_min then 0`` (Gaussian
 let ``Heun converges at second order and Euler at first on a Gaussian`` (GaussianCase(s, config, seed)) =
     let x0 = initial config seed
     let state n = EdmHeun.createState config |> EdmHeun.setTimesteps n
-    let heun n = relativeError s config x0 (EdmHeun.runArray (gaussianDenoiser s) (state n) x0)
+    let heun n = relativeError s config x0 (EdmHeunSampling.runArray (gaussianDenoiser s) (state n) x0)
     let euler n = relativeError s config x0 (eulerOnly s (state n) x0)
     let heunOrder = log (heun 32 / heun 64) / log 2.0
     let eulerOrder = log (euler 32 / euler 64) / log 2.0
@@ -76,8 +76,8 @@ let ``same inputs give the same outputs, shapes kept, input untouched`` (Gaussia
     let x0 = NdArray.scale (float32 config.SigmaMax) (NdArray.create shape (Prng.normal shape (Prng.key (int64 seed))))
     let before = x0.ToArray()
     let state = EdmHeun.createState config |> EdmHeun.setTimesteps (1 + int (seed % 12u))
-    let a = EdmHeun.runArray (gaussianDenoiser s) state x0
-    let b = EdmHeun.runArray (gaussianDenoiser s) state x0
+    let a = EdmHeunSampling.runArray (gaussianDenoiser s) state x0
+    let b = EdmHeunSampling.runArray (gaussianDenoiser s) state x0
     a.Shape = x0.Shape && a.ToArray() = b.ToArray() && x0.ToArray() = before
 
 /// setTimesteps returns a new state and leaves the one it was given without a schedule.
@@ -107,7 +107,7 @@ let ``plans hold the step's float32 coefficients`` (GaussianCase(_, config, seed
             && (if i = n - 1 then h.IsNone else h = Some { SigmaNext = s[i + 1]; HalfDelta = 0.5f * (s[i + 1] - s[i]) }))
     let calls = ref 0
     let counting (x: NdArray) (_: float) = calls.Value <- calls.Value + 1; x
-    EdmHeun.runArray counting state (NdArray.zeros [| 2; 2 |]) |> ignore
+    EdmHeunSampling.runArray counting state (NdArray.zeros [| 2; 2 |]) |> ignore
     plansOk && calls.Value = EdmHeun.nfe n && EdmHeun.nfe n = 2 * n - 1
 
 /// Invalid configs are refused with the key named.

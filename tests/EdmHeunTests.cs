@@ -71,10 +71,10 @@ public sealed class EdmHeunTests
     {
         var state = EdmHeun.setTimesteps(7, EdmHeun.createState(new EdmHeunConfig(0.002, 10.0, 7.0)));
         var x0 = NdArrayModule.scale(10f, NdArrayModule.create([3, 2], Prng.normal([3, 2], Prng.key(5))));
-        var expected = EdmHeun.runArray(FuncConvert.FromFunc((NdArray x, double sigma) => Targets.edmDenoiser(Targets.ring8, sigma, x)), state, x0);
+        var expected = EdmHeunSampling.runArray(FuncConvert.FromFunc((NdArray x, double sigma) => Targets.edmDenoiser(Targets.ring8, sigma, x)), state, x0);
         using var scope = NewDisposeScope();
         var t0 = tensor(x0.ToArray(), [3, 2]);
-        var result = EdmHeun.run(TorchBackend.Instance,
+        var result = EdmHeunSampling.run(TorchBackend.Instance,
             FuncConvert.FromFunc((Tensor x, double sigma) =>
                 tensor(Targets.edmDenoiser(Targets.ring8, sigma, NdArrayModule.create([3, 2], x.data<float>().ToArray())).ToArray(), [3, 2])),
             state, t0);

@@ -173,7 +173,7 @@ module TargetSampling =
                 let o = model.Karras x sigma
                 ops.Combine [| struct (Scalar 1.0f, x); struct (Scalar(float32 sigma), o) |]
             let x0 = NdArray.scale (float32 (EdmHeun.initNoiseSigma state)) noise
-            EdmHeun.runWith ops denoiser (fun _ -> onStep count) state x0
+            EdmHeunSampling.runWith ops denoiser (fun _ -> onStep count) state x0
 
     /// `runBatchWith` with the target's exact model outputs.
     let runBatch (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =

@@ -2,28 +2,6 @@ namespace Schedulers.Core
 
 open System
 
-/// One step of the stochastic Karras loop as the progress callback sees it. Tensors in it are valid during the
-/// callback only: the loop releases the ones it no longer needs right after.
-type KarrasStochasticStep<'T> =
-    {
-        /// The loop index i (0 for the first step).
-        Index: int
-        /// The timestep t = timesteps[i] (n−1−i).
-        Timestep: int
-        /// σ = schedule[t].
-        Sigma: float
-        /// σ_prev = schedule[t−1], or 0 at t = 0.
-        SigmaPrev: float
-        /// σ̂ after the churn.
-        SigmaHat: float
-        /// x̂ after the churn.
-        SampleHat: 'T
-        /// The Euler stage's outputs.
-        Step: KarrasVeOutput<'T>
-        /// The Heun correction's outputs, when σ_prev ≠ 0.
-        Corrected: KarrasVeOutput<'T> option
-    }
-
 /// What the stochastic Karras loop calls: the denoiser, how the noise source advances, and progress.
 type KarrasStochasticHooks<'T, 'Noise> =
     {
@@ -57,8 +35,8 @@ module KarrasStochastic =
     let flaxKeyChain (key: PrngKey) : struct (PrngKey * PrngKey) = flaxKeyChainWith ThreefryMode.Partitionable key
 
     /// Runs the loop from `sample` (already scaled by `init_noise_sigma`) on a state after `setTimesteps`, returning
-    /// the final sample. Every intermediate tensor the loop made is released (`IBackend.Release`) once it is no
-    /// longer needed; the input sample is never released.
+    /// the final sample: `Loop.run` with `KarrasVe.scheduler`. Every intermediate tensor the loop made is released
+    /// (`IBackend.Release`) once it is no longer needed; the input sample is never released.
     let run
         (ops: IBackend<'T, 'Noise>)
         (hooks: KarrasStochasticHooks<'T, 'Noise>)
@@ -66,55 +44,6 @@ module KarrasStochastic =
         (noise: 'Noise)
         (sample: 'T)
         : 'T =
-        let timesteps =
-            match state.Timesteps with
-            | Some ts -> ts
-            | None -> invalidOp "the loop needs timesteps: call KarrasVe.setTimesteps (set_timesteps) first"
-        let mutable x = sample
-        let mutable source = noise
-        for i in 0 .. timesteps.Length - 1 do
-            let t = timesteps[i]
-            let struct (sigma, sigmaPrev) = KarrasVe.sigmasAt state t
-            let struct (carry, draw) = hooks.NextNoise source
-            source <- carry
-            let noised = KarrasVe.addNoiseToInputWith ops state x sigma draw
-            let output = hooks.Model noised.SampleHat noised.SigmaHat
-            let euler = KarrasVe.stepWith ops state output noised.SigmaHat sigmaPrev noised.SampleHat
-            // A model may hand back its input (an identity denoiser); the loop still needs that tensor.
-            if not (obj.ReferenceEquals(output, noised.SampleHat)) then ops.Release output
-            let corrected =
-                if sigmaPrev <> 0.0 then
-                    let output2 = hooks.Model euler.PrevSample sigmaPrev
-                    let c =
-                        KarrasVe.stepCorrectWith
-                            ops state output2 noised.SigmaHat sigmaPrev noised.SampleHat euler.PrevSample euler.Derivative
-                    if not (obj.ReferenceEquals(output2, euler.PrevSample)) then ops.Release output2
-                    Some c
-                else
-                    None
-            hooks.Progress
-                { Step = i
-                  Steps = timesteps.Length
-                  Timestep = float t
-                  Output =
-                    { Index = i
-                      Timestep = t
-                      Sigma = sigma
-                      SigmaPrev = sigmaPrev
-                      SigmaHat = noised.SigmaHat
-                      SampleHat = noised.SampleHat
-                      Step = euler
-                      Corrected = corrected } }
-            let next =
-                match corrected with
-                | Some c ->
-                    ops.Release euler.PrevSample
-                    ops.Release c.PredOriginalSample
-                    c.PrevSample
-                | None -> euler.PrevSample
-            ops.Release euler.Derivative
-            ops.Release euler.PredOriginalSample
-            ops.Release noised.SampleHat
-            if not (obj.ReferenceEquals(x, sample)) then ops.Release x
-            x <- next
-        x
+        if state.Timesteps.IsNone then invalidOp "the loop needs timesteps: call KarrasVe.setTimesteps (set_timesteps) first"
+        let scheduler = KarrasVe.scheduler state.Config
+        (Loop.run scheduler ops (fun x q -> hooks.Model x q.Sigma) hooks.NextNoise noise hooks.Progress state sample).Sample

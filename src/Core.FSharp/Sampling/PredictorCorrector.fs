@@ -28,10 +28,11 @@ let schedule (flavour: Flavour) (config: ScoreSdeVeConfig) (numInferenceSteps: i
     |> ScoreSdeVe.setTimestepsWith config numInferenceSteps None
     |> ScoreSdeVe.setSigmasWith config numInferenceSteps None None None
 
-/// The loop from a given initial sample on any backend. `next` advances the noise stream before every draw and
-/// returns the carried stream and the draw's source (a shared torch generator returns itself twice; JAX keys
-/// use `nextKey`). The model receives the sample and σ = `sigmas[i]`. `onStep` sees each predictor step's output
-/// (its `Timestep` is the continuous time t); the loop releases every tensor it made and no longer needs.
+/// The loop from a given initial sample on any backend: `Loop.run` with `ScoreSdeVe.scheduler` on the pipeline's
+/// schedule. `next` advances the noise stream before every draw and returns the carried stream and the draw's source
+/// (a shared torch generator returns itself twice; JAX keys use `nextKey`). The model receives the sample and
+/// σ = `sigmas[i]`. `onStep` sees each iteration's predictor output (its `Timestep` is the continuous time t); the
+/// loop releases every tensor it made and no longer needs.
 let runFromOn
     (ops: IBackend<'T, 'N>)
     (flavour: Flavour)
@@ -45,42 +46,12 @@ let runFromOn
     : PcResult<'T> =
     if numInferenceSteps < 1 then
         invalidArg "num_inference_steps" (sprintf "num_inference_steps is %d but must be at least 1" numInferenceSteps)
+    let scheduler = ScoreSdeVe.scheduler config
     let state = schedule flavour config numInferenceSteps
-    let timesteps = state.Timesteps.Value
-    let sigmas = state.Sigmas.Value
-    let mutable x = initial
-    let mutable stream = noise
-    let mutable last = None
-    // The loop owns every tensor it makes (never `initial`, never what the model returns as its own input) and
-    // releases each once the next step has used it.
-    let owned (y: 'T) = not (obj.ReferenceEquals(y, initial))
-    for i in 0 .. numInferenceSteps - 1 do
-        let t = timesteps[i]
-        let sigma = sigmas[i]
-        for _ in 1 .. config.CorrectSteps do
-            let struct (carry, draw) = next stream
-            stream <- carry
-            let score = model x sigma
-            let corrected = (ScoreSdeVe.stepCorrectOn ops config state score x draw).PrevSample
-            if not (obj.ReferenceEquals(score, x)) && owned score then ops.Release score
-            if owned x then ops.Release x
-            x <- corrected
-        let struct (carry, draw) = next stream
-        stream <- carry
-        let score = model x sigma
-        let out = ScoreSdeVe.stepPredOn ops state score t x draw
-        if not (obj.ReferenceEquals(score, x)) && owned score then ops.Release score
-        if owned x then ops.Release x
-        match last with
-        | Some(struct (_, previousMean)) -> ops.Release previousMean
-        | None -> ()
-        x <- out.PrevSample
-        last <- Some struct (out.PrevSample, out.PrevSampleMean.Value)
-        onStep { Step = i; Steps = numInferenceSteps; Timestep = float t; Output = out }
-    let struct (prev, mean) = last.Value
-    { Sample = mean
-      LastPrevSample = prev
-      State = state }
+    let result = Loop.run scheduler ops (fun x q -> model x (float32 q.Sigma)) next noise onStep state initial
+    { Sample = result.Sample
+      LastPrevSample = result.Last.Value.PrevSample
+      State = result.State }
 
 /// A model over arrays that takes σ as a `(B,)` vector, as diffusers' UNet does, seen as the loop's `x -> σ -> x`.
 let private perBatchSigma (model: NdArray -> NdArray -> NdArray) : NdArray -> float32 -> NdArray =

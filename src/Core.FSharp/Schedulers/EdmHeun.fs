@@ -143,27 +143,48 @@ module EdmHeun =
         ops.Release d2
         next
 
+    /// The scheduler of the one shape (`IScheduler`): iteration i of Algorithm 1 — the Euler step with the denoiser
+    /// at σ_i, then Heun's correction with the denoiser at σ_{i+1} unless σ_{i+1} = 0. The model is the denoiser
+    /// D(x; σ) (its query's timestep is σ too); the sampler draws no noise. Intermediates are released once used.
+    let scheduler<'T> (config: EdmHeunConfig) : IScheduler<EdmHeunState, 'T, 'T> =
+        let config = validate config
+        { new IScheduler<EdmHeunState, 'T, 'T> with
+            member _.ClassName = "EdmHeunScheduler"
+            member _.Create(_) = createState config
+            member _.SetTimesteps(n, _, state) = setTimesteps n state
+            member _.Steps(state) = (sigmasOf state).Length - 1
+            member _.FirstIndex(_) = 0
+            member _.TimestepAt(state, i) = float (sigmasOf state).[i]
+            member _.InitNoiseSigma(state) = initNoiseSigma state
+            member _.Evaluations(steps) = nfe steps
+            member _.Step(ops, model, _, state, i, x) =
+                let denoise (y: 'T) (sigma: float32) = model y { Timestep = float sigma; Sigma = float sigma }
+                // A denoiser may hand back its input; only tensors it made are released.
+                let release (denoised: 'T) (input: 'T) = if not (obj.ReferenceEquals(denoised, input)) then ops.Release denoised
+                let euler = eulerPlan state i
+                let denoised = denoise x euler.Sigma
+                let struct (xEuler, d) = eulerStep ops euler x denoised
+                release denoised x
+                match heunPlan state i with
+                | None ->
+                    ops.Release d
+                    struct (state, xEuler)
+                | Some heun ->
+                    let denoised2 = denoise xEuler heun.SigmaNext
+                    let next = heunStep ops heun x d xEuler denoised2
+                    release denoised2 xEuler
+                    ops.Release d
+                    ops.Release xEuler
+                    struct (state, next)
+            member _.Sample(x) = x
+            member _.Result(x) = x
+            member _.Tensors(x) = [ x ] }
+
     /// One full step i: the Euler step, then Heun's correction unless σ_{i+1} = 0. `denoiser x σ` is D(x; σ).
     let step (ops: IBackend<'T, 'Noise>) (denoiser: 'T -> float -> 'T) (state: EdmHeunState) (i: int) (x: 'T) : 'T =
-        let euler = eulerPlan state i
-        let struct (xEuler, d) = eulerStep ops euler x (denoiser x (float euler.Sigma))
-        match heunPlan state i with
-        | None -> xEuler
-        | Some heun -> heunStep ops heun x d xEuler (denoiser xEuler (float heun.SigmaNext))
-
-    /// Runs Algorithm 1 from `sample` (already scaled by σ_max) on a state after `setTimesteps` and returns the final
-    /// sample; `progress i` is called after step i.
-    let runWith (ops: IBackend<'T, 'Noise>) (denoiser: 'T -> float -> 'T) (progress: int -> unit) (state: EdmHeunState) (sample: 'T) : 'T =
-        let n = (sigmasOf state).Length - 1
-        let mutable x = sample
-        for i in 0 .. n - 1 do
-            x <- step ops denoiser state i x
-            progress i
-        x
-
-    /// `runWith` without progress.
-    let run (ops: IBackend<'T, 'Noise>) (denoiser: 'T -> float -> 'T) (state: EdmHeunState) (sample: 'T) : 'T =
-        runWith ops denoiser ignore state sample
+        let struct (_, next) =
+            (scheduler state.Config).Step(ops, (fun y q -> denoiser y q.Sigma), (fun () -> invalidOp "the EDM sampler draws no noise"), state, i, x)
+        next
 
     /// The core's default array operations (JAX's default threefry mode; the sampler draws no noise).
     let private ndOps = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
@@ -177,10 +198,3 @@ module EdmHeun =
     let heunStepArray (plan: EdmHeunPlan) (x: NdArray) (d: NdArray) (xEuler: NdArray) (denoised: NdArray) : NdArray =
         NdArray.checkSameShape "sample" xEuler "denoised" denoised
         heunStep ndOps plan x d xEuler denoised
-
-    /// `run` on NdArray: the final sample of Algorithm 1 from `sample` with the denoiser D(x; σ).
-    let runArray (denoiser: NdArray -> float -> NdArray) (state: EdmHeunState) (sample: NdArray) : NdArray =
-        run ndOps (fun x sigma ->
-            let d = denoiser x sigma
-            NdArray.checkSameShape "sample" x "denoised" d
-            d) state sample

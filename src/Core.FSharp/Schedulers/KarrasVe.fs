@@ -71,6 +71,28 @@ type KarrasVeChurnPlan =
         SNoise: float32
     }
 
+/// One step of the stochastic Karras loop as the progress callback sees it. Tensors in it are valid during the
+/// callback only: the loop releases the ones it no longer needs right after.
+type KarrasStochasticStep<'T> =
+    {
+        /// The loop index i (0 for the first step).
+        Index: int
+        /// The timestep t = timesteps[i] (n−1−i).
+        Timestep: int
+        /// σ = schedule[t].
+        Sigma: float
+        /// σ_prev = schedule[t−1], or 0 at t = 0.
+        SigmaPrev: float
+        /// σ̂ after the churn.
+        SigmaHat: float
+        /// x̂ after the churn.
+        SampleHat: 'T
+        /// The Euler stage's outputs.
+        Step: KarrasVeOutput<'T>
+        /// The Heun correction's outputs, when σ_prev ≠ 0.
+        Corrected: KarrasVeOutput<'T> option
+    }
+
 /// diffusers' KarrasVeScheduler (torch) / FlaxKarrasVeScheduler as pure functions over `KarrasVeState`: the maths is
 /// written once over `ITensorOps`, so the same functions run on the core's `NdArray` (Flax flavour, JAX keys) and on
 /// the shell's torch tensors (torch flavour, `torch.Generator`).
@@ -334,3 +356,57 @@ module KarrasVe =
         (derivative: NdArray)
         =
         stepCorrectWith NdArrayBackend.Default state modelOutput sigmaHat sigmaPrev sampleHat samplePrev derivative
+
+    /// The scheduler of the one shape (`IScheduler`): an iteration of diffusers' `KarrasVePipeline` (Algorithm 2) —
+    /// the churn (one draw), the Euler step with the model at σ̂, and Heun's correction with the model at σ_prev when
+    /// σ_prev ≠ 0. The model gives KarrasVe's output (D(x; σ) = x + σ·output); its query's timestep is t.
+    let scheduler<'T> (config: KarrasVeConfig) : IScheduler<KarrasVeState, 'T, KarrasStochasticStep<'T>> =
+        let config = validate config
+        let timesteps (state: KarrasVeState) =
+            match state.Timesteps with
+            | Some ts -> ts
+            | None -> invalidOp "the loop needs timesteps: call KarrasVe.setTimesteps (set_timesteps) first"
+        { new IScheduler<KarrasVeState, 'T, KarrasStochasticStep<'T>> with
+            member _.ClassName = "KarrasVeScheduler"
+            member _.Create(flavour) = createState flavour config
+            member _.SetTimesteps(n, _, state) = setTimesteps n state
+            member _.Steps(state) = (timesteps state).Length
+            member _.FirstIndex(_) = 0
+            member _.TimestepAt(state, i) = float (timesteps state).[i]
+            member _.InitNoiseSigma(state) = initNoiseSigma state
+            member _.Evaluations(steps) = max 0 (2 * steps - 1)
+            member _.Step(ops, model, draw, state, index, sample) =
+                let t = (timesteps state)[index]
+                let struct (sigma, sigmaPrev) = sigmasAt state t
+                let noised = addNoiseToInputWith ops state sample sigma (draw ())
+                let output = model noised.SampleHat { Timestep = float t; Sigma = noised.SigmaHat }
+                let euler = stepWith ops state output noised.SigmaHat sigmaPrev noised.SampleHat
+                // A model may hand back its input (an identity denoiser); the step still needs that tensor.
+                if not (obj.ReferenceEquals(output, noised.SampleHat)) then ops.Release output
+                let corrected =
+                    if sigmaPrev <> 0.0 then
+                        let output2 = model euler.PrevSample { Timestep = float t; Sigma = sigmaPrev }
+                        let c = stepCorrectWith ops state output2 noised.SigmaHat sigmaPrev noised.SampleHat euler.PrevSample euler.Derivative
+                        if not (obj.ReferenceEquals(output2, euler.PrevSample)) then ops.Release output2
+                        Some c
+                    else
+                        None
+                struct (state,
+                        { Index = index
+                          Timestep = t
+                          Sigma = sigma
+                          SigmaPrev = sigmaPrev
+                          SigmaHat = noised.SigmaHat
+                          SampleHat = noised.SampleHat
+                          Step = euler
+                          Corrected = corrected })
+            member _.Sample(step) =
+                match step.Corrected with
+                | Some c -> c.PrevSample
+                | None -> step.Step.PrevSample
+            member this.Result(step) = this.Sample step
+            member _.Tensors(step) =
+                [ step.SampleHat; step.Step.PrevSample; step.Step.Derivative; step.Step.PredOriginalSample
+                  match step.Corrected with
+                  | Some c -> yield! [ c.PrevSample; c.PredOriginalSample ]
+                  | None -> () ] }

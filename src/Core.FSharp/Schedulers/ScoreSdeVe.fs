@@ -347,3 +347,51 @@ module ScoreSdeVe =
     /// `add_noise` on arrays with the noise given.
     let addNoise (state: ScoreSdeVeState) (original: NdArray) (noise: NdArray) (indices: int[]) : NdArray =
         addNoiseOn NdArrayBackend.Default state original noise indices
+
+    /// The scheduler of the one shape (`IScheduler`): an iteration of diffusers' `ScoreSdeVePipeline` (spec §6.1) —
+    /// `correct_steps` Langevin corrector steps, then the reverse-diffusion predictor, one draw each; the model is
+    /// given σ = sigmas[i] (its query's timestep is the continuous time t). The pipeline's result is the last
+    /// predictor's `prev_sample_mean` (its noise is dropped). `SetTimesteps` is the pipeline's `set_timesteps(n)`
+    /// then `set_sigmas(n)`.
+    let scheduler<'T> (config: ScoreSdeVeConfig) : IScheduler<ScoreSdeVeState, 'T, ScoreSdeVeOutput<'T>> =
+        let config = validate config
+        let sigmasOf (state: ScoreSdeVeState) =
+            match state.Sigmas with
+            | Some s -> s
+            | None -> invalidOp "the loop needs sigmas: call setSigmas (set_sigmas) first"
+        { new IScheduler<ScoreSdeVeState, 'T, ScoreSdeVeOutput<'T>> with
+            member _.ClassName = "ScoreSdeVeScheduler"
+            member _.Create(flavour) = createStateWith flavour config
+            member _.SetTimesteps(n, _, state) =
+                state |> setTimestepsWith config n None |> setSigmasWith config n None None None
+            member _.Steps(state) = (requireTimesteps "the loop" state).Length
+            member _.FirstIndex(_) = 0
+            member _.TimestepAt(state, i) = float (requireTimesteps "the loop" state).[i]
+            member _.InitNoiseSigma(_) = float (initNoiseSigma config)
+            member _.Evaluations(steps) = steps * (config.CorrectSteps + 1)
+            member _.Step(ops, model, draw, state, index, sample) =
+                let t = (requireTimesteps "the loop" state).[index]
+                let query = { Timestep = float t; Sigma = float (sigmasOf state).[index] }
+                // Temporaries are released as soon as they are used: each model output (unless it is the model's own
+                // input) and each intermediate sample (never `sample`).
+                let release (used: 'T) (input: 'T) =
+                    if not (obj.ReferenceEquals(used, input)) && not (obj.ReferenceEquals(used, sample)) then ops.Release used
+                let mutable x = sample
+                for _ in 1 .. config.CorrectSteps do
+                    let score = model x query
+                    let corrected = (stepCorrectOn ops config state score x (draw ())).PrevSample
+                    release score x
+                    if not (obj.ReferenceEquals(x, sample)) then ops.Release x
+                    x <- corrected
+                let score = model x query
+                let out = stepPredOn ops state score t x (draw ())
+                release score x
+                if not (obj.ReferenceEquals(x, sample)) then ops.Release x
+                struct (state, out)
+            member _.Sample(out) = out.PrevSample
+            member _.Result(out) =
+                match out.PrevSampleMean with
+                | Some mean -> mean
+                | None -> out.PrevSample
+            member _.Tensors(out) = out.PrevSample :: Option.toList out.PrevSampleMean }
+

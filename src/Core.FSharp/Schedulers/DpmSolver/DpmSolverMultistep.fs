@@ -20,7 +20,9 @@ type DpmSolverTables =
 /// The torch-flavour scheduler state (diffusers' DPMSolverMultistepScheduler attributes), immutable: every call
 /// returns a new state. `'T` is the tensor type of the model-output history.
 type DpmSolverState<'T> =
-    { /// The validated config (`flow_shift` reflects a `mu` passed to set_timesteps, as diffusers assigns it).
+    { /// Which reference's rounding the tables and the update coefficients follow (torch for diffusers' torch class).
+      Flavour: Flavour
+      /// The validated config (`flow_shift` reflects a `mu` passed to set_timesteps, as diffusers assigns it).
       Config: DpmSolverConfig
       /// The training-schedule tables.
       Tables: DpmSolverTables
@@ -68,12 +70,14 @@ module DpmSolverMultistep =
           LambdaT = Array.map2 (fun (a: float32) (s: float32) -> flavour.Log a - flavour.Log s) alphaT sigmaT
           TrainSigmas = cumprod |> Array.map (fun a -> MathF.Sqrt((1.0f - a) / a)) }
 
-    /// A new scheduler state from a config (validated; ArgumentException names the offending diffusers key).
-    let create<'T> (config: DpmSolverConfig) : DpmSolverState<'T> =
+    /// A new scheduler state from a config computing with a flavour's rounding (validated; ArgumentException names
+    /// the offending diffusers key).
+    let createWith<'T> (flavour: Flavour) (config: DpmSolverConfig) : DpmSolverState<'T> =
         let c = DpmSolverConfig.validate config
-        let tables = tables Flavour.Torch c
+        let tables = tables flavour c
         let n = c.NumTrainTimesteps
-        { Config = c
+        { Flavour = flavour
+          Config = c
           Tables = tables
           Timesteps = Array.init n (fun i -> int64 (n - 1 - i))
           Sigmas = Array.copy tables.TrainSigmas
@@ -82,6 +86,9 @@ module DpmSolverMultistep =
           LowerOrderNums = 0
           StepIndex = None
           BeginIndex = None }
+
+    /// A new scheduler state of diffusers' torch class (torch rounding).
+    let create<'T> (config: DpmSolverConfig) : DpmSolverState<'T> = createWith Flavour.Torch config
 
     /// `init_noise_sigma`: the standard deviation of the initial noise (1 for this VP scheduler).
     let initNoiseSigma = 1.0f
@@ -255,9 +262,11 @@ module DpmSolverMultistep =
                 | ValueNone -> ValueSome(ops.Normal(noise, m))
             else ValueNone
         let sources = Array.init order (fun k -> pointAt state (index - k))
-        let plan = DpmSolverUpdate.plan Flavour.Torch c.AlgorithmType c.SolverType order (pointAt state (index + 1)) sources
+        let plan = DpmSolverUpdate.plan state.Flavour c.AlgorithmType c.SolverType order (pointAt state (index + 1)) sources
         let outputs = Array.init order (fun k -> history[history.Length - 1 - k].Value)
         let prev = DpmSolverUpdate.apply ops plan sample outputs z
+        // A draw made here is this step's temporary; variance noise given by the caller is the caller's.
+        if varianceNoise.IsNone then z |> ValueOption.iter ops.Release
         { PrevSample = prev
           Order = order
           State =
@@ -296,3 +305,41 @@ module DpmSolverMultistep =
         else
             ops.Combine [| struct (PerBatch(points |> Array.map (fun p -> p.Alpha)), original)
                            struct (PerBatch(points |> Array.map (fun p -> p.Sigma)), noise) |]
+
+    /// The scheduler of the one shape (`IScheduler`): an iteration of diffusers' pipeline loop with this class —
+    /// the model at timesteps[i] (its query's σ is the VE sigma of that step), then `step`, SDE noise from one draw
+    /// per iteration. A run starts at the begin index when one is set (img2img). Model outputs the history does not
+    /// keep are released once used.
+    let scheduler<'T> (config: DpmSolverConfig) : IScheduler<DpmSolverState<'T>, 'T, DpmStepResult<'T>> =
+        let config = DpmSolverConfig.validate config
+        let held (state: DpmSolverState<'T>) (x: 'T) =
+            state.ModelOutputs |> Array.exists (function Some m -> obj.ReferenceEquals(m, x) | None -> false)
+        { new IScheduler<DpmSolverState<'T>, 'T, DpmStepResult<'T>> with
+            member _.ClassName = "DPMSolverMultistepScheduler"
+            member _.Create(flavour) = createWith flavour config
+            member _.SetTimesteps(n, _, state) = setTimesteps n state
+            member _.Steps(state) = state.Timesteps.Length
+            member _.FirstIndex(state) =
+                match state.StepIndex, state.BeginIndex with
+                | Some i, _ -> i
+                | None, Some b -> b
+                | None, None -> 0
+            member _.TimestepAt(state, i) = float state.Timesteps[i]
+            member _.InitNoiseSigma(_) = float initNoiseSigma
+            member _.Evaluations(steps) = steps
+            member _.Step(ops, model, draw, state, index, sample) =
+                if state.NumInferenceSteps.IsNone then
+                    raise (InvalidOperationException("the number of inference steps is not set; call set_timesteps before step"))
+                // An explicit begin index (0 for a whole run) keeps a duplicated first timestep from being looked up at
+                // its second occurrence (diffusers' img2img rule), which would skip a step.
+                let state = if state.StepIndex.IsNone then setBeginIndex index state else state
+                let t = state.Timesteps[index]
+                let output = model sample { Timestep = float t; Sigma = float state.Sigmas[index] }
+                let noise = if DpmSolverUpdate.isSde state.Config.AlgorithmType then draw () else Unchecked.defaultof<_>
+                let r = stepWith ops noise ValueNone output t sample state
+                if not (obj.ReferenceEquals(output, sample)) && not (held r.State output) then ops.Release output
+                struct (r.State, r)
+            member _.Sample(r) = r.PrevSample
+            member _.Result(r) = r.PrevSample
+            member _.Tensors(r) = [ r.PrevSample ] }
+

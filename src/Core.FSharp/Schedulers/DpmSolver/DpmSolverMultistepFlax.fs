@@ -153,3 +153,30 @@ module DpmSolverMultistepFlax =
         let a = timesteps |> Array.map (fun t -> MathF.Sqrt ac[t])
         let s = timesteps |> Array.map (fun t -> MathF.Sqrt(1.0f - ac[t]))
         ops.Combine [| struct (PerBatch a, original); struct (PerBatch s, noise) |]
+
+    /// The scheduler of the one shape (`IScheduler`) for the Flax class on `NdArray`: `SetTimesteps` sizes the
+    /// history buffer from the sample shape, and an iteration calls the model at timesteps[i] (its query's σ is
+    /// √((1 − ᾱ)/ᾱ) at that timestep) and then `step`. The class draws no noise.
+    let scheduler (config: DpmSolverConfig) : IScheduler<FlaxDpmSolverState, NdArray, FlaxDpmStepOutput> =
+        let initial = createState config
+        { new IScheduler<FlaxDpmSolverState, NdArray, FlaxDpmStepOutput> with
+            member _.ClassName = "DPMSolverMultistepScheduler"
+            member _.Create(flavour) =
+                if not (obj.ReferenceEquals(flavour, Flavour.Flax)) then
+                    invalidArg "flavour" (sprintf "the Flax DPM-Solver class computes with the flax flavour, not %s" flavour.Name)
+                initial
+            member _.SetTimesteps(n, shape, state) = setTimesteps state n shape
+            member _.Steps(state) = state.Timesteps.Length
+            member _.FirstIndex(_) = 0
+            member _.TimestepAt(state, i) = float state.Timesteps[i]
+            member _.InitNoiseSigma(state) = float state.InitNoiseSigma
+            member _.Evaluations(steps) = steps
+            member _.Step(_, model, _, state, index, sample) =
+                let t = state.Timesteps[index]
+                let output = model sample { Timestep = float t; Sigma = float state.Tables.TrainSigmas[t] }
+                let r = step state output t sample
+                struct (r.State, r)
+            member _.Sample(r) = r.PrevSample
+            member _.Result(r) = r.PrevSample
+            member _.Tensors(r) = [ r.PrevSample ] }
+
