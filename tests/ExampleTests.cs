@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.FSharp.Core;
 using Schedulers.Models;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 using Schedulers.Pipelines;
 using static TorchSharp.torch;
 

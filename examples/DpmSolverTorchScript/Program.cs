@@ -16,6 +16,7 @@ using Microsoft.FSharp.Core;
 using Schedulers;
 using Schedulers.Models;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 using TorchSharp;
 using static TorchSharp.torch;
 
