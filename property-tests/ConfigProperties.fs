@@ -9,6 +9,7 @@ open FsCheck
 open FsCheck.FSharp
 open FsCheck.Xunit
 open Schedulers.Core
+open Schedulers.Hub
 
 let private positive = Gen.choose (1, 1_000_000) |> Gen.map (fun i -> float i / 1000.0)
 
@@ -144,13 +145,13 @@ let ``the Flax loaders return the config and its state from a folder`` () =
     try
         let sub = Directory.CreateDirectory(Path.Combine(dir.FullName, "scheduler"))
         File.WriteAllText(Path.Combine(sub.FullName, ConfigFile.FileName), "{\"_class_name\": \"FlaxDPMSolverMultistepScheduler\", \"solver_order\": 3}")
-        let config, state = Pretrained.flaxDpmSolver dir.FullName (Some "scheduler")
+        let config, state = FlaxPretrained.DpmSolver(dir.FullName, "scheduler")
         Assert.Equal(3, config.SolverOrder)
         Assert.Equal(3, state.Config.SolverOrder)
         File.WriteAllText(Path.Combine(dir.FullName, ConfigFile.FileName), "{\"s_churn\": 40}")
-        let karras, _ = Pretrained.flaxKarrasVe dir.FullName None
+        let karras, _ = FlaxPretrained.KarrasVe dir.FullName
         Assert.Equal(40.0, karras.SChurn)
-        let sde, sdeState = Pretrained.flaxScoreSdeVe (Path.Combine(dir.FullName, ConfigFile.FileName)) None
+        let sde, sdeState = FlaxPretrained.ScoreSdeVe(Path.Combine(dir.FullName, ConfigFile.FileName))
         Assert.Equal(2000, sdeState.Timesteps.Value.Length)
         Assert.Equal(ScoreSdeVe.defaults, sde)
     finally
@@ -165,8 +166,11 @@ let ``the Flax loaders find a repository in the Hugging Face cache layout`` () =
         File.WriteAllText(Path.Combine(snapshot.FullName, ConfigFile.FileName), "{\"snr\": 0.3}")
         Directory.CreateDirectory(Path.Combine(cache.FullName, "models--org--model", "refs")) |> ignore
         File.WriteAllText(Path.Combine(cache.FullName, "models--org--model", "refs", "main"), commit)
-        let found = Pretrained.tryLocateLocal "org/model" (Some "scheduler") None cache.FullName
-        Assert.Equal(Some(Path.Combine(snapshot.FullName, ConfigFile.FileName)), found)
-        Assert.Equal(None, Pretrained.tryLocateLocal "org/other" None None cache.FullName)
+        // Offline: the cache alone answers, and nothing is requested from the (unreachable) endpoint.
+        let hub = HubSettings("https://hub.invalid", null, true, cache.FullName)
+        Assert.Equal(Path.Combine(snapshot.FullName, ConfigFile.FileName), ConfigLocator.Locate("org/model", "scheduler", settings = hub))
+        let sde, _ = FlaxPretrained.ScoreSdeVe("org/model", "scheduler", hub = hub)
+        Assert.Equal(0.3, sde.Snr)
+        Assert.Throws<SchedulerConfigException>(fun () -> FlaxPretrained.KarrasVe("org/other", hub = hub) |> ignore) |> ignore
     finally
         cache.Delete true

@@ -6,6 +6,8 @@ open System
 open System.IO
 open Xunit
 open Schedulers.Core
+open Schedulers
+open Schedulers.Hub
 
 let private std (x: NdArray) =
     let values = x.ToArray() |> Array.map float
@@ -45,9 +47,9 @@ let ``getting started: a config saved to a subfolder loads back`` () =
     let config = { DpmSolverConfig.defaults with SolverOrder = 3 }
     let folder = Directory.CreateTempSubdirectory("my-scheduler-").FullName
     let text = Config.text Config.DpmSolver.ClassName (Config.DpmSolver.toMembers None config) []
-    let path = ConfigFile.writeAtomic (Path.Combine(folder, "scheduler")) text   // …/scheduler/scheduler_config.json
+    let path = SchedulerConfigs.Save(Path.Combine(folder, "scheduler"), text)   // …/scheduler/scheduler_config.json
     // FlaxDPMSolverMultistepScheduler.from_pretrained(folder, subfolder="scheduler"): (config, state)
-    let loaded, loadedState = Pretrained.flaxDpmSolver folder (Some "scheduler")
+    let loaded, loadedState = FlaxPretrained.DpmSolver(folder, "scheduler")
     // getting-started (F#, configs) ends
     try
         Assert.Equal(Path.Combine(folder, "scheduler", "scheduler_config.json"), path)

@@ -8,10 +8,12 @@ open FsCheck
 open FsCheck.FSharp
 open FsCheck.Xunit
 open Schedulers.Core
+open Schedulers.Hub
 
 let private cache = Path.Combine(Path.GetTempPath(), "schedulers-hub-path-properties", "hub")
 let private repoId = "org/model"
 let private commit = "0123456789abcdef0123456789abcdef01234567"
+let private hubCache = HubCache cache
 let private repoFolder = Path.GetFullPath(Path.Combine(cache, "models--org--model")) + string Path.DirectorySeparatorChar
 
 /// Pieces that path attacks are made of: traversal, roots, separators, NUL and control characters, escapes that a
@@ -48,18 +50,18 @@ let private refusedOrInside (compute: unit -> string list) =
 [<Property(MaxTest = 1000)>]
 let ``hostile subfolders and file names give refused or contained snapshot paths`` () =
     Prop.forAll (Arb.fromGen (Gen.zip hostile hostile)) (fun (subfolder, fileName) ->
-        refusedOrInside (fun () -> [ HubPaths.snapshotFile cache repoId commit (HubPaths.configPathInRepo (Some subfolder)) ])
-        && refusedOrInside (fun () -> [ HubPaths.snapshotFile cache repoId commit (subfolder + "/" + fileName) ])
-        && refusedOrInside (fun () -> [ HubPaths.snapshotFile cache repoId commit fileName ]))
+        refusedOrInside (fun () -> [ hubCache.SnapshotFile(repoId, commit, HubPaths.ConfigPathInRepo subfolder) ])
+        && refusedOrInside (fun () -> [ hubCache.SnapshotFile(repoId, commit, subfolder + "/" + fileName) ])
+        && refusedOrInside (fun () -> [ hubCache.SnapshotFile(repoId, commit, fileName) ]))
 
 [<Property(MaxTest = 1000)>]
 let ``hostile revisions give refused or contained ref paths`` () =
     Prop.forAll (Arb.fromGen hostile) (fun revision ->
-        refusedOrInside (fun () -> if HubPaths.isCommitHash revision then [] else [ HubPaths.refFile cache repoId revision ])
+        refusedOrInside (fun () -> if HubPaths.IsCommitHash revision then [] else [ hubCache.RefFile(repoId, revision) ])
         // The cache lookup itself (nothing cached here) must refuse or answer, never reach outside or throw otherwise.
-        && refusedOrInside (fun () -> Pretrained.tryCached cache repoId revision ConfigFile.FileName |> Option.toList))
+        && refusedOrInside (fun () -> hubCache.TryGetFile(repoId, revision, ConfigFile.FileName) |> Option.ofObj |> Option.toList))
 
 [<Property(MaxTest = 300)>]
 let ``hostile names never produce a path outside through the commit slot`` () =
     Prop.forAll (Arb.fromGen hostile) (fun fakeCommit ->
-        refusedOrInside (fun () -> [ HubPaths.snapshotFile cache repoId fakeCommit ConfigFile.FileName ]))
+        refusedOrInside (fun () -> [ hubCache.SnapshotFile(repoId, fakeCommit, ConfigFile.FileName) ]))

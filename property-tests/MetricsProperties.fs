@@ -5,6 +5,7 @@ open FsCheck
 open FsCheck.FSharp
 open FsCheck.Xunit
 open Schedulers.Core
+open Schedulers.Evaluation
 open Schedulers.PropertyTests.TargetsProperties
 
 /// A Gaussian in 1–6 dimensions: a mean in [−5, 5]^d and a covariance A·Aᵀ + 0.1·I with A's entries in [−1, 1].

@@ -4,6 +4,7 @@ open FsCheck
 open FsCheck.FSharp
 open FsCheck.Xunit
 open Schedulers.Core
+open Schedulers.Evaluation
 
 /// A sampler from each family (DPM-Solver in both of its loops).
 type SamplerChoice = SamplerChoice of TargetSampler

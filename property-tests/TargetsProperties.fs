@@ -5,6 +5,7 @@ open FsCheck
 open FsCheck.FSharp
 open FsCheck.Xunit
 open Schedulers.Core
+open Schedulers.Evaluation
 
 /// A small random mixture: 1–4 components in 1–3 dimensions, means in [−3, 3], variances in [0.05, 2].
 type SmallMixture = SmallMixture of GaussianMixture

@@ -3,8 +3,9 @@ using Schedulers.Core;
 
 namespace Schedulers.Tests;
 
-/// <summary>The core's config-file layer: parsing diffusers' files (including old and non-standard ones), typed
-/// values with errors that name the key, and atomic saving.</summary>
+/// <summary>The config-file layer: parsing diffusers' files (including old and non-standard ones) and typed values
+/// with errors that name the key (the core's <see cref="ConfigFile"/>), reading and atomic saving
+/// (<see cref="SchedulerConfigs"/>).</summary>
 public class ConfigFileTests
 {
     private const string Karras = "{\n  \"_class_name\": \"KarrasVeScheduler\",\n  \"_diffusers_version\": \"0.39.0\",\n  \"s_churn\": 80,\n  \"s_max\": 50,\n  \"s_min\": 0.05,\n  \"s_noise\": 1.007,\n  \"sigma_max\": 100,\n  \"sigma_min\": 0.02\n}\n";
@@ -36,7 +37,7 @@ public class ConfigFileTests
         Assert.NotEmpty(files);
         foreach (var file in files)
         {
-            var dict = ConfigFile.read(file);
+            var dict = SchedulerConfigs.ReadFile(file);
             Assert.NotNull(dict.ClassNameOrNull);
         }
     }
@@ -91,10 +92,10 @@ public class ConfigFileTests
         var dir = Directory.CreateTempSubdirectory();
         try
         {
-            var path = ConfigFile.writeAtomic(dir.FullName, Karras);
+            var path = SchedulerConfigs.Save(dir.FullName, Karras);
             Assert.Equal(Path.Combine(dir.FullName, "scheduler_config.json"), path);
             Assert.Equal(Karras, File.ReadAllText(path));
-            ConfigFile.writeAtomic(dir.FullName, "{}\n");
+            SchedulerConfigs.Save(dir.FullName, "{}\n");
             Assert.Equal("{}\n", File.ReadAllText(path));
             Assert.Single(Directory.GetFiles(dir.FullName));
         }
@@ -111,7 +112,7 @@ public class ConfigFileTests
         try
         {
             File.WriteAllText(file, "keep");
-            var e = Assert.Throws<SchedulerConfigException>(() => ConfigFile.writeAtomic(file, Karras));
+            var e = Assert.Throws<SchedulerConfigException>(() => SchedulerConfigs.Save(file, Karras));
             Assert.Equal(file, e.Path);
             Assert.Equal("keep", File.ReadAllText(file));
         }
@@ -124,7 +125,7 @@ public class ConfigFileTests
     [Fact]
     public void A_missing_file_names_the_path()
     {
-        var e = Assert.Throws<SchedulerConfigException>(() => ConfigFile.read("/nonexistent/scheduler_config.json"));
+        var e = Assert.Throws<SchedulerConfigException>(() => SchedulerConfigs.ReadFile("/nonexistent/scheduler_config.json"));
         Assert.Equal("/nonexistent/scheduler_config.json", e.Path);
     }
 }
@@ -147,7 +148,7 @@ public class ConfigResolutionTests
             // Only the DPM-Solver resolutions: the other classes of the family resolve other key sets.
             if (Schedulers.Core.Json.tryField("as", c) is { } target && ((JsonValue.String)target.Value).Item != "DPMSolverMultistepScheduler") continue;
             var want = ((JsonValue.Object)Schedulers.Core.Json.tryField("resolved_config", c)!.Value).Item.Select(m => m.Item1).Order(StringComparer.Ordinal).ToArray();
-            var (init, hidden) = ConfigFile.extractInit(dpmKeys, ConfigFile.read(Path.Combine(dir, file)));
+            var (init, hidden) = ConfigFile.extractInit(dpmKeys, SchedulerConfigs.ReadFile(Path.Combine(dir, file)));
             // Every DPM field is present once resolved (from the file or from the defaults).
             var fields = dpmKeys.Select(k => Tuple.Create(k, init.TryGet(k) is { } v ? v.Value : JsonValue.Null));
             var got = ConfigFile.resolved("DPMSolverMultistepScheduler", fields, hidden.Select(h => Tuple.Create(h.Item1, h.Item2)))

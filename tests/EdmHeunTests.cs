@@ -1,6 +1,7 @@
 using Microsoft.FSharp.Core;
 using Schedulers.Cli;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 using TorchSharp;
 using static TorchSharp.torch;
 

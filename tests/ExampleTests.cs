@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.FSharp.Core;
 using Schedulers.Models;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 using Schedulers.Pipelines;
 using static TorchSharp.torch;
 
@@ -31,7 +32,7 @@ public class ExampleTests
 
             // The same run through the library: the shipped config, the fixture, DpmSolverPipeline's own loop.
             var repo = RepositoryRoot();
-            var config = ConfigFile.read(Path.Combine(repo, "examples", "DpmSolverTorchScript", "scheduler_config.json"));
+            var config = SchedulerConfigs.ReadFile(Path.Combine(repo, "examples", "DpmSolverTorchScript", "scheduler_config.json"));
             var expected = PipelineSamples(DPMSolverMultistepScheduler.FromConfig(config), 24, 7);
             Assert.NotEqual(expected, PipelineSamples(DPMSolverMultistepScheduler.FromConfig(config), 24, 8));
 

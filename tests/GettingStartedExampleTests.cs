@@ -51,7 +51,7 @@ public sealed class GettingStartedExampleTests
         });
         string path = custom.SaveConfig(folder);                    // folder/scheduler_config.json, written atomically
         var loaded = DPMSolverMultistepScheduler.FromPretrained(folder);
-        var same = DPMSolverMultistepScheduler.FromConfig(ConfigFile.read(path));
+        var same = DPMSolverMultistepScheduler.FromConfig(SchedulerConfigs.ReadFile(path));
         Console.WriteLine(loaded.Config.SolverOrder);               // 3
         // getting-started (C#, configs) ends
         try

@@ -2,6 +2,7 @@ using Schedulers.Cli;
 using Schedulers.Cli.Models;
 using Schedulers.Models;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 using Xunit.Abstractions;
 
 namespace Schedulers.Tests;

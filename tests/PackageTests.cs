@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Schedulers.Tests;
 
 /// <summary>
-/// SLOW (about 90 s): packs Schedulers.Core, Schedulers and Schedulers.Tool into a temporary folder, then uses them
+/// SLOW (about 90 s): packs Schedulers.Core, Schedulers.Evaluation, Schedulers and Schedulers.Tool into a temporary folder, then uses them
 /// the way a user would — a fresh console project outside the repository referencing Schedulers 0.1.0 runs a
 /// DPM-Solver step on TorchSharp (which proves the TorchSharp native-library fix travels in the package), and the
 /// tool, packed as on a machine whose libstdc++ needs no fix, carries the patched library and, installed from the
@@ -22,7 +22,7 @@ public sealed class PackageTests : IDisposable
     {
         var repo = RepositoryRoot();
         var packages = Path.Combine(_root, "packages");
-        foreach (var project in new[] { "src/Core.FSharp", "src/Shell.CSharp" })
+        foreach (var project in new[] { "src/Core.FSharp", "src/Evaluation.FSharp", "src/Shell.CSharp" })
             Run("dotnet", $"pack \"{Path.Combine(repo, project)}\" -c Release -o \"{packages}\"", repo);
         // The tool is packed as on a machine whose libstdc++ has GLIBCXX_3.4.32 (a stand-in file that lists it), where
         // a normal build leaves TorchSharp's library as shipped: the package must carry the patched copy all the same,
@@ -33,7 +33,7 @@ public sealed class PackageTests : IDisposable
         // NuGet cache's) and hide a missing patch.
         var publish = Path.Combine(_root, "tool-publish") + Path.DirectorySeparatorChar;
         Run("dotnet", $"pack \"{Path.Combine(repo, "src/Cli")}\" -c Release -o \"{packages}\" -p:SchedulersLibStdCxxPaths=\"{newerLibStdCxx}\" -p:PublishDir=\"{publish}\"", repo);
-        foreach (var id in new[] { "Schedulers.Core", "Schedulers", "Schedulers.Tool" })
+        foreach (var id in new[] { "Schedulers.Core", "Schedulers.Evaluation", "Schedulers", "Schedulers.Tool" })
             Assert.True(File.Exists(Path.Combine(packages, $"{id}.{Version}.nupkg")), $"{id}.{Version}.nupkg was not packed");
         Assert.Equal([true], TorchSharpNativeWeakFlags(Path.Combine(packages, $"Schedulers.Tool.{Version}.nupkg")));
 

@@ -1,5 +1,6 @@
 using Schedulers.Cli;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 using SkiaSharp;
 
 namespace Schedulers.Tests;

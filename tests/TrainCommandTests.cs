@@ -3,6 +3,7 @@ using Schedulers.Cli.Models;
 using Schedulers.Models;
 using Schedulers.Cli.Training;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 

@@ -16,6 +16,7 @@ using Microsoft.FSharp.Core;
 using Schedulers;
 using Schedulers.Models;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -53,7 +54,7 @@ if (!long.TryParse(options["--seed"], CultureInfo.InvariantCulture, out var seed
 try
 {
     // diffusers: DPMSolverMultistepScheduler.from_config(DPMSolverMultistepScheduler.load_config(path)).
-    var scheduler = DPMSolverMultistepScheduler.FromConfig(ConfigFile.read(options["--config"]));
+    var scheduler = DPMSolverMultistepScheduler.FromConfig(SchedulerConfigs.ReadFile(options["--config"]));
     using var network = TorchScriptModel.Load(options["--model"]);
     // The network's output is a score and it is conditioned on σ; the conversion gives the config's prediction type.
     var model = DenoiserModels.ToSamplingModel(network, ModelOutputKind.Score, ModelInputKind.Sigma);

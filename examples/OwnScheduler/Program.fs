@@ -7,6 +7,7 @@
 //  2. ring8 (eight Gaussians on a circle): the sliced Wasserstein-2 distance to the target, next to the distance
 //     of exact draws of the same size (the floor finite samples put under it), and the modes covered.
 open Schedulers.Core
+open Schedulers.Evaluation
 open OwnScheduler
 
 let ops = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 
 namespace Schedulers.Cli;
 

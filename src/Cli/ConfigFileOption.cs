@@ -18,8 +18,8 @@ public static class ConfigFileOption
         if (!File.Exists(path)) throw new UsageException($"--config-file '{path}' does not exist");
         try
         {
-            var dict = ConfigFile.read(path);
-            Schedulers.SchedulerConfigs.CheckClassName(dict, Compatibles(kind));
+            var dict = SchedulerConfigs.ReadFile(path);
+            SchedulerConfigs.CheckClassName(dict, Compatibles(kind));
             var own = FileKeys(kind);
             var (init, hidden) = ConfigFile.extractInit(own, dict);
             foreach (var (key, _) in hidden)
@@ -29,7 +29,7 @@ public static class ConfigFileOption
         }
         catch (SchedulerConfigException e)
         {
-            // ConfigFile.read puts the path before its message; the label already names the file.
+            // SchedulerConfigs.ReadFile puts the path before its message; the label already names the file.
             var message = e.Message.StartsWith(path + ": ", StringComparison.Ordinal) ? e.Message[(path.Length + 2)..] : e.Message;
             throw new UsageException($"{Label(path)}: {message}");
         }

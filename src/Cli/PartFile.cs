@@ -1,5 +1,6 @@
 using System.Globalization;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 
 namespace Schedulers.Cli;
 

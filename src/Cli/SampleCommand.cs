@@ -4,6 +4,7 @@ using System.Globalization;
 using Schedulers.Cli.Models;
 using Schedulers.Models;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 
 namespace Schedulers.Cli;
 

@@ -1,4 +1,5 @@
 using Schedulers.Core;
+using Schedulers.Evaluation;
 
 namespace Schedulers.Cli;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 using ScottPlot;
 
 namespace Schedulers.Cli;

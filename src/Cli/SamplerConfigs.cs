@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.FSharp.Core;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 
 namespace Schedulers.Cli;
 

@@ -2,7 +2,8 @@ using System.Text.RegularExpressions;
 
 namespace Schedulers;
 
-/// <summary>Whole-file writes that never leave half a file behind.</summary>
+/// <summary>Whole-file writes that never leave half a file behind: the one atomic writer of the solution, used for
+/// saved and cached configs, samples, plots, models and manifests alike.</summary>
 public static partial class AtomicFile
 {
     /// <summary>Writes <paramref name="content"/> to <paramref name="path"/> through a temporary file in the same

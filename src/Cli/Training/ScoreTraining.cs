@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 using TorchSharp;
 using static TorchSharp.torch;
 

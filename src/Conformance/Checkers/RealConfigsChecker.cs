@@ -37,7 +37,7 @@ public sealed class RealConfigsChecker : IRealConfigsChecker
 
     private static void CheckCase(CaseChecker c, string directory, string file, JsonValue item)
     {
-        var scheduler = DPMSolverMultistepScheduler.FromConfig(ConfigFile.read(Path.Combine(directory, file)));
+        var scheduler = DPMSolverMultistepScheduler.FromConfig(SchedulerConfigs.ReadFile(Path.Combine(directory, file)));
         var resolved = ConfigFile.parse(scheduler.ConfigText());
         foreach (var (key, value) in Golden.Members(Golden.Require(item, "resolved_config", file), "resolved_config"))
         {

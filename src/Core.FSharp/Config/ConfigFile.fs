@@ -1,8 +1,6 @@
 namespace Schedulers.Core
 
 open System
-open System.IO
-open System.Text
 
 /// The one exception type that loading or saving a scheduler config raises: it names the file (when there is
 /// one), the offending key (when there is one), the value found and what was expected.
@@ -42,8 +40,9 @@ type ConfigDict =
     /// `_class_name`, or null when absent (for C#).
     member d.ClassNameOrNull = Option.toObj d.ClassName
 
-/// Reading, validating and writing diffusers' `scheduler_config.json` files. This is the only part of the core that
-/// touches the file system.
+/// diffusers' `scheduler_config.json` as text: parsing, typed values with errors that name the key, and the exact
+/// text `save_config` writes. The core never touches the file system; the shell (`SchedulerConfigs`) reads and
+/// writes the files.
 module ConfigFile =
 
     /// The file name diffusers gives every scheduler config (`SCHEDULER_CONFIG_NAME`).
@@ -75,38 +74,9 @@ module ConfigFile =
 
     /// The largest `scheduler_config.json` accepted, downloaded or read: 4 MiB (4,194,304 bytes). Real scheduler
     /// configs are a few kilobytes; the cap keeps a hostile or broken source (a huge download, a cache entry that
-    /// is a link to an endless device) from exhausting memory or disk.
+    /// is a link to an endless device) from exhausting memory or disk. The shell's readers enforce it.
     [<Literal>]
     let MaxBytes = 4194304
-
-    /// The message for a config source larger than `MaxBytes`.
-    let tooLarge (source: string) =
-        sprintf "%s is larger than %d bytes (4 MiB), the most a scheduler config may be" source MaxBytes
-
-    /// The text of a config file, reading at most `MaxBytes` + 1 bytes so that an oversized or endless file is
-    /// refused without being read whole. Byte order marks are honoured as `File.ReadAllText` does.
-    let readBoundedText (path: string) : string =
-        use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan)
-        let content = new MemoryStream()
-        let chunk = Array.zeroCreate<byte> 65536
-        let mutable n = stream.Read(chunk, 0, chunk.Length)
-        while n > 0 && content.Length <= int64 MaxBytes do
-            content.Write(chunk, 0, n)
-            n <- if content.Length > int64 MaxBytes then 0 else stream.Read(chunk, 0, min chunk.Length (MaxBytes + 1 - int content.Length))
-        if content.Length > int64 MaxBytes then raise (SchedulerConfigException(tooLarge path, None, Some path, None))
-        content.Position <- 0L
-        use reader = new StreamReader(content, Encoding.UTF8, true)
-        reader.ReadToEnd()
-
-    /// Reads and parses a config file of at most `MaxBytes`; any I/O or format problem becomes a
-    /// `SchedulerConfigException` naming the file.
-    let read (path: string) : ConfigDict =
-        try
-            parse (readBoundedText path)
-        with
-        | :? SchedulerConfigException as e -> raise (SchedulerConfigException(sprintf "%s: %s" path e.Message, Option.ofObj e.Key, Some path, Some(e :> exn)))
-        | :? IOException
-        | :? UnauthorizedAccessException as e -> raise (SchedulerConfigException(sprintf "cannot read %s: %s" path e.Message, None, Some path, Some e))
 
     let private describe (v: JsonValue) =
         match v with
@@ -175,24 +145,6 @@ module ConfigFile =
         let meta = [| "_class_name", JsonValue.String className; "_diffusers_version", JsonValue.String DiffusersVersion |]
         let rest = members |> Seq.filter (fun (k, _) -> k <> "_class_name" && k <> "_diffusers_version" && k <> "_use_default_values") |> Seq.toArray
         Json.writeIndented (JsonValue.Object(Array.append meta rest)) + "\n"
-
-    /// Writes `text` to `directory/scheduler_config.json` atomically: a temporary file in the same directory is
-    /// renamed over the target, so an interrupted save leaves the old file intact. Returns the file's path.
-    let writeAtomic (directory: string) (text: string) : string =
-        if File.Exists directory then
-            raise (SchedulerConfigException(sprintf "%s is a file; save_config needs a directory" directory, None, Some directory, None))
-        let target = Path.Combine(directory, FileName)
-        let temp = Path.Combine(directory, sprintf ".%s.%s.tmp" FileName (Guid.NewGuid().ToString "N"))
-        try
-            Directory.CreateDirectory directory |> ignore
-            File.WriteAllText(temp, text, UTF8Encoding false)
-            File.Move(temp, target, true)
-            target
-        with
-        | :? IOException
-        | :? UnauthorizedAccessException as e ->
-            (try File.Delete temp with _ -> ())
-            raise (SchedulerConfigException(sprintf "cannot write %s: %s" target e.Message, None, Some target, Some e))
 
     /// The keys a config lists in `_use_default_values`: values the writing class merely defaulted.
     let useDefaultValues (d: ConfigDict) : string[] =

@@ -19,7 +19,7 @@ internal static class ConfigDownload
     public static long ToFile(HttpResponseMessage response, string file, string shown)
     {
         if (response.Content.Headers.ContentLength is long declared && declared > ConfigFile.MaxBytes)
-            throw new SchedulerConfigException(ConfigFile.tooLarge(shown) + $" (it declares {declared} bytes)", shown, new InvalidDataException("too large"));
+            throw new SchedulerConfigException(SchedulerConfigs.TooLarge(shown) + $" (it declares {declared} bytes)", shown, new InvalidDataException("too large"));
         long total = 0;
         try
         {
@@ -32,7 +32,7 @@ internal static class ConfigDownload
                 total += n;
                 // Checked before writing, so neither memory nor the disk ever holds more than the cap.
                 if (total > ConfigFile.MaxBytes)
-                    throw new SchedulerConfigException(ConfigFile.tooLarge(shown), shown, new InvalidDataException("too large"));
+                    throw new SchedulerConfigException(SchedulerConfigs.TooLarge(shown), shown, new InvalidDataException("too large"));
                 output.Write(buffer, 0, n);
             }
         }

@@ -14,13 +14,20 @@ public static class ConfigLocator
     public static string Locate(string pathOrRepoId, string? subfolder = null, string? revision = null, HubSettings? settings = null, HttpClient? http = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(pathOrRepoId);
-        if (File.Exists(pathOrRepoId) || Directory.Exists(pathOrRepoId))
-            return Pretrained.tryLocateLocal(pathOrRepoId, Option(subfolder), Option(revision), "")!.Value;
-        var pathInRepo = Pretrained.configPathInRepo(Option(subfolder));
+        if (File.Exists(pathOrRepoId)) return pathOrRepoId;
+        if (Directory.Exists(pathOrRepoId)) return InFolder(pathOrRepoId, subfolder);
         var client = new HubClient(settings ?? HubSettings.FromEnvironment(), http);
-        return client.DownloadConfig(pathOrRepoId, pathInRepo, revision ?? "main");
+        return client.DownloadConfig(pathOrRepoId, HubPaths.ConfigPathInRepo(subfolder), revision ?? "main");
     }
 
-    private static Microsoft.FSharp.Core.FSharpOption<string>? Option(string? value) =>
-        value is null ? null : Microsoft.FSharp.Core.FSharpOption<string>.Some(value);
+    /// <summary><c>folder/subfolder/scheduler_config.json</c> when it exists, else <c>folder/scheduler_config.json</c>;
+    /// a folder with neither is an error naming it.</summary>
+    private static string InFolder(string folder, string? subfolder)
+    {
+        if (subfolder is not null && Path.Combine(folder, subfolder, ConfigFile.FileName) is var inSub && File.Exists(inSub)) return inSub;
+        var direct = Path.Combine(folder, ConfigFile.FileName);
+        if (File.Exists(direct)) return direct;
+        var where = subfolder is null ? "" : $" or its subfolder {subfolder}";
+        throw new SchedulerConfigException($"no file named {ConfigFile.FileName} found in directory {folder}{where}");
+    }
 }

@@ -52,9 +52,9 @@ public sealed class HubClient(HubSettings settings, HttpClient? http = null)
     /// </summary>
     public string DownloadConfig(string repoId, string pathInRepo, string revision = "main")
     {
-        HubPaths.checkRepoId(repoId);
-        HubPaths.checkRevision(revision);
-        HubPaths.checkPathInRepo(pathInRepo);
+        HubPaths.CheckRepoId(repoId);
+        HubPaths.CheckRevision(revision);
+        HubPaths.CheckPathInRepo(pathInRepo);
         var cache = new HubCache(Settings.CacheDirectory);
         var cached = cache.TryGetFile(repoId, revision, pathInRepo);
         if (Settings.Offline)
@@ -89,15 +89,15 @@ public sealed class HubClient(HubSettings settings, HttpClient? http = null)
                     throw new SchedulerConfigException($"{shown}: download ended after {length} of {declared} bytes", shown, new IOException("truncated"));
                 try
                 {
-                    ConfigFile.parse(ConfigFile.readBoundedText(temp));
+                    ConfigFile.parse(SchedulerConfigs.ReadBoundedText(temp));
                 }
                 catch (SchedulerConfigException e)
                 {
                     throw new SchedulerConfigException($"{shown} is not a valid scheduler config: {e.Message}", shown, e);
                 }
                 var commit = response.Headers.TryGetValues("X-Repo-Commit", out var values) ? values.FirstOrDefault() : null;
-                if (commit is null || !HubCache.IsCommitHash(commit))
-                    commit = HubCache.IsCommitHash(revision) ? revision : ConfigDownload.Sha1(temp);
+                if (commit is null || !HubPaths.IsCommitHash(commit))
+                    commit = HubPaths.IsCommitHash(revision) ? revision : ConfigDownload.Sha1(temp);
                 return cache.StoreFile(repoId, revision, commit, pathInRepo, temp);
             }
             finally
@@ -110,7 +110,7 @@ public sealed class HubClient(HubSettings settings, HttpClient? http = null)
     /// <summary>Creates the repository if it does not exist yet (a 409 "already exists" is success).</summary>
     public void CreateRepo(string repoId, string? token = null, bool isPrivate = false)
     {
-        HubPaths.checkRepoId(repoId);
+        HubPaths.CheckRepoId(repoId);
         var parts = repoId.Split('/');
         var body = parts.Length == 2
             ? JsonSerializer.Serialize(new { name = parts[1], organization = parts[0], type = "model", @private = isPrivate })
@@ -123,9 +123,9 @@ public sealed class HubClient(HubSettings settings, HttpClient? http = null)
     /// <summary>Commits one file to the repository's <paramref name="revision"/> with the given message.</summary>
     public void CommitFile(string repoId, string pathInRepo, byte[] content, string commitMessage, string? token = null, string revision = "main")
     {
-        HubPaths.checkRepoId(repoId);
-        HubPaths.checkPathInRepo(pathInRepo);
-        HubPaths.checkRevision(revision);
+        HubPaths.CheckRepoId(repoId);
+        HubPaths.CheckPathInRepo(pathInRepo);
+        HubPaths.CheckRevision(revision);
         var header = JsonSerializer.Serialize(new { key = "header", value = new { summary = commitMessage, description = "" } });
         var file = JsonSerializer.Serialize(new { key = "file", value = new { content = Convert.ToBase64String(content), path = pathInRepo, encoding = "base64" } });
         using var request = Request(HttpMethod.Post, Url($"api/models/{repoId}/commit/{Uri.EscapeDataString(revision)}"), token);

@@ -24,7 +24,9 @@ public sealed record HubSettings(string Endpoint, string? Token, bool Offline, s
         string? Get(string name) => string.IsNullOrWhiteSpace(variable(name)) ? null : variable(name);
         var endpoint = (Get("HF_ENDPOINT") ?? DefaultEndpoint).TrimEnd('/');
         var offline = Get("HF_HUB_OFFLINE") is { } o && (o == "1" || o.Equals("true", StringComparison.OrdinalIgnoreCase) || o.Equals("yes", StringComparison.OrdinalIgnoreCase) || o.Equals("on", StringComparison.OrdinalIgnoreCase));
-        var cache = Schedulers.Core.Pretrained.cacheDirectoryFrom(new Func<string, string?>(variable));
+        var cache = Get("HF_HUB_CACHE")
+            ?? (Get("HF_HOME") is { } home ? Path.Combine(home, "hub")
+            : Path.Combine(Get("XDG_CACHE_HOME") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "huggingface", "hub"));
         return new HubSettings(endpoint, Get("HF_TOKEN"), offline, cache);
     }
 

@@ -1,5 +1,6 @@
 using Microsoft.FSharp.Core;
 using Schedulers.Core;
+using Schedulers.Evaluation;
 
 namespace Schedulers.Models;
 

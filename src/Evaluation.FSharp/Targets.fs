@@ -1,6 +1,7 @@
-namespace Schedulers.Core
+namespace Schedulers.Evaluation
 
 open System
+open Schedulers.Core
 
 /// A mixture of Gaussians with diagonal covariances: Σ_k w_k N(μ_k, diag(v_k)). Built-in targets with exact
 /// densities, so a sampler's output can be compared with ground truth; every perturbed density

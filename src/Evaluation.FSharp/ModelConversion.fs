@@ -1,6 +1,7 @@
-namespace Schedulers.Core
+namespace Schedulers.Evaluation
 
 open System
+open Schedulers.Core
 
 /// What a network's output means.
 type ModelOutputKind =

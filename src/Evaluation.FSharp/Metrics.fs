@@ -1,6 +1,7 @@
-namespace Schedulers.Core
+namespace Schedulers.Evaluation
 
 open System
+open Schedulers.Core
 open MathNet.Numerics.LinearAlgebra
 
 /// How a sample's points fall on the target's components: each point goes to its most responsible component.

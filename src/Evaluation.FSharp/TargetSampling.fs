@@ -1,6 +1,7 @@
-namespace Schedulers.Core
+namespace Schedulers.Evaluation
 
 open System
+open Schedulers.Core
 
 /// The core's array operations with one JAX key per batch row as the noise source: a normal draw fills row b from
 /// key b alone, so a sample's noise never depends on the batch it shares. Everything else is `NdArrayBackend`'s.
