@@ -46,6 +46,23 @@ public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverC
     /// <summary>The immutable core state (config, tables, timesteps, sigmas, history, indices).</summary>
     public DpmSolverState<Tensor> State => _held.Current.State;
 
+    /// <summary>
+    /// Replaces <paramref name="expected"/> with <paramref name="next"/> (a loop's step), or refuses when the
+    /// scheduler changed in between; the model-output history of <paramref name="next"/> is detached from dispose
+    /// scopes, as <see cref="Step(Tensor, long, Tensor, Generator?, Tensor?)"/> keeps it.
+    /// </summary>
+    internal void CommitState(DpmSolverState<Tensor> expected, DpmSolverState<Tensor> next, string operation)
+    {
+        var held = _held.Current;
+        if (!ReferenceEquals(held.State, expected))
+            throw new InvalidOperationException($"{nameof(DPMSolverMultistepScheduler)} changed while {operation} ran; the run's state was not kept");
+        foreach (var output in next.ModelOutputs)
+        {
+            if (output is not null) output.Value.DetachFromDisposeScope();
+        }
+        _held.Commit(held, held with { State = next }, operation);
+    }
+
     /// <summary>The validated config.</summary>
     public override DpmSolverConfig Config => State.Config;
 

@@ -52,12 +52,19 @@ module Loop =
             for t in scheduler.Tensors output do
                 if seen.Add t && not (keep |> List.exists (fun k -> obj.ReferenceEquals(k, t))) then
                     ops.Release t
+        let given = scheduler.StateTensors state
         for i in scheduler.FirstIndex state .. steps - 1 do
             let struct (next, output) = scheduler.Step(ops, model, draw, current, i, x)
             progress { Step = i; Steps = steps; Timestep = scheduler.TimestepAt(current, i); Output = output }
             match last with
             | ValueSome previous -> releaseExcept previous [ sample ]
             | ValueNone -> ()
+            // History the step dropped (made by this loop: never what the given state held).
+            let kept = scheduler.StateTensors next
+            for t in scheduler.StateTensors current do
+                let inUse (k: 'T) = obj.ReferenceEquals(k, t)
+                if not (List.exists inUse kept) && not (List.exists inUse given) && not (obj.ReferenceEquals(t, sample)) then
+                    ops.Release t
             current <- next
             last <- ValueSome output
             x <- scheduler.Sample output

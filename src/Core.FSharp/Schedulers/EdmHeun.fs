@@ -178,7 +178,8 @@ module EdmHeun =
                     struct (state, next)
             member _.Sample(x) = x
             member _.Result(x) = x
-            member _.Tensors(x) = [ x ] }
+            member _.Tensors(x) = [ x ]
+            member _.StateTensors(_) = [] }
 
     /// One full step i: the Euler step, then Heun's correction unless σ_{i+1} = 0. `denoiser x σ` is D(x; σ).
     let step (ops: IBackend<'T, 'Noise>) (denoiser: 'T -> float -> 'T) (state: EdmHeunState) (i: int) (x: 'T) : 'T =

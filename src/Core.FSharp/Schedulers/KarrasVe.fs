@@ -409,4 +409,5 @@ module KarrasVe =
                 [ step.SampleHat; step.Step.PrevSample; step.Step.Derivative; step.Step.PredOriginalSample
                   match step.Corrected with
                   | Some c -> yield! [ c.PrevSample; c.PredOriginalSample ]
-                  | None -> () ] }
+                  | None -> () ]
+            member _.StateTensors(_) = [] }

@@ -61,3 +61,7 @@ type IScheduler<'State, 'T, 'Output> =
 
     /// Every tensor the output holds (released by the loop once the next iteration no longer needs them).
     abstract Tensors: output: 'Output -> 'T list
+
+    /// Every tensor the state holds (DPM-Solver's model-output history): the loop releases those a step drops,
+    /// unless the state it started from held them.
+    abstract StateTensors: state: 'State -> 'T list

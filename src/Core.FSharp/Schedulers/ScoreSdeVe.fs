@@ -297,8 +297,10 @@ module ScoreSdeVe =
         if not (gradNorm > 0.0f) then
             invalidArg "model_output" (sprintf "model_output has norm %s but the corrector needs a non-zero score (its step size divides by the norm)" (gradNorm.ToString("R")))
         let stepSize = correctorStepSize config.Snr gradNorm noiseNorm
-        let struct (_, prev) =
+        let struct (mean, prev) =
             Backend.combineThenAdd ops [| struct (Scalar 1.0f, sample); struct (Scalar stepSize, modelOutput) |] (MathF.Sqrt(stepSize * 2.0f)) z
+        // diffusers' corrector returns no mean: it is this step's temporary.
+        ops.Release mean
         { State = state
           PrevSample = prev
           PrevSampleMean = None }
@@ -393,5 +395,6 @@ module ScoreSdeVe =
                 match out.PrevSampleMean with
                 | Some mean -> mean
                 | None -> out.PrevSample
-            member _.Tensors(out) = out.PrevSample :: Option.toList out.PrevSampleMean }
+            member _.Tensors(out) = out.PrevSample :: Option.toList out.PrevSampleMean
+            member _.StateTensors(_) = [] }
 

@@ -1,14 +1,10 @@
+using Microsoft.FSharp.Collections;
+using Microsoft.FSharp.Core;
+using Schedulers.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Schedulers.Pipelines;
-
-/// <summary>The progress of a DPM-Solver sampling run: the step just finished, the step count, its timestep and the new sample.</summary>
-/// <param name="Step">The index of the step just finished (0-based).</param>
-/// <param name="Steps">The number of steps of the run.</param>
-/// <param name="Timestep">The timestep the model was evaluated at.</param>
-/// <param name="Sample">The sample after the step (owned by the pipeline; copy it to keep it).</param>
-public sealed record DpmSolverProgress(int Step, int Steps, long Timestep, Tensor Sample);
 
 /// <summary>
 /// The generic DPM-Solver sampling loop of diffusers' pipelines (§6.3 of the spec): initial noise
@@ -33,7 +29,7 @@ public sealed class DpmSolverPipeline
     /// Samples from pure noise of <paramref name="shape"/> on <paramref name="device"/> (CPU by default) in
     /// <paramref name="numInferenceSteps"/> steps; the initial noise and any SDE noise come from <paramref name="generator"/>.
     /// </summary>
-    public Tensor Call(long[] shape, int numInferenceSteps, Generator? generator = null, Device? device = null, Action<DpmSolverProgress>? progress = null)
+    public Tensor Call(long[] shape, int numInferenceSteps, Generator? generator = null, Device? device = null, Action<StepProgress<DpmStepResult<Tensor>>>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(shape);
         var target = device ?? CPU;
@@ -44,27 +40,82 @@ public sealed class DpmSolverPipeline
 
     /// <summary>
     /// Runs the scheduler's timesteps (set_timesteps already called; from the begin index when one is set) from
-    /// <paramref name="latents"/>, as img2img does after <c>add_noise</c>.
+    /// <paramref name="latents"/>, as img2img does after <c>add_noise</c>: the core's one loop
+    /// (<see cref="Loop.run"/>) with the scheduler's state, on the latents' device. As the scheduler's
+    /// <c>Step</c> does, the update runs in float32 and each new sample is rounded to the model output's dtype; the
+    /// scheduler's state advances after every step.
     /// </summary>
-    public Tensor Run(Tensor latents, Generator? generator = null, Action<DpmSolverProgress>? progress = null)
+    public Tensor Run(Tensor latents, Generator? generator = null, Action<StepProgress<DpmStepResult<Tensor>>>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(latents);
-        var timesteps = Scheduler.State.Timesteps;
-        int start = Scheduler.BeginIndex ?? 0;
-        // An explicit begin index (0 for a whole run) keeps a duplicated first timestep from being looked up at its
-        // second occurrence (diffusers' img2img rule), which would skip a step.
-        if (Scheduler.StepIndex is null) Scheduler.SetBeginIndex(start);
-        var x = latents.alias();
-        for (int i = start; i < timesteps.Length; i++)
+        var before = Scheduler.State;
+        if (OptionModule.IsNone(before.NumInferenceSteps))
+            throw new InvalidOperationException("the number of inference steps is not set; call SetTimesteps before Run");
+        // The scheduler advances with every step, as a diffusers pipeline's does (a model may read its step index).
+        var scheduler = new ModelDtype(DpmSolverMultistep.scheduler<Tensor>(before.Config), (from, to) => Scheduler.CommitState(from, to, "pipeline step"));
+        var model = FuncConvert.FromFunc<Tensor, ModelQuery, Tensor>((x, q) =>
         {
-            long t = timesteps[i];
-            using var input = Scheduler.ScaleModelInput(x, t).alias();
+            var t = (long)q.Timestep;
+            using var input = Scheduler.ScaleModelInput(scheduler.ToModel(x), t).alias();
             using var output = _model(input, t);
-            var next = Scheduler.Step(output, t, x, generator).PrevSample;
-            x.Dispose();
-            x = next;
-            progress?.Invoke(new DpmSolverProgress(i, timesteps.Length, t, x));
+            return scheduler.FromModel(output);
+        });
+        var onStep = FuncConvert.FromAction<StepProgress<DpmStepResult<Tensor>>>(p => progress?.Invoke(p));
+        using var start = latents.to(ScalarType.Float32);
+        var result = Loop.run(scheduler, TorchBackend.Instance, model, FuncConvert.FromFunc<NoiseSource, ValueTuple<NoiseSource, NoiseSource>>(n => (n, n)), NoiseSource.Of(generator), onStep, before, start);
+        var final = scheduler.ToModel(result.Sample);
+        if (!ReferenceEquals(final, result.Sample)) result.Sample.Dispose();
+        return ReferenceEquals(final, start) ? final.clone() : final;
+    }
+
+    /// <summary>
+    /// The core scheduler with the torch class's dtype rule: the model sees the sample in its own dtype, its output is
+    /// converted to float32 for the update, and each new sample is rounded to the model's dtype (diffusers casts
+    /// <c>prev_sample</c> to the model output's dtype; converting it back to float32 for the next update is exact).
+    /// </summary>
+    private sealed class ModelDtype(
+        IScheduler<DpmSolverState<Tensor>, Tensor, DpmStepResult<Tensor>> inner,
+        Action<DpmSolverState<Tensor>, DpmSolverState<Tensor>> advanced)
+        : IScheduler<DpmSolverState<Tensor>, Tensor, DpmStepResult<Tensor>>
+    {
+        private ScalarType _dtype = ScalarType.Float32;
+
+        /// <summary>The sample in the model's dtype (the same tensor when that is float32).</summary>
+        public Tensor ToModel(Tensor x) => x.dtype == _dtype ? x : x.to(_dtype);
+
+        /// <summary>Records the model's dtype and returns its output in float32 (a new handle either way, so the loop
+        /// may release it while the scheduler's history keeps its own).</summary>
+        public Tensor FromModel(Tensor output)
+        {
+            _dtype = output.dtype;
+            return output.dtype == ScalarType.Float32 ? output.alias() : output.to(ScalarType.Float32);
         }
-        return x;
+
+        public string ClassName => inner.ClassName;
+        public DpmSolverState<Tensor> Create(Flavour flavour) => inner.Create(flavour);
+        public DpmSolverState<Tensor> SetTimesteps(int n, int[] shape, DpmSolverState<Tensor> state) => inner.SetTimesteps(n, shape, state);
+        public int Steps(DpmSolverState<Tensor> state) => inner.Steps(state);
+        public int FirstIndex(DpmSolverState<Tensor> state) => inner.FirstIndex(state);
+        public double TimestepAt(DpmSolverState<Tensor> state, int index) => inner.TimestepAt(state, index);
+        public double InitNoiseSigma(DpmSolverState<Tensor> state) => inner.InitNoiseSigma(state);
+        public int Evaluations(int steps) => inner.Evaluations(steps);
+        public Tensor Sample(DpmStepResult<Tensor> output) => inner.Sample(output);
+        public Tensor Result(DpmStepResult<Tensor> output) => inner.Result(output);
+        public FSharpList<Tensor> Tensors(DpmStepResult<Tensor> output) => inner.Tensors(output);
+        public FSharpList<Tensor> StateTensors(DpmSolverState<Tensor> state) => inner.StateTensors(state);
+
+        public ValueTuple<DpmSolverState<Tensor>, DpmStepResult<Tensor>> Step<N>(
+            IBackend<Tensor, N> ops, FSharpFunc<Tensor, FSharpFunc<ModelQuery, Tensor>> model, FSharpFunc<Unit, N> draw,
+            DpmSolverState<Tensor> state, int index, Tensor sample)
+        {
+            var (next, output) = inner.Step(ops, model, draw, state, index, sample);
+            advanced(state, next);
+            if (_dtype == ScalarType.Float32) return (next, output);
+            // The new sample as the model's dtype holds it, back in float32 (exact).
+            using var rounded = output.PrevSample.to(_dtype);
+            var prev = rounded.to(ScalarType.Float32);
+            output.PrevSample.Dispose();
+            return (next, new DpmStepResult<Tensor>(prev, output.Order, output.State));
+        }
     }
 }

@@ -341,5 +341,6 @@ module DpmSolverMultistep =
                 struct (r.State, r)
             member _.Sample(r) = r.PrevSample
             member _.Result(r) = r.PrevSample
-            member _.Tensors(r) = [ r.PrevSample ] }
+            member _.Tensors(r) = [ r.PrevSample ]
+            member _.StateTensors(state) = state.ModelOutputs |> Array.choose id |> Array.toList }
 

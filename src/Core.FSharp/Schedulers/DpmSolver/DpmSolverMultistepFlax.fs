@@ -178,5 +178,6 @@ module DpmSolverMultistepFlax =
                 struct (r.State, r)
             member _.Sample(r) = r.PrevSample
             member _.Result(r) = r.PrevSample
-            member _.Tensors(r) = [ r.PrevSample ] }
+            member _.Tensors(r) = [ r.PrevSample ]
+            member _.StateTensors(state) = Array.toList state.ModelOutputs }
 

@@ -175,15 +175,27 @@ module DpmSolverUpdate =
     /// when the config asks.
     let convert (ops: IBackend<'T, 'Noise>) (config: DpmSolverConfig) (p: VpPoint) (sigma: float32) (modelOutput: 'T) (sample: 'T) : 'T =
         let combine (terms: struct (Coef * 'T) list) = ops.Combine(List.toArray terms)
+        // Releases a temporary made here (never the caller's model output or sample).
+        let drop (x: 'T) =
+            if not (obj.ReferenceEquals(x, modelOutput)) && not (obj.ReferenceEquals(x, sample)) then ops.Release x
+        let quotient (terms: struct (Coef * 'T) list) (divisor: float32) =
+            let numerator = combine terms
+            let q = ops.Divide(numerator, Scalar divisor)
+            drop numerator
+            q
         let learned = DpmSolverConfig.learnedVariance config
         let threshold (x0: 'T) =
-            ops.Threshold(x0, float32 config.DynamicThresholdingRatio, float32 config.SampleMaxValue)
+            let clipped = ops.Threshold(x0, float32 config.DynamicThresholdingRatio, float32 config.SampleMaxValue)
+            drop x0
+            clipped
         if isDataPrediction config.AlgorithmType then
             let x0 =
                 match config.PredictionType with
                 | "epsilon" ->
                     let m = if learned then ops.FirstChannels(modelOutput, 3) else modelOutput
-                    ops.Divide(combine [ struct (Scalar 1.0f, sample); struct (Scalar -p.Sigma, m) ], Scalar p.Alpha)
+                    let x0 = quotient [ struct (Scalar 1.0f, sample); struct (Scalar -p.Sigma, m) ] p.Alpha
+                    drop m
+                    x0
                 | "sample" -> modelOutput
                 | "v_prediction" -> combine [ struct (Scalar p.Alpha, sample); struct (Scalar -p.Sigma, modelOutput) ]
                 | _ -> combine [ struct (Scalar 1.0f, sample); struct (Scalar -sigma, modelOutput) ]
@@ -192,12 +204,13 @@ module DpmSolverUpdate =
             let eps =
                 match config.PredictionType with
                 | "epsilon" -> if learned then ops.FirstChannels(modelOutput, 3) else modelOutput
-                | "sample" ->
-                    ops.Divide(combine [ struct (Scalar 1.0f, sample); struct (Scalar -p.Alpha, modelOutput) ], Scalar p.Sigma)
+                | "sample" -> quotient [ struct (Scalar 1.0f, sample); struct (Scalar -p.Alpha, modelOutput) ] p.Sigma
                 | "v_prediction" -> combine [ struct (Scalar p.Alpha, modelOutput); struct (Scalar p.Sigma, sample) ]
                 | other -> invalidArg "prediction_type" (sprintf "prediction_type '%s' is not supported by algorithm_type '%s'" other config.AlgorithmType)
             if config.Thresholding then
-                let x0 = ops.Divide(combine [ struct (Scalar 1.0f, sample); struct (Scalar -p.Sigma, eps) ], Scalar p.Alpha)
-                let x0 = threshold x0
-                ops.Divide(combine [ struct (Scalar 1.0f, sample); struct (Scalar -p.Alpha, x0) ], Scalar p.Sigma)
+                let x0 = quotient [ struct (Scalar 1.0f, sample); struct (Scalar -p.Sigma, eps) ] p.Alpha |> threshold
+                let result = quotient [ struct (Scalar 1.0f, sample); struct (Scalar -p.Alpha, x0) ] p.Sigma
+                drop x0
+                drop eps
+                result
             else eps
