@@ -83,21 +83,21 @@ module Pretrained =
         | None ->
             raise (SchedulerConfigException(sprintf "'%s' is neither a file, a folder, nor a repository in the Hugging Face cache %s (the shell's FromPretrained downloads)" pathOrRepoId (cacheDirectory ())))
 
-    let private load (keys: string seq) (ofDict: ConfigDict -> 'C) (d: ConfigDict) =
-        let init, hidden = ConfigFile.extractInit keys d
-        ofDict { Members = Array.append init.Members hidden }
+    let private load (schema: ConfigSchema<'C>) (d: ConfigDict) =
+        let init, hidden = ConfigFile.extractInit schema.Keys d
+        schema.OfDict { Members = Array.append init.Members hidden }
 
     /// Flax `FlaxScoreSdeVeScheduler.from_pretrained`: the config and `create_state()`.
     let flaxScoreSdeVe (pathOrRepoId: string) (subfolder: string option) : ScoreSdeVeConfig * ScoreSdeVeState =
-        let config = readLocal pathOrRepoId subfolder |> load Config.ScoreSdeVe.keys Config.ScoreSdeVe.ofDict
+        let config = readLocal pathOrRepoId subfolder |> load ScoreSdeVeConfig.schema
         config, ScoreSdeVe.createState config
 
     /// Flax `FlaxKarrasVeScheduler.from_pretrained`: the config and `create_state()`.
     let flaxKarrasVe (pathOrRepoId: string) (subfolder: string option) : KarrasVeConfig * KarrasVeState =
-        let config = readLocal pathOrRepoId subfolder |> load Config.KarrasVe.keys Config.KarrasVe.ofDict
+        let config = readLocal pathOrRepoId subfolder |> load KarrasVeConfig.schema
         config, KarrasVe.createState Flavour.Flax config
 
     /// Flax `FlaxDPMSolverMultistepScheduler.from_pretrained`: the config and `create_state()`.
     let flaxDpmSolver (pathOrRepoId: string) (subfolder: string option) : DpmSolverConfig * FlaxDpmSolverState =
-        let config = readLocal pathOrRepoId subfolder |> load Config.DpmSolver.keys Config.DpmSolver.ofDict
+        let config = readLocal pathOrRepoId subfolder |> load DpmSolverConfig.schema
         config, DpmSolverMultistepFlax.createState config

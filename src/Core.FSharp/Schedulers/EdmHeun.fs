@@ -180,3 +180,25 @@ module EdmHeun =
             let d = denoiser x sigma
             NdArray.checkSameShape "sample" x "denoised" d
             d) state sample
+
+/// The config schema of the EDM Heun sampler. Its keys are those of diffusers' `EDMEulerScheduler` with the same
+/// defaults, so an `EDMEulerScheduler` config (or a KarrasVe one) configures it.
+module EdmHeunConfig =
+
+    /// One entry per key; `EdmHeun.validate` checks the values.
+    let schema: ConfigSchema<EdmHeunConfig> =
+        ConfigSchema(
+            "EDMHeunScheduler",
+            [| "EDMHeunScheduler"; "EDMEulerScheduler"; "KarrasVeScheduler" |],
+            EdmHeun.defaults,
+            [ ConfigField.float "sigma_min" "0.002" (fun c -> c.SigmaMin) (fun v c -> { c with SigmaMin = v })
+              ConfigField.float "sigma_max" "80.0" (fun c -> c.SigmaMax) (fun v c -> { c with SigmaMax = v })
+              ConfigField.float "rho" "7.0" (fun c -> c.Rho) (fun v c -> { c with Rho = v }) ],
+            EdmHeun.validate
+        )
+
+/// The schema as a static member, for C#: `EdmHeunConfig.Schema`.
+type EdmHeunConfig with
+
+    /// The config schema (see `EdmHeunConfig.schema`).
+    static member Schema = EdmHeunConfig.schema
