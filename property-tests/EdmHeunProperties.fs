@@ -18,7 +18,7 @@ type EdmHeunGenerators =
             let! smin = Gen.choose (1, 10)
             let! rho = Gen.choose (5, 9)
             let! seed = Gen.choose (0, System.Int32.MaxValue)
-            let config = { SigmaMin = float smin / 1000.0; SigmaMax = float smax; Rho = float rho }
+            let config = { EdmHeun.defaults with SigmaMin = float smin / 1000.0; SigmaMax = float smax; Rho = float rho }
             return GaussianCase(float s / 100.0, config, uint32 seed)
         }
         |> Arb.fromGen

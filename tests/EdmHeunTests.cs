@@ -69,7 +69,7 @@ public sealed class EdmHeunTests
     [Fact]
     public void TorchTensorsGiveTheSameBitsAsNdArray()
     {
-        var state = EdmHeun.setTimesteps(7, EdmHeun.createState(new EdmHeunConfig(0.002, 10.0, 7.0)));
+        var state = EdmHeun.setTimesteps(7, EdmHeun.createState(EdmHeunConfig.Schema.SetValue("sigma_max", 10.0, EdmHeunConfig.Schema.Defaults)));
         var x0 = NdArrayModule.scale(10f, NdArrayModule.create([3, 2], Prng.normal([3, 2], Prng.key(5))));
         var expected = EdmHeun.runArray(FuncConvert.FromFunc((NdArray x, double sigma) => Targets.edmDenoiser(Targets.ring8, sigma, x)), state, x0);
         using var scope = NewDisposeScope();
