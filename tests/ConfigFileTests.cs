@@ -92,7 +92,7 @@ public class ConfigFileTests
             (() => KarrasVeConfig.Schema.Text(KarrasVeConfig.Schema.Defaults), Golden("KarrasVeScheduler")),
             (() => DpmSolverConfig.Schema.Text(DpmSolverConfig.Schema.Defaults), Golden("DPMSolverMultistepScheduler")),
             (() => EdmHeunConfig.Schema.Text(EdmHeunConfig.Schema.Defaults),
-                "{\n  \"_class_name\": \"EDMHeunScheduler\",\n  \"_diffusers_version\": \"0.39.0\",\n  \"rho\": 7.0,\n  \"sigma_max\": 80.0,\n  \"sigma_min\": 0.002\n}\n"),
+                "{\n  \"_class_name\": \"EDMHeunScheduler\",\n  \"_diffusers_version\": \"0.39.0\",\n  \"rho\": 7.0,\n  \"sigma_max\": 80.0,\n  \"sigma_min\": 0.002,\n  \"sigma_schedule\": \"karras\"\n}\n"),
         })
             Assert.Equal(text, schema());
         Assert.Equal(EdmHeunConfig.Schema.Defaults, EdmHeunConfig.Schema.OfDict(ConfigFile.parse(EdmHeunConfig.Schema.Text(EdmHeunConfig.Schema.Defaults))));

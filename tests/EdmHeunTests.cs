@@ -57,6 +57,27 @@ public sealed class EdmHeunTests
     }
 
     [Fact]
+    public void SigmaScheduleComesFromTheCommandLineOrAnEdmEulerConfigFile()
+    {
+        Assert.Equal(SigmaSchedule.Karras, Assert.IsType<TargetSampler.EdmHeunSampler>(Heun()).heun.SigmaSchedule);
+        var exponential = Assert.IsType<TargetSampler.EdmHeunSampler>(Heun("sigma_schedule=exponential")).heun;
+        Assert.Equal(SigmaSchedule.Exponential, exponential.SigmaSchedule);
+        var bad = Assert.Throws<UsageException>(() => Heun("sigma_schedule=linear"));
+        Assert.Contains("sigma_schedule is \"linear\" but must be one of \"karras\", \"exponential\"", bad.Message);
+        var file = Path.Combine(Path.GetTempPath(), "schedulers-edm-" + Guid.NewGuid().ToString("N") + ".json");
+        try
+        {
+            File.WriteAllText(file, "{\"_class_name\": \"EDMEulerScheduler\", \"sigma_schedule\": \"exponential\", \"sigma_data\": 0.5}");
+            var sampler = SamplerConfigs.Build(SchedulerKind.Heun, file, [], Targets.ring8);
+            Assert.Equal(SigmaSchedule.Exponential, Assert.IsType<TargetSampler.EdmHeunSampler>(sampler).heun.SigmaSchedule);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void CompareSpendsTwoEvaluationsPerStepButTheLast()
     {
         var heun = Heun();
