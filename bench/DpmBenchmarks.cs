@@ -12,7 +12,7 @@ namespace Schedulers.Bench;
 [MemoryDiagnoser]
 public class DpmBenchmarks
 {
-    private static readonly DpmSolverConfig Config = DpmSolverConfigModule.set("solver_order", 3, DpmSolverConfigModule.defaults);
+    private static readonly DpmSolverConfig Config = DpmSolverConfig.Schema.SetValue("solver_order", 3, DpmSolverConfig.Schema.Defaults);
     private static readonly IBackend<NdArray, PrngKey> Ops = NdArrayBackend.Default;
     private NdArray _sample = NdArrayModule.zeros(new[] { 1 }), _model = NdArrayModule.zeros(new[] { 1 });
     private Tensor _tSample = zeros(1), _tModel = zeros(1);

@@ -38,49 +38,114 @@ let private karrasConfig =
 let private dpmConfig =
     gen {
         let! order = Gen.choose (1, 3)
-        let! algorithm = Gen.elements [ "dpmsolver++"; "sde-dpmsolver++"; "dpmsolver"; "sde-dpmsolver" ]
-        let! solver = Gen.elements [ "midpoint"; "heun" ]
-        let! prediction = Gen.elements [ "epsilon"; "sample"; "v_prediction" ]
-        let! spacing = Gen.elements [ "linspace"; "leading"; "trailing" ]
-        let! schedule = Gen.elements [ "linear"; "scaled_linear"; "squaredcos_cap_v2" ]
+        let! algorithm =
+            Gen.elements [ AlgorithmType.DpmSolverPlusPlus; AlgorithmType.SdeDpmSolverPlusPlus; AlgorithmType.DpmSolver; AlgorithmType.SdeDpmSolver ]
+        let! solver = Gen.elements [ SolverType.Midpoint; SolverType.Heun ]
+        let! prediction = Gen.elements [ PredictionType.Epsilon; PredictionType.Sample; PredictionType.VPrediction ]
+        let! spacing = Gen.elements [ TimestepSpacing.Linspace; TimestepSpacing.Leading; TimestepSpacing.Trailing ]
+        let! schedule = Gen.elements [ BetaSchedule.Linear; BetaSchedule.ScaledLinear; BetaSchedule.SquaredcosCapV2 ]
         let! sigmas = Gen.elements [ (false, false, false); (true, false, false); (false, true, false); (false, false, true) ]
         let! lu = Gen.elements [ true; false ]
         let! offset = Gen.choose (0, 3)
         let! betaEnd = Gen.choose (100, 300) |> Gen.map (fun i -> float i / 1e4)
+        let! variance = Gen.elements [ VarianceType.None; VarianceType.Learned; VarianceType.LearnedRange; VarianceType.Other "fixed_small" ]
+        let! carried = Gen.elements [ None; Some 0.1; Some 0.0292 ]
         let karras, exponential, beta = sigmas
-        let final = if algorithm.EndsWith "++" then "zero" else "sigma_min"
-        let order = if algorithm = "sde-dpmsolver" then min order 2 else order
+        let final = if algorithm.IsDataPrediction then FinalSigmasType.Zero else FinalSigmasType.SigmaMin
+        let order = if algorithm = AlgorithmType.SdeDpmSolver then min order 2 else order
         return
             { DpmSolverConfig.defaults with
                 SolverOrder = order; AlgorithmType = algorithm; SolverType = solver; PredictionType = prediction
                 TimestepSpacing = spacing; BetaSchedule = schedule; UseKarrasSigmas = karras; UseExponentialSigmas = exponential
-                UseBetaSigmas = beta; UseLuLambdas = lu; StepsOffset = offset; BetaEnd = betaEnd; FinalSigmasType = final }
+                UseBetaSigmas = beta; UseLuLambdas = lu; StepsOffset = offset; BetaEnd = betaEnd; FinalSigmasType = final
+                VarianceType = variance; SigmaMin = carried }
     }
 
-let private roundTrip (toMembers: ConfigDict option -> 'C -> (string * JsonValue)[]) (ofDict: ConfigDict -> 'C) (className: string) (config: 'C) =
-    let text = Config.text className (toMembers None config) []
+let private heunConfig =
+    gen {
+        let! sigmaMin = Gen.choose (1, 1000) |> Gen.map (fun i -> float i / 1e4)
+        let! factor = Gen.choose (2, 100000) |> Gen.map float
+        let! rho = Gen.choose (1, 200) |> Gen.map (fun i -> float i / 10.0)
+        return { EdmHeun.defaults with SigmaMin = sigmaMin; SigmaMax = sigmaMin * factor; Rho = rho }
+    }
+
+/// Saved, parsed and loaded, a config is itself, and saved again (keeping the loaded text) the same bytes.
+let private roundTrip (schema: ConfigSchema<'C>) (config: 'C) =
+    let text = schema.Text config
     let dict = ConfigFile.parse text
-    let loaded = ofDict dict
-    let again = Config.text className (toMembers (Some dict) loaded) []
+    let loaded = schema.OfDict dict
+    let again = schema.Text(loaded, Some dict, [])
     loaded = config && again = text
+
+/// Setting every key to the value `Get` reports, starting from the defaults, rebuilds the config: get and set agree
+/// and together cover every field the generator varies.
+let private getSet (schema: ConfigSchema<'C>) (config: 'C) =
+    schema.AllKeys |> Array.fold (fun acc key -> schema.Set(key, schema.Get(key, config), acc)) schema.Defaults = config
 
 [<Property(MaxTest = 200)>]
 let ``generated ScoreSdeVe configs round-trip through scheduler_config.json`` () =
-    Prop.forAll (Arb.fromGen sdeConfig) (roundTrip Config.ScoreSdeVe.toMembers Config.ScoreSdeVe.ofDict Config.ScoreSdeVe.ClassName)
+    Prop.forAll (Arb.fromGen sdeConfig) (fun c -> roundTrip ScoreSdeVeConfig.schema c && getSet ScoreSdeVeConfig.schema c)
 
 [<Property(MaxTest = 200)>]
 let ``generated KarrasVe configs round-trip through scheduler_config.json`` () =
-    Prop.forAll (Arb.fromGen karrasConfig) (roundTrip Config.KarrasVe.toMembers Config.KarrasVe.ofDict Config.KarrasVe.ClassName)
+    Prop.forAll (Arb.fromGen karrasConfig) (fun c -> roundTrip KarrasVeConfig.schema c && getSet KarrasVeConfig.schema c)
 
 [<Property(MaxTest = 200)>]
 let ``generated DPM-Solver configs round-trip through scheduler_config.json`` () =
-    Prop.forAll (Arb.fromGen dpmConfig) (roundTrip Config.DpmSolver.toMembers Config.DpmSolver.ofDict Config.DpmSolver.ClassName)
+    Prop.forAll (Arb.fromGen dpmConfig) (fun c -> roundTrip DpmSolverConfig.schema c && getSet DpmSolverConfig.schema c)
+
+[<Property(MaxTest = 200)>]
+let ``generated EDM Heun configs round-trip through their config text`` () =
+    Prop.forAll (Arb.fromGen heunConfig) (fun c -> roundTrip EdmHeunConfig.schema c && getSet EdmHeunConfig.schema c)
+
+/// Another valid JSON value for a field than the one it has: a changed number or flag, another allowed string, or,
+/// for a null, the first of an array, a string and a number that the field reads. None for an option with one value.
+let private otherValue (schema: ConfigSchema<'C>) (key: string) (config: 'C) : JsonValue option =
+    let f = schema.Field key
+    let reads v = (try f.Read v config |> ignore; true with :? ArgumentException -> false)
+    match schema.Get(key, config) with
+    | JsonValue.Number t ->
+        let x = Json.numberValue t
+        Some(JsonValue.Number(Json.pythonFloat (if Double.IsFinite x then x + 1.0 else 0.0)))
+    | JsonValue.Bool b -> Some(JsonValue.Bool(not b))
+    | JsonValue.String s ->
+        // The allowed spellings are listed, quoted, in the field's Expected text.
+        f.Expected.Split('"') |> Array.indexed |> Array.filter (fun (i, t) -> i % 2 = 1 && t <> s)
+        |> Array.map (snd >> JsonValue.String) |> Array.tryFind reads
+    | _ -> [ JsonValue.Array [| JsonValue.Number "0.5" |]; JsonValue.String "learned"; JsonValue.Number "1.5" ] |> List.tryFind reads
+
+/// Each key of a schema sets exactly one field of the record, a different one for each key, and there are as many
+/// keys as fields: so a field added to a config record needs its schema entry, and an entry wired to another key's
+/// field is caught. (A key whose option has a single value, such as `time_shift_type`, cannot be changed.)
+let private oneFieldPerKey (schema: ConfigSchema<'C>) =
+    let fields = Reflection.FSharpType.GetRecordFields typeof<'C>
+    let values (c: 'C) = fields |> Array.map (fun p -> p.GetValue c)
+    let before = values schema.Defaults
+    let changed =
+        schema.AllKeys
+        |> Array.choose (fun key ->
+            otherValue schema key schema.Defaults
+            |> Option.map (fun v ->
+                let after = values (schema.Set(key, v, schema.Defaults))
+                let differs = Array.init fields.Length id |> Array.filter (fun i -> not (Object.Equals(before[i], after[i])))
+                Assert.True(differs.Length = 1, sprintf "%s: setting %s changed %d fields" typeof<'C>.Name key differs.Length)
+                fields[differs[0]].Name))
+    Assert.Equal(fields.Length, schema.AllKeys.Length)
+    Assert.Equal(changed.Length, (Set.ofArray changed).Count)
+
+[<Fact>]
+let ``every schema key sets one record field and every field has a key`` () =
+    oneFieldPerKey ScoreSdeVeConfig.schema
+    oneFieldPerKey KarrasVeConfig.schema
+    oneFieldPerKey DpmSolverConfig.schema
+    oneFieldPerKey EdmHeunConfig.schema
 
 /// The loader for each class: parse, extract the class's keys, build the record.
 let private loaders: (ConfigDict -> unit) list =
-    [ fun d -> Config.ScoreSdeVe.ofDict (fst (ConfigFile.extractInit Config.ScoreSdeVe.keys d)) |> ignore
-      fun d -> Config.KarrasVe.ofDict (fst (ConfigFile.extractInit Config.KarrasVe.keys d)) |> ignore
-      fun d -> Config.DpmSolver.ofDict d |> ignore ]
+    [ fun d -> ScoreSdeVeConfig.schema.OfDict(fst (ConfigFile.extractInit ScoreSdeVeConfig.schema.Keys d)) |> ignore
+      fun d -> KarrasVeConfig.schema.OfDict(fst (ConfigFile.extractInit KarrasVeConfig.schema.Keys d)) |> ignore
+      fun d -> EdmHeunConfig.schema.OfDict(fst (ConfigFile.extractInit EdmHeunConfig.schema.Keys d)) |> ignore
+      fun d -> DpmSolverConfig.schema.OfDict d |> ignore ]
 
 /// True when loading `text` with every loader either succeeds or throws SchedulerConfigException.
 let private loadsOrRejects (text: string) =
@@ -131,7 +196,10 @@ let private jsonValue =
 
 [<Property(MaxTest = 500)>]
 let ``random values for every known key load or are rejected with the config exception`` () =
-    let keys = Array.concat [ Config.ScoreSdeVe.keys; Config.KarrasVe.keys; Config.DpmSolver.keys; [| "_class_name"; "_use_default_values"; "sigma_min"; "sigma_max" |] ]
+    let keys =
+        Array.concat
+            [ ScoreSdeVeConfig.schema.AllKeys; KarrasVeConfig.schema.AllKeys; EdmHeunConfig.schema.AllKeys
+              DpmSolverConfig.schema.AllKeys; [| "_class_name"; "_use_default_values" |] ]
     let gen = gen {
         let! count = Gen.choose (1, 6)
         let! chosen = Gen.arrayOfLength count (Gen.elements keys)

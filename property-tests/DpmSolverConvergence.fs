@@ -39,7 +39,7 @@ type DpmSolverConvergence(output: ITestOutputHelper) =
             let m = DpmSolverUpdate.convert ops config p 0.0f eps x
             history <- m :: history
             let used = min (k + 1) order
-            let plan = DpmSolverUpdate.plan Flavour.Torch "dpmsolver++" "midpoint" used points[k + 1] (Array.init used (fun j -> points[k - j]))
+            let plan = DpmSolverUpdate.plan Flavour.Torch AlgorithmType.DpmSolverPlusPlus SolverType.Midpoint used points[k + 1] (Array.init used (fun j -> points[k - j]))
             x <- DpmSolverUpdate.apply ops plan x (List.take used history |> List.toArray) ValueNone
         Array.map2 (fun (a: float32) (b: float32) -> abs (float a - exact b)) (x.ToArray()) (start.ToArray()) |> Array.max
 

@@ -12,7 +12,7 @@ type DpmCase =
       Steps: int }
     override c.ToString() =
         let cfg = c.Config
-        sprintf "N=%d n=%d %s/%s order %d %s spacing=%s offset=%d final=%s karras=%b exp=%b beta=%b lu=%b flow=%b lof=%b eaf=%b zsnr=%b"
+        sprintf "N=%d n=%d %O/%O order %d %O spacing=%O offset=%d final=%O karras=%b exp=%b beta=%b lu=%b flow=%b lof=%b eaf=%b zsnr=%b"
             cfg.NumTrainTimesteps c.Steps cfg.AlgorithmType cfg.SolverType cfg.SolverOrder cfg.BetaSchedule cfg.TimestepSpacing
             cfg.StepsOffset cfg.FinalSigmasType cfg.UseKarrasSigmas cfg.UseExponentialSigmas cfg.UseBetaSigmas cfg.UseLuLambdas
             cfg.UseFlowSigmas cfg.LowerOrderFinal cfg.EulerAtFinal cfg.RescaleBetasZeroSnr
@@ -30,21 +30,26 @@ let private genCase (odeOnly: bool) : Gen<DpmCase> =
     gen {
         let! n = Gen.elements [ 50; 100; 250; 1000 ]
         let! steps = Gen.choose (1, min 40 (n / 2 - 1))
-        let! schedule = Gen.elements [ "linear"; "scaled_linear"; "squaredcos_cap_v2" ]
-        let! spacing = Gen.elements [ "linspace"; "leading"; "trailing" ]
-        let! offset = if spacing = "leading" then Gen.choose (0, 1) else Gen.constant 0
+        let! schedule = Gen.elements [ BetaSchedule.Linear; BetaSchedule.ScaledLinear; BetaSchedule.SquaredcosCapV2 ]
+        let! spacing = Gen.elements [ TimestepSpacing.Linspace; TimestepSpacing.Leading; TimestepSpacing.Trailing ]
+        let! offset = if spacing = TimestepSpacing.Leading then Gen.choose (0, 1) else Gen.constant 0
         let! kind = Gen.elements [ Interpolated; Karras; Exponential; BetaSigmas; Lu; Flow ]
         let! algorithm =
-            if odeOnly || kind = Flow then Gen.constant "dpmsolver++"
-            else Gen.elements [ "dpmsolver"; "dpmsolver++"; "sde-dpmsolver"; "sde-dpmsolver++" ]
-        let! order = if algorithm = "sde-dpmsolver" then Gen.choose (1, 2) else Gen.choose (1, 3)
-        let! solverType = Gen.elements [ "midpoint"; "heun" ]
+            if odeOnly || kind = Flow then Gen.constant AlgorithmType.DpmSolverPlusPlus
+            else
+                Gen.elements
+                    [ AlgorithmType.DpmSolver; AlgorithmType.DpmSolverPlusPlus; AlgorithmType.SdeDpmSolver; AlgorithmType.SdeDpmSolverPlusPlus ]
+        let! order = if algorithm = AlgorithmType.SdeDpmSolver then Gen.choose (1, 2) else Gen.choose (1, 3)
+        let! solverType = Gen.elements [ SolverType.Midpoint; SolverType.Heun ]
         let! lowerOrderFinal = ArbMap.defaults |> ArbMap.generate<bool>
         let! eulerAtFinal = ArbMap.defaults |> ArbMap.generate<bool>
         let! finalZero = ArbMap.defaults |> ArbMap.generate<bool>
         let! zeroSnr = Gen.frequency [ 4, Gen.constant false; 1, Gen.constant true ]
-        let final = if not (algorithm.EndsWith "++") then "sigma_min" elif kind = Flow || finalZero then "zero" else "sigma_min"
-        let betaStart, betaEnd = if schedule = "scaled_linear" then 0.00085, 0.012 else 0.0001, 0.02
+        let final =
+            if not algorithm.IsDataPrediction then FinalSigmasType.SigmaMin
+            elif kind = Flow || finalZero then FinalSigmasType.Zero
+            else FinalSigmasType.SigmaMin
+        let betaStart, betaEnd = if schedule = BetaSchedule.ScaledLinear then 0.00085, 0.012 else 0.0001, 0.02
         let config =
             { DpmSolverConfig.defaults with
                 NumTrainTimesteps = n; BetaSchedule = schedule; BetaStart = betaStart; BetaEnd = betaEnd
@@ -53,7 +58,7 @@ let private genCase (odeOnly: bool) : Gen<DpmCase> =
                 FinalSigmasType = final; RescaleBetasZeroSnr = zeroSnr && kind <> Flow
                 UseKarrasSigmas = (kind = Karras); UseExponentialSigmas = (kind = Exponential)
                 UseBetaSigmas = (kind = BetaSigmas); UseLuLambdas = (kind = Lu); UseFlowSigmas = (kind = Flow)
-                PredictionType = (if kind = Flow then "flow_prediction" else "epsilon")
+                PredictionType = (if kind = Flow then PredictionType.FlowPrediction else PredictionType.Epsilon)
                 FlowShift = (if kind = Flow then 3.0 else 1.0) }
         return { Config = config; Steps = steps }
     }
@@ -100,7 +105,7 @@ module Schedule =
         let s = scheduled c
         let sig' = s.Sigmas
         let ac0 = s.Tables.AlphasCumprod[0]
-        let final = if c.Config.FinalSigmasType = "zero" then 0.0f else MathF.Sqrt((1.0f - ac0) / ac0)
+        let final = if c.Config.FinalSigmasType = FinalSigmasType.Zero then 0.0f else MathF.Sqrt((1.0f - ac0) / ac0)
         // Lu's smallest sigma is exp of the float32 log of the smallest training sigma, which can land a few ulps
         // below it (float32 log rounding); diffusers then appends sigma_min itself, so that one junction may rise by a few ulps.
         let fewUlpsAbove (a: float32) (b: float32) = BitConverter.SingleToInt32Bits b - BitConverter.SingleToInt32Bits a <= 4
@@ -126,7 +131,7 @@ module Steps =
             |> Array.mapi (fun k order ->
                 let bound = min (k + 1) cfg.SolverOrder
                 let last = k = count - 1
-                let lastRule = not last || not (cfg.EulerAtFinal || shortRun || cfg.FinalSigmasType = "zero") || order = 1
+                let lastRule = not last || not (cfg.EulerAtFinal || shortRun || cfg.FinalSigmasType = FinalSigmasType.Zero) || order = 1
                 let secondRule = k <> count - 2 || not shortRun || order <= 2
                 order >= 1 && order <= bound && lastRule && secondRule)
             |> Array.forall id
@@ -135,7 +140,7 @@ module Steps =
     [<Property>]
     let ``a model predicting the constant c ends exactly at c when the final sigma is zero`` (OdeCase c) (key: PrngKey) (NormalFloat value) =
         let value = float32 (Math.Clamp(value, -10.0, 10.0))
-        let cfg = { c.Config with PredictionType = "sample"; FinalSigmasType = "zero"; UseFlowSigmas = false; FlowShift = 1.0 }
+        let cfg = { c.Config with PredictionType = PredictionType.Sample; FinalSigmasType = FinalSigmasType.Zero; UseFlowSigmas = false; FlowShift = 1.0 }
         let s = DpmSolverMultistep.create<NdArray> cfg |> DpmSolverMultistep.setTimesteps c.Steps
         let constant = NdArray.full [| 2; 3 |] value
         let final, _ = runLoop s (fun _ _ -> constant) key sample
@@ -143,7 +148,7 @@ module Steps =
 
     [<Property>]
     let ``the Flax order selection equals torch's when the final sigma is sigma_min and euler_at_final is off`` (c: DpmCase) =
-        let cfg = { c.Config with FinalSigmasType = "sigma_min"; EulerAtFinal = false }
+        let cfg = { c.Config with FinalSigmasType = FinalSigmasType.SigmaMin; EulerAtFinal = false }
         let count = c.Steps
         [ for k in 0 .. count - 1 ->
             let nums = min k cfg.SolverOrder

@@ -18,7 +18,7 @@ type EdmHeunGenerators =
             let! smin = Gen.choose (1, 10)
             let! rho = Gen.choose (5, 9)
             let! seed = Gen.choose (0, System.Int32.MaxValue)
-            let config = { SigmaMin = float smin / 1000.0; SigmaMax = float smax; Rho = float rho }
+            let config = { EdmHeun.defaults with SigmaMin = float smin / 1000.0; SigmaMax = float smax; Rho = float rho }
             return GaussianCase(float s / 100.0, config, uint32 seed)
         }
         |> Arb.fromGen
@@ -55,6 +55,20 @@ let ``the schedule falls strictly from sigma_max to sigma_min then 0`` (Gaussian
     && s[n - 1] = float32 config.SigmaMin
     && s[n] = 0.0f
     && Array.pairwise s |> Array.forall (fun (a, b) -> a > b)
+
+/// The exponential schedule (`sigma_schedule` "exponential") is geometric: every ratio of neighbouring levels is
+/// (σ_min/σ_max)^(1/(N−1)), up to the float32 rounding of the levels; it keeps the endpoints and the final 0.
+[<Property(Arbitrary = [| typeof<EdmHeunGenerators> |], MaxTest = 100)>]
+let ``the exponential schedule is geometric from sigma_max to sigma_min then 0`` (GaussianCase(_, config, seed)) =
+    let n = 2 + int (seed % 499u)
+    let config = { config with SigmaSchedule = SigmaSchedule.Exponential }
+    let s = EdmHeun.sigmas config n
+    let ratio = (config.SigmaMin / config.SigmaMax) ** (1.0 / float (n - 1))
+    s.Length = n + 1
+    && s[0] = float32 config.SigmaMax
+    && s[n - 1] = float32 config.SigmaMin
+    && s[n] = 0.0f
+    && s[.. n - 1] |> Array.pairwise |> Array.forall (fun (a, b) -> abs (float b / float a / ratio - 1.0) < 1e-6)
 
 /// Heun's final error falls at second order as N doubles (32 → 64), plain Euler's at first order, on a Gaussian
 /// target whose probability-flow ODE has the closed form x(σ) = x_T·√(s² + σ²)/√(s² + σ_T²).

@@ -46,7 +46,7 @@ let ``getting started: a config saved to a subfolder loads back`` () =
     // getting-started (F#, configs) begins
     let config = { DpmSolverConfig.defaults with SolverOrder = 3 }
     let folder = Directory.CreateTempSubdirectory("my-scheduler-").FullName
-    let text = Config.text Config.DpmSolver.ClassName (Config.DpmSolver.toMembers None config) []
+    let text = DpmSolverConfig.schema.Text config                     // what save_config writes
     let path = SchedulerConfigs.Save(Path.Combine(folder, "scheduler"), text)   // …/scheduler/scheduler_config.json
     // FlaxDPMSolverMultistepScheduler.from_pretrained(folder, subfolder="scheduler"): (config, state)
     let loaded, loadedState = FlaxPretrained.DpmSolver(folder, "scheduler")
@@ -57,7 +57,7 @@ let ``getting started: a config saved to a subfolder loads back`` () =
         Assert.Equal(3, loadedState.Config.SolverOrder)
         Assert.Equal(text, File.ReadAllText path)
         Assert.Contains("\"solver_order\": 3,", text)
-        Assert.Equal(Config.text Config.DpmSolver.ClassName (Config.DpmSolver.toMembers None DpmSolverConfig.defaults) [],
+        Assert.Equal(DpmSolverConfig.schema.Text DpmSolverConfig.defaults,
                      File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "golden-configs", "DPMSolverMultistepScheduler.scheduler_config.json")))
     finally
         Directory.Delete(folder, true)

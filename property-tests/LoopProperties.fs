@@ -64,7 +64,7 @@ let private cases (flavour: Flavour) =
       case "KarrasVe" (KarrasVe.scheduler KarrasVe.defaults) flavour
       case "EdmHeun" (EdmHeun.scheduler EdmHeun.defaults) flavour
       case "DPM-Solver++ 3M" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with SolverOrder = 3 }) flavour
-      case "SDE-DPM-Solver++ 2M" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with AlgorithmType = "sde-dpmsolver++" }) flavour ]
+      case "SDE-DPM-Solver++ 2M" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with AlgorithmType = AlgorithmType.SdeDpmSolverPlusPlus }) flavour ]
     @ (if obj.ReferenceEquals(flavour, Flavour.Flax) then [ case "DPM-Solver Flax" (DpmSolverMultistepFlax.scheduler DpmSolverConfig.defaults) flavour ] else [])
 
 /// Every scheduler's whole loop gives the same bits with the fused stages as op by op, in both flavours.

@@ -18,7 +18,7 @@ type TargetSamplingGenerators =
     static member SamplerChoice() : Arbitrary<SamplerChoice> =
         Gen.elements
             [ DpmSolverSampler DpmSolverConfig.defaults
-              DpmSolverSampler { DpmSolverConfig.defaults with AlgorithmType = "sde-dpmsolver++"; SolverOrder = 3 }
+              DpmSolverSampler { DpmSolverConfig.defaults with AlgorithmType = AlgorithmType.SdeDpmSolverPlusPlus; SolverOrder = 3 }
               KarrasVeSampler { KarrasVe.defaults with SigmaMax = 3.0; SigmaMin = 0.1 }
               ScoreSdeVeSampler { ScoreSdeVe.defaults with SigmaMax = 10.0 } ]
         |> Gen.map SamplerChoice

@@ -103,7 +103,7 @@ public sealed class ConfigBoundsCommandTests : IDisposable
         var dpm = Assert.IsType<TargetSampler.DpmSolverSampler>(sampler).dpm;
         Assert.True(dpm.UseKarrasSigmas);
         Assert.Equal(0.1, dpm.SigmaMin!.Value);
-        Assert.Equal(DpmSolverConfigModule.defaults.BetaEnd, dpm.BetaEnd); // listed in _use_default_values
+        Assert.Equal(DpmSolverConfig.Schema.Defaults.BetaEnd, dpm.BetaEnd); // listed in _use_default_values
     }
 
     [Theory]

@@ -1,4 +1,3 @@
-using Microsoft.FSharp.Core;
 using Schedulers.Core;
 
 namespace Schedulers.Tests;
@@ -43,16 +42,20 @@ public class ConfigFileTests
     }
 
     [Fact]
-    public void Typed_values_read_integers_floats_infinity_and_defaults()
+    public void Schema_fields_read_integers_floats_infinity_choices_nulls_and_defaults()
     {
-        var dict = ConfigFile.parse("{\"a\": 100, \"b\": -Infinity, \"c\": 3.0, \"d\": true, \"e\": \"linear\", \"f\": null}");
-        Assert.Equal(100.0, ConfigFile.@float("a", 0, dict));
-        Assert.Equal(double.NegativeInfinity, ConfigFile.@float("b", 0, dict));
-        Assert.Equal(3, ConfigFile.@int("c", 0, dict));
-        Assert.True(ConfigFile.@bool("d", false, dict));
-        Assert.Equal("linear", ConfigFile.choice("e", new[] { "linear", "scaled_linear" }, "x", dict));
-        Assert.True(FSharpOption<string>.get_IsNone(ConfigFile.optionalChoice("f", new[] { "learned" }, dict)));
-        Assert.Equal(7.5, ConfigFile.@float("missing", 7.5, dict));
+        var schema = DpmSolverConfig.Schema;
+        var config = schema.Read(ConfigFile.parse(
+            "{\"num_train_timesteps\": 100.0, \"lambda_min_clipped\": -Infinity, \"beta_end\": 3, \"thresholding\": true, " +
+            "\"beta_schedule\": \"scaled_linear\", \"variance_type\": null, \"algorithm_type\": \"deis\"}"));
+        Assert.Equal(100, config.NumTrainTimesteps);
+        Assert.Equal(double.NegativeInfinity, config.LambdaMinClipped);
+        Assert.Equal(3.0, config.BetaEnd);
+        Assert.True(config.Thresholding);
+        Assert.Equal(BetaSchedule.ScaledLinear, config.BetaSchedule);
+        Assert.Equal(VarianceType.None, config.VarianceType);
+        Assert.Equal(AlgorithmType.DpmSolverPlusPlus, config.AlgorithmType); // diffusers' alias
+        Assert.Equal(schema.Defaults.BetaStart, config.BetaStart);          // missing: the default
     }
 
     [Theory]
@@ -60,20 +63,44 @@ public class ConfigFileTests
     [InlineData("{\"num_train_timesteps\": 2.5}", "num_train_timesteps", "2.5")]
     [InlineData("{\"num_train_timesteps\": \"1000\"}", "num_train_timesteps", "\"1000\"")]
     [InlineData("{\"thresholding\": 1}", "thresholding", "1")]
-    [InlineData("{\"sigma_min\": [1]}", "sigma_min", "an array")]
+    [InlineData("{\"beta_start\": [1]}", "beta_start", "an array")]
+    [InlineData("{\"trained_betas\": [0.1, \"a\"]}", "trained_betas", "\"a\"")]
     public void A_wrong_value_is_rejected_naming_the_key_and_value(string text, string key, string shown)
     {
-        var dict = ConfigFile.parse(text);
-        var e = Assert.Throws<SchedulerConfigException>(() =>
-        {
-            ConfigFile.choice("beta_schedule", new[] { "linear" }, "linear", dict);
-            ConfigFile.@int("num_train_timesteps", 1000, dict);
-            ConfigFile.@bool("thresholding", false, dict);
-            ConfigFile.@float("sigma_min", 0.01, dict);
-        });
+        var e = Assert.Throws<SchedulerConfigException>(() => DpmSolverConfig.Schema.Read(ConfigFile.parse(text)));
         Assert.Equal(key, e.Key);
-        Assert.Contains($"{key} is {shown}", e.Message);
+        Assert.Contains(shown, e.Message);
+        Assert.StartsWith(key, e.Message);
     }
+
+    [Fact]
+    public void An_unknown_choice_is_one_error_naming_the_key_the_value_and_the_allowed_values()
+    {
+        var e = Assert.Throws<SchedulerConfigException>(() => DPMSolverMultistepScheduler.FromConfig(ConfigFile.parse("{\"algorithm_type\": \"dpm\"}")));
+        Assert.Equal("algorithm_type", e.Key);
+        Assert.Equal("algorithm_type is \"dpm\" but must be one of \"dpmsolver\", \"dpmsolver++\", \"sde-dpmsolver\", \"sde-dpmsolver++\"", e.Message);
+        var set = Assert.Throws<ArgumentException>(() => DpmSolverConfig.Schema.SetValue("timestep_spacing", "uniform", DpmSolverConfig.Schema.Defaults));
+        Assert.Equal("timestep_spacing", set.ParamName);
+        Assert.StartsWith("timestep_spacing is \"uniform\" but must be one of \"linspace\", \"leading\", \"trailing\"", set.Message);
+    }
+
+    [Fact]
+    public void Every_default_config_saves_as_diffusers_writes_it_and_loads_back()
+    {
+        foreach (var (schema, text) in new (Func<string>, string)[]
+        {
+            (() => ScoreSdeVeConfig.Schema.Text(ScoreSdeVeConfig.Schema.Defaults), Golden("ScoreSdeVeScheduler")),
+            (() => KarrasVeConfig.Schema.Text(KarrasVeConfig.Schema.Defaults), Golden("KarrasVeScheduler")),
+            (() => DpmSolverConfig.Schema.Text(DpmSolverConfig.Schema.Defaults), Golden("DPMSolverMultistepScheduler")),
+            (() => EdmHeunConfig.Schema.Text(EdmHeunConfig.Schema.Defaults),
+                "{\n  \"_class_name\": \"EDMHeunScheduler\",\n  \"_diffusers_version\": \"0.39.0\",\n  \"rho\": 7.0,\n  \"sigma_max\": 80.0,\n  \"sigma_min\": 0.002,\n  \"sigma_schedule\": \"karras\"\n}\n"),
+        })
+            Assert.Equal(text, schema());
+        Assert.Equal(EdmHeunConfig.Schema.Defaults, EdmHeunConfig.Schema.OfDict(ConfigFile.parse(EdmHeunConfig.Schema.Text(EdmHeunConfig.Schema.Defaults))));
+    }
+
+    private static string Golden(string className) =>
+        File.ReadAllText(Path.Combine(TestData.GoldenDir, "configs", className + ".scheduler_config.json"));
 
     [Theory]
     [InlineData("")]

@@ -8,7 +8,7 @@ public class ConfigLimitsTests
 {
     private static ConfigDict Dict(string json) => ConfigFile.parse(json);
 
-    private static DpmSolverConfig Dpm(string key, object value) => DpmSolverConfigModule.set(key, value, DpmSolverConfigModule.defaults);
+    private static DpmSolverConfig Dpm(string key, object value) => DpmSolverConfig.Schema.SetValue(key, value, DpmSolverConfig.Schema.Defaults);
 
     [Theory]
     [InlineData("DPMSolverMultistepScheduler", "num_train_timesteps", "2000000000", "100000")]
@@ -21,8 +21,8 @@ public class ConfigLimitsTests
         var dict = Dict($"{{\"_class_name\": \"{className}\", \"{key}\": {value}}}");
         var e = Assert.Throws<SchedulerConfigException>(() =>
         {
-            if (className == Config.ScoreSdeVe.ClassName) Config.ScoreSdeVe.ofDict(dict);
-            else Config.DpmSolver.ofDict(dict);
+            if (className == ScoreSdeVeConfig.Schema.ClassName) ScoreSdeVeConfig.Schema.OfDict(dict);
+            else DpmSolverConfig.Schema.OfDict(dict);
         });
         Assert.Equal(key, e.Key);
         Assert.Contains(value, e.Message);
@@ -35,7 +35,7 @@ public class ConfigLimitsTests
     public void The_record_validators_and_state_constructors_throw_ArgumentException_before_building_tables()
     {
         var dpm = Dpm("num_train_timesteps", 2_000_000_000);
-        Assert.Equal("num_train_timesteps", Assert.Throws<ArgumentException>(() => DpmSolverConfigModule.validate(dpm)).ParamName);
+        Assert.Equal("num_train_timesteps", Assert.Throws<ArgumentException>(() => DpmSolverConfig.Schema.Validate(dpm)).ParamName);
         Assert.Equal("num_train_timesteps", Assert.Throws<ArgumentException>(() => DpmSolverMultistepFlax.createState(dpm)).ParamName);
         Assert.Equal("num_train_timesteps", Assert.Throws<ArgumentException>(() => DpmSolverMultistep.create<NdArray>(dpm)).ParamName);
         var sde = new ScoreSdeVeConfig(2_000_000_000, 0.15, 0.01, 1348.0, 1e-5, 1);
@@ -45,9 +45,9 @@ public class ConfigLimitsTests
     [Fact]
     public void The_limits_admit_what_diffusers_configs_use()
     {
-        Assert.Equal(100_000, Config.DpmSolver.ofDict(Dict("{\"num_train_timesteps\": 100000}")).NumTrainTimesteps);
-        Assert.Equal(ConfigLimits.MaxSolverOrder, Config.DpmSolver.ofDict(Dict("{\"solver_order\": 3}")).SolverOrder);
-        Assert.Equal(2000, Config.ScoreSdeVe.ofDict(Dict("{}")).NumTrainTimesteps);
+        Assert.Equal(100_000, DpmSolverConfig.Schema.OfDict(Dict("{\"num_train_timesteps\": 100000}")).NumTrainTimesteps);
+        Assert.Equal(ConfigLimits.MaxSolverOrder, DpmSolverConfig.Schema.OfDict(Dict("{\"solver_order\": 3}")).SolverOrder);
+        Assert.Equal(2000, ScoreSdeVeConfig.Schema.OfDict(Dict("{}")).NumTrainTimesteps);
     }
 
     [Fact]
@@ -71,11 +71,11 @@ public class ConfigLimitsTests
     [Fact]
     public void Dpm_solver_refuses_more_steps_than_training_timesteps_with_diffusers_message_in_both_flavours()
     {
-        var torch = DpmSolverMultistep.create<NdArray>(DpmSolverConfigModule.defaults);
+        var torch = DpmSolverMultistep.create<NdArray>(DpmSolverConfig.Schema.Defaults);
         var e = Assert.Throws<ArgumentException>(() => DpmSolverMultistep.setTimesteps(2000, torch));
         Assert.Equal("num_inference_steps", e.ParamName);
         Assert.StartsWith(DiffusersMessage, e.Message);
-        var flax = DpmSolverMultistepFlax.createState(DpmSolverConfigModule.defaults);
+        var flax = DpmSolverMultistepFlax.createState(DpmSolverConfig.Schema.Defaults);
         var f = Assert.Throws<ArgumentException>(() => DpmSolverMultistepFlax.setTimesteps(flax, 2000, [1, 2]));
         Assert.Equal("num_inference_steps", f.ParamName);
         Assert.StartsWith(DiffusersMessage, f.Message);
@@ -112,7 +112,7 @@ public class ConfigLimitsTests
     [InlineData("beta_start", "-0.1")]
     public void Unusable_beta_bounds_are_named_by_their_key(string key, string value)
     {
-        var e = Assert.Throws<SchedulerConfigException>(() => Config.DpmSolver.ofDict(Dict($"{{\"{key}\": {value}}}")));
+        var e = Assert.Throws<SchedulerConfigException>(() => DpmSolverConfig.Schema.OfDict(Dict($"{{\"{key}\": {value}}}")));
         Assert.Equal(key, e.Key);
         Assert.StartsWith(key, e.Message);
     }

@@ -47,8 +47,8 @@ public class DpmSolverErrorTests
     public void Deprecated_aliases_resolve_as_diffusers_does()
     {
         var s = new DPMSolverMultistepScheduler(new Dictionary<string, object?> { ["algorithm_type"] = "deis", ["solver_type"] = "bh2" });
-        Assert.Equal("dpmsolver++", s.Config.AlgorithmType);
-        Assert.Equal("midpoint", s.Config.SolverType);
+        Assert.Equal(AlgorithmType.DpmSolverPlusPlus, s.Config.AlgorithmType);
+        Assert.Equal(SolverType.Midpoint, s.Config.SolverType);
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public class DpmSolverErrorTests
         var x = Deter();
         var e = Assert.Throws<InvalidOperationException>(() => s.Step(x, 999, x));
         Assert.Contains("SetTimesteps", e.Message);
-        var core = Assert.Throws<InvalidOperationException>(() => DpmSolverMultistep.step(NdArrayBackend.Default, NdArrayModule.zeros(new[] { 1, 2 }), 999L, NdArrayModule.zeros(new[] { 1, 2 }), DpmSolverMultistep.create<NdArray>(DpmSolverConfigModule.defaults)));
+        var core = Assert.Throws<InvalidOperationException>(() => DpmSolverMultistep.step(NdArrayBackend.Default, NdArrayModule.zeros(new[] { 1, 2 }), 999L, NdArrayModule.zeros(new[] { 1, 2 }), DpmSolverMultistep.create<NdArray>(DpmSolverConfig.Schema.Defaults)));
         Assert.Contains("set_timesteps", core.Message);
     }
 
@@ -96,9 +96,9 @@ public class DpmSolverErrorTests
     [Fact]
     public void Flax_flavour_refuses_what_the_flax_scheduler_lacks()
     {
-        var sde = DpmSolverConfigModule.set("algorithm_type", "sde-dpmsolver++", DpmSolverConfigModule.defaults);
+        var sde = DpmSolverConfig.Schema.SetValue("algorithm_type", "sde-dpmsolver++", DpmSolverConfig.Schema.Defaults);
         Assert.Equal("algorithm_type", Assert.Throws<ArgumentException>(() => DpmSolverMultistepFlax.createState(sde)).ParamName);
-        var state = DpmSolverMultistepFlax.createState(DpmSolverConfigModule.defaults);
+        var state = DpmSolverMultistepFlax.createState(DpmSolverConfig.Schema.Defaults);
         Assert.Throws<InvalidOperationException>(() => DpmSolverMultistepFlax.step(state, NdArrayModule.zeros(new[] { 1, 2 }), 999, NdArrayModule.zeros(new[] { 1, 2 })));
         state = DpmSolverMultistepFlax.setTimesteps(state, 5, new[] { 1, 2 });
         var e = Assert.Throws<ArgumentException>(() => DpmSolverMultistepFlax.step(state, NdArrayModule.zeros(new[] { 1, 3 }), 999, NdArrayModule.zeros(new[] { 1, 2 })));

@@ -8,10 +8,10 @@ public class DpmSolverFlaxTests
 {
     private static double FlaxMeanAbs(bool lowerOrderFinal, int order = 2)
     {
-        var config = DpmSolverConfigModule.setAll(new[]
+        var config = DpmSolverConfig.Schema.SetValues(new Dictionary<string, object?>
         {
-            Tuple.Create("lower_order_final", (object?)lowerOrderFinal), Tuple.Create("solver_order", (object?)order),
-        }, DpmSolverConfigModule.defaults);
+            ["lower_order_final"] = lowerOrderFinal, ["solver_order"] = order,
+        }, DpmSolverConfig.Schema.Defaults);
         var state = DpmSolverMultistepFlax.createState(config);
         var sample = NdArrayModule.create(new[] { 4, 3, 8, 8 }, Deter().data<float>().ToArray());
         var steps = new List<int>();
@@ -35,7 +35,7 @@ public class DpmSolverFlaxTests
     [Fact]
     public void Flax_add_noise_indexes_alphas_cumprod_by_timestep()
     {
-        var state = DpmSolverMultistepFlax.createState(DpmSolverConfigModule.defaults);
+        var state = DpmSolverMultistepFlax.createState(DpmSolverConfig.Schema.Defaults);
         var x = NdArrayModule.full(new[] { 2, 1 }, 1.0f);
         var z = NdArrayModule.zeros(new[] { 2, 1 });
         var noisy = DpmSolverMultistepFlax.addNoise(state, x, z, new[] { 0, 999 });

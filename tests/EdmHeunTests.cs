@@ -58,6 +58,27 @@ public sealed class EdmHeunTests
     }
 
     [Fact]
+    public void SigmaScheduleComesFromTheCommandLineOrAnEdmEulerConfigFile()
+    {
+        Assert.Equal(SigmaSchedule.Karras, Assert.IsType<TargetSampler.EdmHeunSampler>(Heun()).heun.SigmaSchedule);
+        var exponential = Assert.IsType<TargetSampler.EdmHeunSampler>(Heun("sigma_schedule=exponential")).heun;
+        Assert.Equal(SigmaSchedule.Exponential, exponential.SigmaSchedule);
+        var bad = Assert.Throws<UsageException>(() => Heun("sigma_schedule=linear"));
+        Assert.Contains("sigma_schedule is \"linear\" but must be one of \"karras\", \"exponential\"", bad.Message);
+        var file = Path.Combine(Path.GetTempPath(), "schedulers-edm-" + Guid.NewGuid().ToString("N") + ".json");
+        try
+        {
+            File.WriteAllText(file, "{\"_class_name\": \"EDMEulerScheduler\", \"sigma_schedule\": \"exponential\", \"sigma_data\": 0.5}");
+            var sampler = SamplerConfigs.Build(SchedulerKind.Heun, file, [], Targets.ring8);
+            Assert.Equal(SigmaSchedule.Exponential, Assert.IsType<TargetSampler.EdmHeunSampler>(sampler).heun.SigmaSchedule);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void CompareSpendsTwoEvaluationsPerStepButTheLast()
     {
         var heun = Heun();
@@ -70,7 +91,7 @@ public sealed class EdmHeunTests
     [Fact]
     public void TorchTensorsGiveTheSameBitsAsNdArray()
     {
-        var state = EdmHeun.setTimesteps(7, EdmHeun.createState(new EdmHeunConfig(0.002, 10.0, 7.0)));
+        var state = EdmHeun.setTimesteps(7, EdmHeun.createState(EdmHeunConfig.Schema.SetValue("sigma_max", 10.0, EdmHeunConfig.Schema.Defaults)));
         var x0 = NdArrayModule.scale(10f, NdArrayModule.create([3, 2], Prng.normal([3, 2], Prng.key(5))));
         var expected = EdmHeunSampling.runArray(FuncConvert.FromFunc((NdArray x, double sigma) => Targets.edmDenoiser(Targets.ring8, sigma, x)), state, x0);
         using var scope = NewDisposeScope();

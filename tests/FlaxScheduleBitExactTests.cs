@@ -47,7 +47,7 @@ public class FlaxScheduleBitExactTests
         var cases = Golden.Items(Golden.Require(root, "cases", "root"), "cases");
         for (int c = 0; c < cases.Length; c++)
         {
-            var config = SdeVeGolden.ParseConfig(Golden.Require(cases[c], "config", "case"), "config");
+            var config = SdeVeGolden.ParseConfig(Golden.Require(cases[c], "config", "case"));
             if (Golden.Field(cases[c], "create_state") is { } created)
             {
                 bad += CompareSdeVeState(created, ScoreSdeVe.createState(config), where, $"cases[{c}].create_state");

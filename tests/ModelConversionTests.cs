@@ -48,10 +48,10 @@ public sealed class ModelConversionTests
         var x = Of(i => alpha * X0[i] + sigma * Eps[i]);
         var eps = Of(i => Eps[i]);
         double scale = 1 + sigma * 4 / alpha + Math.Abs(x.Span[0]) / alpha;
-        Close(eps, ModelConversion.dpmOutput("epsilon", alpha, sigma, x, eps), 1);
-        Close(Of(i => X0[i]), ModelConversion.dpmOutput("sample", alpha, sigma, x, eps), scale);
-        Close(Of(i => alpha * Eps[i] - sigma * X0[i]), ModelConversion.dpmOutput("v_prediction", alpha, sigma, x, eps), scale);
-        Close(Of(i => Eps[i] - X0[i]), ModelConversion.dpmOutput("flow_prediction", alpha, sigma, x, eps), scale);
+        Close(eps, ModelConversion.dpmOutput(PredictionType.Epsilon, alpha, sigma, x, eps), 1);
+        Close(Of(i => X0[i]), ModelConversion.dpmOutput(PredictionType.Sample, alpha, sigma, x, eps), scale);
+        Close(Of(i => alpha * Eps[i] - sigma * X0[i]), ModelConversion.dpmOutput(PredictionType.VPrediction, alpha, sigma, x, eps), scale);
+        Close(Of(i => Eps[i] - X0[i]), ModelConversion.dpmOutput(PredictionType.FlowPrediction, alpha, sigma, x, eps), scale);
     }
 
     [Fact]
@@ -71,7 +71,7 @@ public sealed class ModelConversionTests
         float seenT = -1;
         var network = Microsoft.FSharp.Core.FuncConvert.FromFunc<NdArray, float[], NdArray>((x, c) => { seenT = c[0]; return Of(i => Eps[i]); });
         var model = ModelConversion.fromNetwork(network, ModelOutputKind.Epsilon, ModelInputKind.Timestep);
-        var config = DpmSolverConfigModule.set("prediction_type", "sample", DpmSolverConfigModule.defaults);
+        var config = DpmSolverConfig.Schema.SetValue("prediction_type", "sample", DpmSolverConfig.Schema.Defaults);
         var x = Of(i => 0.6 * X0[i] + 0.8 * Eps[i]);
         var x0 = model.Dpm.Invoke(config).Invoke(0.6f).Invoke(0.8f).Invoke(417f).Invoke(x);
         Assert.Equal(417f, seenT);

@@ -161,7 +161,7 @@ public sealed class SampleCommandTests
             File.WriteAllText(file, "{\"_class_name\": \"DPMSolverMultistepScheduler\", \"solver_order\": 3, \"algorithm_type\": \"dpmsolver\", \"unknown_key\": 1}");
             var sampler = SamplerConfigs.Build(SchedulerKind.Dpm, file, ["solver_order=1"], Targets.ring8);
             var dpm = Assert.IsType<TargetSampler.DpmSolverSampler>(sampler).dpm;
-            Assert.Equal("dpmsolver", dpm.AlgorithmType);
+            Assert.Equal(AlgorithmType.DpmSolver, dpm.AlgorithmType);
             Assert.Equal(1, dpm.SolverOrder);
         }
         finally

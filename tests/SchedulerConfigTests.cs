@@ -156,7 +156,8 @@ public class DpmSolverVarianceTypeTests
     {
         var plain = new DPMSolverMultistepScheduler();
         var ddpm = new DPMSolverMultistepScheduler(new Dictionary<string, object?> { ["variance_type"] = "fixed_small" });
-        Assert.False(Schedulers.Core.DpmSolverConfigModule.learnedVariance(ddpm.Config));
+        Assert.False(ddpm.Config.VarianceType.PredictsVariance);
+        Assert.Equal(VarianceType.NewOther("fixed_small"), ddpm.Config.VarianceType);
         plain.SetTimesteps(5);
         ddpm.SetTimesteps(5);
         using var x = TorchSharp.torch.full(new long[] { 1, 3, 4, 4 }, 0.5f);

@@ -156,7 +156,7 @@ internal sealed class QuickBench
     /// before steps 0, 1 and 2, and the whole loop with the trivial model ε = x.</summary>
     private void RunDpm(int n, NdArray sample, NdArray model)
     {
-        var config = DpmSolverConfigModule.set("solver_order", 3, DpmSolverConfigModule.defaults);
+        var config = DpmSolverConfig.Schema.SetValue("solver_order", 3, DpmSolverConfig.Schema.Defaults);
         IBackend<NdArray, PrngKey> ops = NdArrayBackend.Default;
         var start = DpmSolverMultistep.setTimesteps(20, DpmSolverMultistep.create<NdArray>(config));
         var s = DpmSolverMultistep.setBeginIndex(0, start);

@@ -18,9 +18,9 @@ public static class ConfigFileOption
         if (!File.Exists(path)) throw new UsageException($"--config-file '{path}' does not exist");
         try
         {
-            var dict = SchedulerConfigs.ReadFile(path);
-            SchedulerConfigs.CheckClassName(dict, Compatibles(kind));
-            var own = FileKeys(kind);
+            var dict = Schedulers.SchedulerConfigs.ReadFile(path);
+            Schedulers.SchedulerConfigs.CheckClassName(dict, SamplerConfigs.Compatibles(kind));
+            var own = SamplerConfigs.FileKeys(kind);
             var (init, hidden) = ConfigFile.extractInit(own, dict);
             foreach (var (key, _) in hidden)
                 if (Misspelt(key, own) is { } meant)
@@ -37,20 +37,6 @@ public static class ConfigFileOption
 
     /// <summary>How errors about the file's values name it.</summary>
     public static string Label(string path) => $"--config-file '{path}'";
-
-    /// <summary>The keys a file sets for a scheduler: its own, and for DPM-Solver also the <c>sigma_min</c> and
-    /// <c>sigma_max</c> another class's config carries (they bound its Karras, exponential and beta sigmas, as when
-    /// the library loads the file).</summary>
-    public static IReadOnlyList<string> FileKeys(SchedulerKind kind) =>
-        kind == SchedulerKind.Dpm ? [.. SamplerConfigs.Keys(kind), "sigma_min", "sigma_max"] : SamplerConfigs.Keys(kind);
-
-    private static IReadOnlyCollection<string> Compatibles(SchedulerKind kind) => kind switch
-    {
-        SchedulerKind.Dpm => Config.DpmSolver.compatibles,
-        SchedulerKind.Karras => [Config.KarrasVe.ClassName],
-        SchedulerKind.SdeVe => [Config.ScoreSdeVe.ClassName],
-        _ => ["EDMEulerScheduler", Config.KarrasVe.ClassName],
-    };
 
     /// <summary>The key <paramref name="key"/> looks like a misspelling of: one insertion, deletion, substitution or
     /// swap of neighbours away, or the same but for case. Distance one is where typing slips land, while the keys of

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Microsoft.FSharp.Core;
 using Schedulers.Core;
 using Schedulers.Evaluation;
 
@@ -40,17 +39,34 @@ public static class SamplerConfigs
     /// <summary>The command-line name of a scheduler.</summary>
     public static string Name(SchedulerKind kind) => SchedulerNames[(int)kind];
 
-    /// <summary>The diffusers config keys of a scheduler.</summary>
+    /// <summary>The diffusers config keys of a scheduler (its schema's keys), which <c>--config</c> sets.</summary>
     public static IReadOnlyList<string> Keys(SchedulerKind kind) => kind switch
     {
-        SchedulerKind.Dpm => DpmSolverConfigModule.keys,
-        SchedulerKind.Karras => Config.KarrasVe.keys,
-        SchedulerKind.Heun => HeunKeys,
-        _ => Config.ScoreSdeVe.keys,
+        SchedulerKind.Dpm => DpmSolverConfig.Schema.Keys,
+        SchedulerKind.Karras => KarrasVeConfig.Schema.Keys,
+        SchedulerKind.Heun => EdmHeunConfig.Schema.Keys,
+        _ => ScoreSdeVeConfig.Schema.Keys,
     };
 
-    /// <summary>The config keys of the EDM Heun sampler.</summary>
-    public static readonly IReadOnlyList<string> HeunKeys = ["sigma_min", "sigma_max", "rho"];
+    /// <summary>The keys a config file sets for a scheduler: its own and the carried keys its schema reads from
+    /// another class's config (DPM-Solver's <c>sigma_min</c>/<c>sigma_max</c>, which bound its Karras, exponential
+    /// and beta sigmas).</summary>
+    public static IReadOnlyList<string> FileKeys(SchedulerKind kind) => kind switch
+    {
+        SchedulerKind.Dpm => DpmSolverConfig.Schema.AllKeys,
+        SchedulerKind.Karras => KarrasVeConfig.Schema.AllKeys,
+        SchedulerKind.Heun => EdmHeunConfig.Schema.AllKeys,
+        _ => ScoreSdeVeConfig.Schema.AllKeys,
+    };
+
+    /// <summary>The classes whose config files a scheduler reads (its schema's <c>compatibles</c>).</summary>
+    public static IReadOnlyList<string> Compatibles(SchedulerKind kind) => kind switch
+    {
+        SchedulerKind.Dpm => DpmSolverConfig.Schema.Compatibles,
+        SchedulerKind.Karras => KarrasVeConfig.Schema.Compatibles,
+        SchedulerKind.Heun => EdmHeunConfig.Schema.Compatibles,
+        _ => ScoreSdeVeConfig.Schema.Compatibles,
+    };
 
     /// <summary>The size of a target: the largest distance between two component means plus six of the largest
     /// component standard deviation — what a VE noise level must exceed to wash the modes together (Song &amp;
@@ -122,19 +138,6 @@ public static class SamplerConfigs
         }
     }
 
-    /// <summary>A JSON config value as <see cref="DpmSolverConfigModule.set"/> takes it.</summary>
-    private static object? DpmValue(string key, JsonValue value) => value switch
-    {
-        JsonValue.Bool b => b.Item,
-        JsonValue.String s => s.Item,
-        JsonValue.Number n when Json.isIntegerText(n.text) && Math.Abs(Json.numberValue(n.text)) < int.MaxValue => (int)Json.numberValue(n.text),
-        JsonValue.Number n => Json.numberValue(n.text),
-        JsonValue.Array a => a.Item.Select(v => v is JsonValue.Number n ? Json.numberValue(n.text)
-            : throw new UsageException($"{key} must be an array of numbers")).ToArray(),
-        _ when value.IsNull => null,
-        _ => throw new UsageException($"{key} must be a boolean, number, string, null or array of numbers"),
-    };
-
     /// <summary>Builds the sampler: the file's keys (read by <see cref="ConfigFileOption.Read"/>), then the
     /// target-sized defaults for keys neither gives, then the overrides in order (an unknown key is an error). All of
     /// them are validated together, as the library validates a config; an error names where the offending value
@@ -156,27 +159,16 @@ public static class SamplerConfigs
         var members = fromFile.Concat(defaults).ToList();
         try
         {
-            if (kind == SchedulerKind.Dpm)
+            return kind switch
             {
-                var config = DpmSolverConfigModule.defaults;
-                foreach (var (key, value) in members) config = DpmSolverConfigModule.set(key, DpmValue(key, value), config);
-                foreach (var (key, text, value) in overrides)
-                {
-                    try { config = DpmSolverConfigModule.set(key, DpmValue(key, value), config); }
-                    catch (ArgumentException e) { throw new UsageException($"--config {key}={text}: {Clean(e)}"); }
-                }
                 // The Flax flavour validates with its own rules (it has no final_sigmas_type, so "dpmsolver" needs no
                 // sigma_min); configs it cannot run go to the torch flavour and its validation.
-                if (!TargetSampling.dpmRunsFlax(config)) config = DpmSolverConfigModule.validate(config);
-                return TargetSampler.NewDpmSolverSampler(config);
-            }
-            if (kind == SchedulerKind.Heun) return TargetSampler.NewEdmHeunSampler(BuildHeun(members, overrides));
-            var all = members.Concat(overrides.Select(o => (o.Key, o.Value)))
-                .Select(m => Tuple.Create(m.Item1, m.Item2)).ToArray();
-            var dict = new ConfigDict(all);
-            return kind == SchedulerKind.Karras
-                ? TargetSampler.NewKarrasVeSampler(Config.KarrasVe.ofDict(dict))
-                : TargetSampler.NewScoreSdeVeSampler(Config.ScoreSdeVe.ofDict(dict));
+                SchedulerKind.Dpm => TargetSampler.NewDpmSolverSampler(Apply(DpmSolverConfig.Schema, members, overrides,
+                    c => TargetSampling.dpmRunsFlax(c) ? DpmSolverConfigModule.validateFlax(c) : DpmSolverConfig.Schema.Validate(c))),
+                SchedulerKind.Karras => TargetSampler.NewKarrasVeSampler(Apply(KarrasVeConfig.Schema, members, overrides, KarrasVeConfig.Schema.Validate)),
+                SchedulerKind.Heun => TargetSampler.NewEdmHeunSampler(Apply(EdmHeunConfig.Schema, members, overrides, EdmHeunConfig.Schema.Validate)),
+                _ => TargetSampler.NewScoreSdeVeSampler(Apply(ScoreSdeVeConfig.Schema, members, overrides, ScoreSdeVeConfig.Schema.Validate)),
+            };
         }
         catch (SchedulerConfigException e)
         {
@@ -188,23 +180,19 @@ public static class SamplerConfigs
         }
     }
 
-    /// <summary>The EDM Heun config from the defaults, then the file's and target's members, then the overrides;
-    /// every value must be a number.</summary>
-    private static EdmHeunConfig BuildHeun(List<(string Key, JsonValue Value)> members, List<(string Key, string Text, JsonValue Value)> overrides)
+    /// <summary>The schema's defaults with the file's and target's members, then the overrides (an override's error
+    /// names it), then <paramref name="validate"/>.</summary>
+    private static TConfig Apply<TConfig>(ConfigSchema<TConfig> schema, List<(string Key, JsonValue Value)> members,
+        List<(string Key, string Text, JsonValue Value)> overrides, Func<TConfig, TConfig> validate)
     {
-        var config = EdmHeun.defaults;
-        foreach (var (key, value) in members.Concat(overrides.Select(o => (o.Key, o.Value))))
+        var config = schema.Defaults;
+        foreach (var (key, value) in members) config = schema.Set(key, value, config);
+        foreach (var (key, text, value) in overrides)
         {
-            double v = value is JsonValue.Number n ? Json.numberValue(n.text)
-                : throw new ArgumentException($"{key} must be a number", key);
-            config = key switch
-            {
-                "sigma_min" => new EdmHeunConfig(v, config.SigmaMax, config.Rho),
-                "sigma_max" => new EdmHeunConfig(config.SigmaMin, v, config.Rho),
-                _ => new EdmHeunConfig(config.SigmaMin, config.SigmaMax, v),
-            };
+            try { config = schema.Set(key, value, config); }
+            catch (ArgumentException e) { throw new UsageException($"--config {key}={text}: {Clean(e)}"); }
         }
-        return EdmHeun.validate(config);
+        return validate(config);
     }
 
     /// <summary>Where the value an error is about came from: <c>--config key=value</c> (the last override of that
@@ -235,14 +223,7 @@ public static class SamplerConfigs
 
     private static string DescribeDpm(DpmSolverConfig c)
     {
-        var name = c.AlgorithmType switch
-        {
-            "dpmsolver" => "DPM-Solver",
-            "dpmsolver++" => "DPM-Solver++",
-            "sde-dpmsolver" => "SDE-DPM-Solver",
-            "sde-dpmsolver++" => "SDE-DPM-Solver++",
-            var other => other,
-        };
+        var name = $"{(c.AlgorithmType.IsSde ? "SDE-" : "")}DPM-Solver{(c.AlgorithmType.IsDataPrediction ? "++" : "")}";
         var flavour = TargetSampling.dpmRunsFlax(c) ? "Flax" : "torch";
         return $"{name} {c.SolverOrder}M ({c.PredictionType}, {flavour} flavour)";
     }

@@ -65,13 +65,13 @@ module ModelConversion =
         | V -> elementwise x out (fun xv v -> (alpha * v + sigma * xv) / (alpha * alpha + sigma * sigma))
 
     /// A DPM-Solver prediction (`epsilon`, `sample`, `v_prediction`, `flow_prediction`) at VP point (α, σ) from ε.
-    let dpmOutput (predictionType: string) (alpha: float) (sigma: float) (x: NdArray) (eps: NdArray) : NdArray =
+    let dpmOutput (predictionType: PredictionType) (alpha: float) (sigma: float) (x: NdArray) (eps: NdArray) : NdArray =
         let x0 xv e = (xv - sigma * e) / alpha
         match predictionType with
-        | "sample" -> elementwise x eps x0
-        | "v_prediction" -> elementwise x eps (fun xv e -> alpha * e - sigma * x0 xv e)
-        | "flow_prediction" -> elementwise x eps (fun xv e -> e - x0 xv e)
-        | _ -> eps
+        | PredictionType.Sample -> elementwise x eps x0
+        | PredictionType.VPrediction -> elementwise x eps (fun xv e -> alpha * e - sigma * x0 xv e)
+        | PredictionType.FlowPrediction -> elementwise x eps (fun xv e -> e - x0 xv e)
+        | PredictionType.Epsilon -> eps
 
     /// The sampling model of a network: `network x c` with c the per-row σ (VE) or timestep (VP), whose output
     /// has meaning `output`. A timestep network serves only DPM-Solver (the VE schedulers have no timestep grid

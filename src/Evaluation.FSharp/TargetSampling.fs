@@ -73,12 +73,9 @@ module TargetSampling =
     /// The key of global sample `index`.
     let sampleKey (key: PrngKey) (index: int) : PrngKey = Prng.foldIn (uint32 index) key
 
-    /// True when the DPM-Solver config runs in the Flax flavour (no SDE variant, no torch-only sigma options).
-    let dpmRunsFlax (config: DpmSolverConfig) : bool =
-        try
-            DpmSolverMultistepFlax.createState config |> ignore
-            true
-        with :? ArgumentException as e when e.Message.Contains "Flax DPM-Solver flavour" -> false
+    /// True when the DPM-Solver config runs in the Flax flavour (no SDE variant, no torch-only sigma options):
+    /// `DpmSolverConfig.runsFlax`.
+    let dpmRunsFlax (config: DpmSolverConfig) : bool = DpmSolverConfig.runsFlax config
 
     /// The number of model evaluations (NFE) a run of `steps` steps makes: one per step for DPM-Solver, two per step
     /// but the last for KarrasVe and EdmHeun (Heun's correction), (1 + correct_steps) per step for ScoreSdeVe.
@@ -94,11 +91,11 @@ module TargetSampling =
         let a = float alpha
         let s = float sigma
         match config.PredictionType with
-        | "sample" -> Targets.vpX0 target a s x
-        | "v_prediction" -> Targets.vpV target a s x
+        | PredictionType.Sample -> Targets.vpX0 target a s x
+        | PredictionType.VPrediction -> Targets.vpV target a s x
         // Flow matching: x_t = (1 − σ)·x0 + σ·ε, the model predicts ε − x0.
-        | "flow_prediction" -> NdArray.sub (Targets.vpEpsilon target a s x) (Targets.vpX0 target a s x)
-        | _ -> Targets.vpEpsilon target a s x
+        | PredictionType.FlowPrediction -> NdArray.sub (Targets.vpEpsilon target a s x) (Targets.vpX0 target a s x)
+        | PredictionType.Epsilon -> Targets.vpEpsilon target a s x
 
     /// KarrasVe's model output at (x, σ): D(x; σ) = x + σ·output, so output = (D − x)/σ with the EDM denoiser D.
     let karrasModelOutput (target: GaussianMixture) (x: NdArray) (sigma: float) : NdArray =

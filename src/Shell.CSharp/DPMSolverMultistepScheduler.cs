@@ -16,7 +16,7 @@ namespace Schedulers;
 /// <see cref="InvalidOperationException"/> and the other call's update is kept, so no step is ever lost or applied
 /// twice silently. A multistep sampler is sequential: share an instance only to read it.</para>
 /// </summary>
-public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverConfig>
+public sealed partial class DPMSolverMultistepScheduler
 {
     /// <summary>The core state with the device its timesteps are reported on, swapped together.</summary>
     private sealed record Held(DpmSolverState<Tensor> State, Device TimestepsDevice);
@@ -26,7 +26,7 @@ public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverC
     /// <summary>A scheduler with the given config (diffusers defaults when null); throws <see cref="ArgumentException"/> naming a bad key.</summary>
     public DPMSolverMultistepScheduler(DpmSolverConfig? config = null)
     {
-        _held = new StateSlot<Held>(new Held(DpmSolverMultistep.create<Tensor>(config ?? DpmSolverConfigModule.defaults), CPU), nameof(DPMSolverMultistepScheduler));
+        _held = new StateSlot<Held>(new Held(DpmSolverMultistep.create<Tensor>(config ?? DpmSolverConfig.Schema.Defaults), CPU), nameof(DPMSolverMultistepScheduler));
     }
 
     /// <summary>A scheduler from diffusers config keys (<c>solver_order</c>, <c>algorithm_type</c>, …) over the defaults.</summary>
@@ -38,9 +38,7 @@ public sealed partial class DPMSolverMultistepScheduler : ConfigMixin<DpmSolverC
     private static DpmSolverConfig FromPairs(IEnumerable<KeyValuePair<string, object?>> overrides)
     {
         ArgumentNullException.ThrowIfNull(overrides);
-        var config = DpmSolverConfigModule.defaults;
-        foreach (var (key, value) in overrides) config = DpmSolverConfigModule.set(key, value, config);
-        return config;
+        return DpmSolverConfig.Schema.SetValues(overrides, DpmSolverConfig.Schema.Defaults);
     }
 
     /// <summary>The immutable core state (config, tables, timesteps, sigmas, history, indices).</summary>

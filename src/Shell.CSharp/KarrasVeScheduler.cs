@@ -17,7 +17,7 @@ namespace Schedulers;
 /// with an <see cref="InvalidOperationException"/> (the other change is kept), so no update is ever lost silently.
 /// Steps only read the state and may run concurrently.</para>
 /// </summary>
-public sealed partial class KarrasVeScheduler : ConfigMixin<KarrasVeConfig>
+public sealed partial class KarrasVeScheduler
 {
     /// <summary>The core state with the tensors made from it, swapped together.</summary>
     private sealed record Held(KarrasVeState State, Tensor? Timesteps, Tensor? Schedule);

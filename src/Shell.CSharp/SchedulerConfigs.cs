@@ -23,21 +23,22 @@ public static class SchedulerConfigs
     /// the keys listed in <c>_use_default_values</c>, reads the class's keys with its defaults for missing ones
     /// (invalid values throw <see cref="SchedulerConfigException"/> naming the key) and keeps every other key.
     /// </summary>
-    public static LoadedConfig<TConfig> Load<TConfig>(ConfigDict dict, IReadOnlyCollection<string> keys, IReadOnlyCollection<string> compatibles, Func<ConfigDict, TConfig> ofDict)
+    public static LoadedConfig<TConfig> Load<TConfig>(ConfigDict dict, ConfigSchema<TConfig> schema)
     {
         ArgumentNullException.ThrowIfNull(dict);
-        CheckClassName(dict, compatibles);
-        var (init, hidden) = ConfigFile.extractInit(keys, dict);
-        // The record reads its own keys from everything kept: DPM-Solver also reads sigma_min/sigma_max that a
-        // config of another class carries (they bound its Karras, exponential and beta sigmas, as in diffusers).
+        ArgumentNullException.ThrowIfNull(schema);
+        CheckClassName(dict, schema.Compatibles);
+        var (init, hidden) = ConfigFile.extractInit(schema.Keys, dict);
+        // The schema reads its keys from everything kept: its carried keys (DPM-Solver's sigma_min/sigma_max) are
+        // among the keys of other classes.
         var kept = new ConfigDict(init.Members.Concat(hidden).ToArray());
-        return new LoadedConfig<TConfig>(ofDict(kept), kept, hidden);
+        return new LoadedConfig<TConfig>(schema.OfDict(kept), kept, hidden);
     }
 
     /// <summary>Rejects a config whose <c>_class_name</c> names no scheduler (a model's config, say): a scheduler
     /// class of diffusers (any name ending in <c>Scheduler</c>, as diffusers loads any scheduler's config) or one of
     /// <paramref name="compatibles"/> is accepted, and so is a config without the key.</summary>
-    public static void CheckClassName(ConfigDict dict, IReadOnlyCollection<string> compatibles)
+    public static void CheckClassName(ConfigDict dict, IReadOnlyList<string> compatibles)
     {
         ArgumentNullException.ThrowIfNull(dict);
         var className = dict.ClassNameOrNull;
@@ -93,10 +94,6 @@ public static class SchedulerConfigs
     /// <summary>The message for a config source larger than <see cref="ConfigFile.MaxBytes"/>.</summary>
     internal static string TooLarge(string source) =>
         $"{source} is larger than {ConfigFile.MaxBytes} bytes (4 MiB), the most a scheduler config may be";
-
-    /// <summary>The exact text diffusers' <c>save_config</c> writes for these fields and hidden keys.</summary>
-    public static string Text(string className, IEnumerable<Tuple<string, JsonValue>> fields, IEnumerable<Tuple<string, JsonValue>> hidden) =>
-        Config.text(className, fields.ToArray(), hidden);
 
     /// <summary>Writes <paramref name="text"/> to <c>directory/scheduler_config.json</c> (UTF-8, creating the folder if
     /// needed) through <see cref="AtomicFile"/>, so an interrupted save leaves the old file intact, and returns the

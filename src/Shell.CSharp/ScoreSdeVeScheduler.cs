@@ -16,7 +16,7 @@ namespace Schedulers;
 /// <see cref="InvalidOperationException"/> (the other change is kept), so no update is ever lost silently. Steps
 /// only read the state and may run concurrently.</para>
 /// </summary>
-public sealed partial class ScoreSdeVeScheduler : ConfigMixin<ScoreSdeVeConfig>
+public sealed partial class ScoreSdeVeScheduler
 {
     /// <summary>A scheduler with diffusers' constructor arguments (defaults: 2000, 0.15, 0.01, 1348, 1e-5, 1).</summary>
     public ScoreSdeVeScheduler(

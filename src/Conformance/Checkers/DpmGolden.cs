@@ -12,50 +12,38 @@ internal static class DpmGolden
         && Golden.Field(root, "framework") is JsonValue.String f && f.Item == framework
         && Golden.Field(root, "cases") is JsonValue.Array;
 
-    /// <summary>A JSON config value as <see cref="DpmSolverConfigModule.set"/> takes it.</summary>
-    public static object? Value(JsonValue value, string where) => value switch
-    {
-        JsonValue.Bool b => b.Item,
-        JsonValue.String s => s.Item,
-        JsonValue.Number n when Json.isIntegerText(n.text) => checked((int)Json.numberValue(n.text)),
-        JsonValue.Number n => Json.numberValue(n.text),
-        JsonValue.Array a => a.Item.Select(v => Golden.Number(v, where)).ToArray(),
-        _ when value.IsNull => null,
-        _ => throw new GoldenFormatException($"{where}: a config value must be a boolean, number, string, null or array of numbers"),
-    };
-
-    /// <summary>The defaults with the case's <c>config_overrides</c> applied.</summary>
+    /// <summary>The defaults with the case's <c>config_overrides</c> applied (by the schema, as a config file's keys).</summary>
     public static DpmSolverConfig Config(JsonValue item, string where)
     {
-        var config = DpmSolverConfigModule.defaults;
+        var schema = DpmSolverConfig.Schema;
+        var config = schema.Defaults;
         if (Golden.Field(item, "config_overrides") is { } overrides)
         {
             foreach (var (key, value) in Golden.Members(overrides, where + ".config_overrides"))
-                config = DpmSolverConfigModule.set(key, Value(value, where + "." + key), config);
+                config = schema.Set(key, value, config);
         }
         return config;
     }
 
-    /// <summary>Compares every key of a recorded resolved config with the project's config (numbers with the schedule tolerance).</summary>
+    /// <summary>Compares every key of a recorded resolved config with the project's config as the schema writes it
+    /// (numbers with the schedule tolerance for arrays, exactly otherwise).</summary>
     public static void CompareConfig(CaseChecker c, JsonValue recorded, DpmSolverConfig config)
     {
-        foreach (var (key, value) in Golden.Members(recorded, "config"))
+        foreach (var (key, expected) in Golden.Members(recorded, "config"))
         {
-            var actual = DpmSolverConfigModule.get(key, config);
-            var expected = Value(value, "config." + key);
+            var actual = DpmSolverConfig.Schema.Get(key, config);
             switch (expected)
             {
-                case null:
-                    if (actual is not null) throw new InvalidDataException($"config.{key}: expected null, actual {actual}");
+                case JsonValue.Array values:
+                    var actualValues = actual is JsonValue.Array a ? a.Item.Select(v => Golden.Number(v, "config." + key)).ToArray() : Array.Empty<double>();
+                    c.Compare("config." + key, values.Item.Select(v => Golden.Number(v, "config." + key)).ToArray(), actualValues, Tolerance.Schedule);
                     break;
-                case double[] values:
-                    c.Compare("config." + key, values, (actual as double[]) ?? Array.Empty<double>(), Tolerance.Schedule);
-                    break;
-                case bool or string:
-                    if (!expected.Equals(actual)) throw new InvalidDataException($"config.{key}: expected {expected}, actual {actual ?? "null"}");
+                case JsonValue.Number n when actual is JsonValue.Number m:
+                    c.Compare("config." + key, Json.numberValue(n.text), Json.numberValue(m.text), Tolerance.Exact);
                     break;
                 default:
-                    c.Compare("config." + key, Convert.ToDouble(expected), Convert.ToDouble(actual), Tolerance.Exact);
+                    if (!expected.Equals(actual))
+                        throw new InvalidDataException($"config.{key}: expected {Json.writeIndented(expected)}, actual {Json.writeIndented(actual)}");
                     break;
             }
         }
@@ -80,7 +68,7 @@ internal static class DpmGolden
         "config_overrides", "num_inference_steps", "timesteps", "sigmas", "config", "samples", "final", "sum_abs", "mean_abs", "error",
     };
 
-    private static readonly HashSet<string> ConfigKeys = new(DpmSolverConfigModule.keys) { "sigma_min", "sigma_max" };
+    private static readonly HashSet<string> ConfigKeys = new(DpmSolverConfig.Schema.AllKeys);
 
     /// <summary>The first field of a case this runner does not understand (including config keys), or null.</summary>
     public static string? UnknownField(JsonValue item)

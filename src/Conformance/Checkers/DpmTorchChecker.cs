@@ -54,7 +54,7 @@ public sealed class DpmTorchChecker : IGoldenChecker
         using var scope = NewDisposeScope();
         var generator = new torch.Generator(0);
         var x = torch.tensor(sample.ToArray(), sample.Shape.Select(d => (long)d).ToArray(), ScalarType.Float32);
-        bool learned = scheduler.Config.VarianceType is not null;
+        bool learned = scheduler.Config.VarianceType.PredictsVariance;
         var timesteps = scheduler.State.Timesteps;
         for (int k = 0; k < timesteps.Length; k++)
         {

@@ -40,7 +40,7 @@ internal static class KarrasVeGolden
 {
     private static readonly string[] RootFields = { "source", "notes", "framework", "scheduler", "cases", "sample" };
     private static readonly string[] CaseFields = { "config", "runs", "name", "error" };
-    private static readonly string[] ConfigFields = { "sigma_min", "sigma_max", "s_noise", "s_churn", "s_min", "s_max", "_class_name", "_diffusers_version" };
+    private static readonly string[] ConfigFields = [.. KarrasVeConfig.Schema.Keys, "_class_name", "_diffusers_version"];
     private static readonly string[] RunFields = { "num_inference_steps", "timesteps", "schedule", "loop" };
     private static readonly string[] LoopFields = { "key_discipline", "generator", "steps", "final" };
     private static readonly string[] StepFields = { "sigma", "sigma_prev", "sigma_hat", "sample_hat", "step", "step_correct" };
@@ -140,16 +140,9 @@ internal static class KarrasVeGolden
         return m.Success ? long.Parse(m.Groups[1].Value) : null;
     }
 
-    private static KarrasVeConfig Config(JsonValue kase)
-    {
-        var d = KarrasVe.defaults;
-        var cfg = Golden.Field(kase, "config");
-        double Get(string key, double fallback) =>
-            cfg is not null && Golden.Field(cfg, key) is { } v ? Golden.Number(v, "config." + key) : fallback;
-        return new KarrasVeConfig(
-            Get("sigma_min", d.SigmaMin), Get("sigma_max", d.SigmaMax), Get("s_noise", d.SNoise),
-            Get("s_churn", d.SChurn), Get("s_min", d.SMin), Get("s_max", d.SMax));
-    }
+    /// <summary>The config of a case, read by the schema (missing keys take diffusers' defaults).</summary>
+    private static KarrasVeConfig Config(JsonValue kase) =>
+        KarrasVeConfig.Schema.Read(new ConfigDict(Golden.Field(kase, "config") is JsonValue.Object o ? o.Item : []));
 
     private static void CheckRun(
         CaseChecker c, JsonValue kase, JsonValue run, int[] shape, float[] sample, IKarrasVeBackend backend, string framework,

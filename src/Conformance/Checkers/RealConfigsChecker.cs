@@ -18,8 +18,8 @@ public sealed class RealConfigsChecker : IRealConfigsChecker
         foreach (var item in Golden.Items(Golden.Require(expected, "cases", "expected.json"), "cases"))
         {
             var file = Golden.Text(Golden.Require(item, "file", "case"), "file");
-            var target = Golden.Field(item, "as") is JsonValue.String s ? s.Item : Config.DpmSolver.ClassName;
-            if (target != Config.DpmSolver.ClassName)
+            var target = Golden.Field(item, "as") is JsonValue.String s ? s.Item : DpmSolverConfig.Schema.ClassName;
+            if (target != DpmSolverConfig.Schema.ClassName)
             {
                 yield return CaseResult.Skip($"{file} as {target}", Pending.Reason(target));
                 continue;

@@ -38,7 +38,7 @@ public sealed class SdeVeFlaxChecker : IGoldenChecker
                 yield return CaseResult.Skip(name, reason);
                 continue;
             }
-            var config = SdeVeGolden.ParseConfig(Golden.Require(item, "config", name), name + ".config");
+            var config = SdeVeGolden.ParseConfig(Golden.Require(item, "config", name));
             if (Golden.Field(item, "create_state") is { } created)
                 yield return CreateState(name + "/create_state", config, created);
             var runs = Golden.Field(item, "runs") is { } r ? Golden.Items(r, name + ".runs") : Array.Empty<JsonValue>();

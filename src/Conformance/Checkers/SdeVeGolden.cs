@@ -6,8 +6,6 @@ namespace Schedulers.Conformance.Checkers;
 /// check that a JSON object holds only fields the runner understands.</summary>
 public static class SdeVeGolden
 {
-    /// <summary>The config keys of ScoreSdeVeScheduler.</summary>
-    private static readonly string[] ConfigKeys = { "num_train_timesteps", "snr", "sigma_min", "sigma_max", "sampling_eps", "correct_steps" };
 
     /// <summary>The fields of <paramref name="value"/> that are not in <paramref name="known"/>.</summary>
     public static string[] UnknownFields(JsonValue value, params string[] known) =>
@@ -20,22 +18,13 @@ public static class SdeVeGolden
         return unknown.Length == 0 ? null : $"{where}: field(s) {string.Join(", ", unknown.Select(k => "'" + k + "'"))} not understood by this runner";
     }
 
-    /// <summary>The config of a case; missing keys take diffusers' defaults (unknown keys are found by <see cref="UnknownConfig"/>).</summary>
-    public static ScoreSdeVeConfig ParseConfig(JsonValue value, string where)
-    {
-        var d = ScoreSdeVe.defaults;
-        double Get(string key, double fallback) => Golden.Field(value, key) is { } v ? Golden.Number(v, where + "." + key) : fallback;
-        return new ScoreSdeVeConfig(
-            (int)Get("num_train_timesteps", d.NumTrainTimesteps),
-            Get("snr", d.Snr),
-            Get("sigma_min", d.SigmaMin),
-            Get("sigma_max", d.SigmaMax),
-            Get("sampling_eps", d.SamplingEps),
-            (int)Get("correct_steps", d.CorrectSteps));
-    }
+    /// <summary>The config of a case, read by the schema; missing keys take diffusers' defaults (unknown keys are found
+    /// by <see cref="UnknownConfig"/>).</summary>
+    public static ScoreSdeVeConfig ParseConfig(JsonValue value) =>
+        ScoreSdeVeConfig.Schema.Read(new ConfigDict(value is JsonValue.Object o ? o.Item : []));
 
     /// <summary>The skip reason for a config with keys ScoreSdeVeScheduler does not have, or null.</summary>
-    public static string? UnknownConfig(JsonValue value, string where) => Unknown(where, value, ConfigKeys);
+    public static string? UnknownConfig(JsonValue value, string where) => Unknown(where, value, ScoreSdeVeConfig.Schema.Keys);
 
     /// <summary>The file's top-level <c>sample</c>, or diffusers' <c>dummy_sample_deter</c> (4, 3, 8, 8).</summary>
     public static NdArray Sample(JsonValue root)

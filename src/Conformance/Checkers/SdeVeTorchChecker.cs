@@ -39,7 +39,7 @@ public sealed class SdeVeTorchChecker : IGoldenChecker
                 yield return CaseResult.Skip(name, reason);
                 continue;
             }
-            var config = SdeVeGolden.ParseConfig(Golden.Require(item, "config", name), name + ".config");
+            var config = SdeVeGolden.ParseConfig(Golden.Require(item, "config", name));
             if (Golden.Field(item, "create_state") is { } created)
             {
                 var createName = name + "/create_state";
@@ -175,7 +175,7 @@ public sealed class SdeVeTorchChecker : IGoldenChecker
     {
         using var scope = NewDisposeScope();
         int n = (int)Golden.Number(Golden.Require(loop, "num_inference_steps", c.Name), c.Name);
-        var config = Golden.Field(loop, "config") is { } lc ? SdeVeGolden.ParseConfig(lc, c.Name + ".config") : ScoreSdeVe.defaults;
+        var config = Golden.Field(loop, "config") is { } lc ? SdeVeGolden.ParseConfig(lc) : ScoreSdeVe.defaults;
         var expected = Golden.Field(loop, "samples") is { } s ? Golden.Items(s, c.Name + ".samples") : Array.Empty<JsonValue>();
         var sample = UnitTestLoopSample(config, n, seed, ToTensor(sampleArray), (i, x) =>
         {

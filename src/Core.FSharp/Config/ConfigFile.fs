@@ -78,66 +78,6 @@ module ConfigFile =
     [<Literal>]
     let MaxBytes = 4194304
 
-    let private describe (v: JsonValue) =
-        match v with
-        | JsonValue.Null -> "null"
-        | JsonValue.Bool b -> if b then "true" else "false"
-        | JsonValue.Number t -> t
-        | JsonValue.String s -> sprintf "\"%s\"" s
-        | JsonValue.Array _ -> "an array"
-        | JsonValue.Object _ -> "an object"
-
-    /// A float value (integers accepted, `NaN`/`Infinity` accepted), or the default when the key is absent.
-    let float (key: string) (fallback: float) (d: ConfigDict) : float =
-        match d.TryGet key with
-        | None -> fallback
-        | Some(JsonValue.Number t) -> Json.numberValue t
-        | Some v -> fail key (sprintf "%s is %s but must be a number" key (describe v))
-
-    /// An integer value, or the default when absent; `3.0` is accepted as 3, `3.5` is rejected.
-    let int (key: string) (fallback: int) (d: ConfigDict) : int =
-        match d.TryGet key with
-        | None -> fallback
-        | Some(JsonValue.Number t) ->
-            let v = Json.numberValue t
-            if Double.IsInteger v && abs v <= 2147483647.0 then Operators.int v
-            else fail key (sprintf "%s is %s but must be an integer" key t)
-        | Some v -> fail key (sprintf "%s is %s but must be an integer" key (describe v))
-
-    /// A boolean value, or the default when absent.
-    let bool (key: string) (fallback: bool) (d: ConfigDict) : bool =
-        match d.TryGet key with
-        | None -> fallback
-        | Some(JsonValue.Bool b) -> b
-        | Some v -> fail key (sprintf "%s is %s but must be true or false" key (describe v))
-
-    /// A string that must be one of `allowed`, or the default when absent.
-    let choice (key: string) (allowed: string seq) (fallback: string) (d: ConfigDict) : string =
-        match d.TryGet key with
-        | None -> fallback
-        | Some(JsonValue.String s) when Seq.contains s allowed -> s
-        | Some v -> fail key (sprintf "%s is %s but must be one of %s" key (describe v) (String.Join(", ", allowed)))
-
-    /// An optional string that must be one of `allowed` when present (`null` or absent gives None).
-    let optionalChoice (key: string) (allowed: string seq) (d: ConfigDict) : string option =
-        match d.TryGet key with
-        | None
-        | Some JsonValue.Null -> None
-        | Some(JsonValue.String s) when Seq.contains s allowed -> Some s
-        | Some v -> fail key (sprintf "%s is %s but must be null or one of %s" key (describe v) (String.Join(", ", allowed)))
-
-    /// An optional array of floats (`null` or absent gives None).
-    let floatArray (key: string) (d: ConfigDict) : float[] option =
-        match d.TryGet key with
-        | None
-        | Some JsonValue.Null -> None
-        | Some(JsonValue.Array items) ->
-            items
-            |> Array.map (function
-                | JsonValue.Number t -> Json.numberValue t
-                | v -> fail key (sprintf "%s holds %s but must hold only numbers" key (describe v)))
-            |> Some
-        | Some v -> fail key (sprintf "%s is %s but must be an array of numbers or null" key (describe v))
 
     /// The text diffusers' `save_config` writes: the members plus `_class_name` and `_diffusers_version`, keys
     /// sorted, indent 2, and a trailing newline.

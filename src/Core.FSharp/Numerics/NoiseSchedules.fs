@@ -2,6 +2,26 @@ namespace Schedulers.Core
 
 open System
 
+/// `beta_schedule`: how the training betas are built (diffusers' spellings are the `Text` of each case).
+[<RequireQualifiedAccess>]
+type BetaSchedule =
+    /// "linear": evenly from `beta_start` to `beta_end`.
+    | Linear
+    /// "scaled_linear": evenly between the square roots, squared (latent diffusion).
+    | ScaledLinear
+    /// "squaredcos_cap_v2": the cosine schedule (Nichol & Dhariwal 2021).
+    | SquaredcosCapV2
+
+    /// The diffusers spelling.
+    member b.Text =
+        match b with
+        | Linear -> "linear"
+        | ScaledLinear -> "scaled_linear"
+        | SquaredcosCapV2 -> "squaredcos_cap_v2"
+
+    /// The diffusers spelling.
+    override b.ToString() = b.Text
+
 /// Variance-preserving noise schedules as diffusers builds them: betas (linear, scaled_linear, squaredcos_cap_v2,
 /// trained), the zero-terminal-SNR rescale, and the inference sigma schedules (default interpolation, Karras,
 /// exponential, beta, Lu lambdas, flow) with the timestep spacings. Each function rounds as the reference does:
@@ -20,24 +40,17 @@ module NoiseSchedules =
             let t2 = float (i + 1) / float n
             float32 (min (1.0 - alphaBar t2 / alphaBar t1) 0.999))
 
-    let private checkSchedule (schedule: string) =
-        match schedule with
-        | "linear" | "scaled_linear" | "squaredcos_cap_v2" -> ()
-        | other ->
-            invalidArg "beta_schedule" (sprintf "beta_schedule is '%s' but must be one of 'linear', 'scaled_linear', 'squaredcos_cap_v2'" other)
-
     /// A scheduler's betas: `linspace` in float32 (scaled_linear: of the square roots, then squared in float32),
     /// the cosine schedule, or the trained betas as float32. `linspace` is the flavour's (`Flavour.Linspace`):
     /// `torch.linspace` for the torch classes, `jnp.linspace` as XLA:CPU computes it for the Flax classes.
-    let betas (linspace: float32 -> float32 -> int -> float32[]) (schedule: string) (betaStart: float) (betaEnd: float) (n: int) (trained: float[] option) : float32[] =
+    let betas (linspace: float32 -> float32 -> int -> float32[]) (schedule: BetaSchedule) (betaStart: float) (betaEnd: float) (n: int) (trained: float[] option) : float32[] =
         match trained with
         | Some betas -> betas |> Array.map float32
         | None ->
-            checkSchedule schedule
             match schedule with
-            | "linear" -> linspace (float32 betaStart) (float32 betaEnd) n
-            | "scaled_linear" -> linspace (float32 (sqrt betaStart)) (float32 (sqrt betaEnd)) n |> Array.map (fun b -> b * b)
-            | _ -> cosineBetas n
+            | BetaSchedule.Linear -> linspace (float32 betaStart) (float32 betaEnd) n
+            | BetaSchedule.ScaledLinear -> linspace (float32 (sqrt betaStart)) (float32 (sqrt betaEnd)) n |> Array.map (fun b -> b * b)
+            | BetaSchedule.SquaredcosCapV2 -> cosineBetas n
 
     /// `rescale_zero_terminal_snr(betas)` (Lin et al. 2023, Algorithm 1) in float32 as torch runs it: shift √ᾱ so its
     /// last value is 0, scale it so its first value is unchanged, and rebuild the betas from the new ᾱ.

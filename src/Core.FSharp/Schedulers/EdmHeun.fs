@@ -2,6 +2,23 @@ namespace Schedulers.Core
 
 open System
 
+/// `sigma_schedule`: how the noise levels are spaced between σ_max and σ_min (diffusers' `EDMEulerScheduler` key).
+[<RequireQualifiedAccess>]
+type SigmaSchedule =
+    /// "karras": the ρ-schedule of Karras et al. 2022, Eq. 5.
+    | Karras
+    /// "exponential": evenly spaced in log σ (a geometric sequence; `rho` is not used).
+    | Exponential
+
+    /// The diffusers spelling.
+    member s.Text =
+        match s with
+        | Karras -> "karras"
+        | Exponential -> "exponential"
+
+    /// The diffusers spelling.
+    override s.ToString() = s.Text
+
 /// The configuration of the deterministic EDM sampler (Karras et al. 2022, Algorithm 1, with the ρ-schedule of
 /// their Eq. 5): `sigma_min`, `sigma_max`, `rho`.
 type EdmHeunConfig =
@@ -10,6 +27,8 @@ type EdmHeunConfig =
         SigmaMin: float
         /// `sigma_max`: σ_max, the first noise level (and the scale of the initial noise).
         SigmaMax: float
+        /// `sigma_schedule`: "karras" (the ρ-schedule) or "exponential" (evenly in log σ).
+        SigmaSchedule: SigmaSchedule
         /// `rho`: ρ, the schedule's warp (7 in the paper; larger spends more steps near σ_min).
         Rho: float
     }
@@ -50,7 +69,7 @@ type EdmHeunPlan =
 module EdmHeun =
 
     /// The paper's values: σ_min 0.002, σ_max 80, ρ 7.
-    let defaults: EdmHeunConfig = { SigmaMin = 0.002; SigmaMax = 80.0; Rho = 7.0 }
+    let defaults: EdmHeunConfig = { SigmaMin = 0.002; SigmaMax = 80.0; SigmaSchedule = SigmaSchedule.Karras; Rho = 7.0 }
 
     let private fail (key: string) (value: float) (expected: string) =
         invalidArg key (sprintf "%s is %s but %s" key (value.ToString("R", Globalization.CultureInfo.InvariantCulture)) expected)
@@ -77,20 +96,26 @@ module EdmHeun =
     /// `init_noise_sigma` = σ_max: the scale of the initial noise x_0 ~ N(0, σ_max² I).
     let initNoiseSigma (state: EdmHeunState) : float = state.Config.SigmaMax
 
-    /// The schedule for N steps (Eq. 5): σ_i = (σ_max^{1/ρ} + i/(N−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ for i < N,
-    /// computed in float64 and rounded once to float32, then σ_N = 0. The endpoints are σ_max and σ_min exactly (as
-    /// float32); N = 1 is the single level σ_max.
+    /// The schedule for N steps (Eq. 5): σ_i = (σ_max^{1/ρ} + i/(N−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ for i < N, or
+    /// with `sigma_schedule` "exponential" σ_i = exp(ln σ_max + i/(N−1)·(ln σ_min − ln σ_max)), computed in float64
+    /// and rounded once to float32, then σ_N = 0. The endpoints are σ_max and σ_min exactly (as float32); N = 1 is
+    /// the single level σ_max.
     let sigmas (config: EdmHeunConfig) (n: int) : float32[] =
         if n < 1 then invalidArg "num_inference_steps" (sprintf "num_inference_steps is %d but must be at least 1" n)
         ConfigLimits.inferenceSteps n
         let c = validate config
-        let hi = c.SigmaMax ** (1.0 / c.Rho)
-        let lo = c.SigmaMin ** (1.0 / c.Rho)
+        // The schedule is a straight line from σ_max to σ_min in warped coordinates: σ^{1/ρ}, or ln σ.
+        let warp, unwarp =
+            match c.SigmaSchedule with
+            | SigmaSchedule.Karras -> (fun (s: float) -> s ** (1.0 / c.Rho)), (fun (w: float) -> w ** c.Rho)
+            | SigmaSchedule.Exponential -> Math.Log, Math.Exp
+        let hi = warp c.SigmaMax
+        let lo = warp c.SigmaMin
         Array.init (n + 1) (fun i ->
             if i = n then 0.0f
             elif i = 0 then float32 c.SigmaMax
             elif i = n - 1 then float32 c.SigmaMin
-            else float32 ((hi + float i / float (n - 1) * (lo - hi)) ** c.Rho))
+            else float32 (unwarp (hi + float i / float (n - 1) * (lo - hi))))
 
     /// A state with the schedule for `n` steps (the config is unchanged).
     let setTimesteps (n: int) (state: EdmHeunState) : EdmHeunState =
@@ -149,7 +174,7 @@ module EdmHeun =
     let scheduler<'T> (config: EdmHeunConfig) : IScheduler<EdmHeunState, 'T, 'T> =
         let config = validate config
         { new IScheduler<EdmHeunState, 'T, 'T> with
-            member _.ClassName = "EdmHeunScheduler"
+            member _.ClassName = "EDMHeunScheduler"
             member _.Create(_) = createState config
             member _.SetTimesteps(n, _, state) = setTimesteps n state
             member _.Steps(state) = (sigmasOf state).Length - 1
@@ -199,3 +224,27 @@ module EdmHeun =
     let heunStepArray (plan: EdmHeunPlan) (x: NdArray) (d: NdArray) (xEuler: NdArray) (denoised: NdArray) : NdArray =
         NdArray.checkSameShape "sample" xEuler "denoised" denoised
         heunStep ndOps plan x d xEuler denoised
+
+/// The config schema of the EDM Heun sampler. Its keys are those of diffusers' `EDMEulerScheduler` with the same
+/// defaults, so an `EDMEulerScheduler` config (or a KarrasVe one) configures it.
+module EdmHeunConfig =
+
+    /// One entry per key; `EdmHeun.validate` checks the values.
+    let schema: ConfigSchema<EdmHeunConfig> =
+        ConfigSchema(
+            "EDMHeunScheduler",
+            [| "EDMHeunScheduler"; "EDMEulerScheduler"; "KarrasVeScheduler" |],
+            EdmHeun.defaults,
+            [ ConfigField.float "sigma_min" "0.002" (fun c -> c.SigmaMin) (fun v c -> { c with SigmaMin = v })
+              ConfigField.float "sigma_max" "80.0" (fun c -> c.SigmaMax) (fun v c -> { c with SigmaMax = v })
+              ConfigField.choice "sigma_schedule" (Choices.ofUnion (fun (s: SigmaSchedule) -> s.Text) [])
+                  (fun c -> c.SigmaSchedule) (fun v c -> { c with SigmaSchedule = v })
+              ConfigField.float "rho" "7.0" (fun c -> c.Rho) (fun v c -> { c with Rho = v }) ],
+            EdmHeun.validate
+        )
+
+/// The schema as a static member, for C#: `EdmHeunConfig.Schema`.
+type EdmHeunConfig with
+
+    /// The config schema (see `EdmHeunConfig.schema`).
+    static member Schema = EdmHeunConfig.schema

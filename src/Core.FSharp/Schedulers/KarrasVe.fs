@@ -411,3 +411,28 @@ module KarrasVe =
                   | Some c -> yield! [ c.PrevSample; c.PredOriginalSample ]
                   | None -> () ]
             member _.StateTensors(_) = [] }
+
+/// The `scheduler_config.json` schema of `KarrasVeScheduler` / `FlaxKarrasVeScheduler`.
+module KarrasVeConfig =
+
+    /// One entry per key, in diffusers' constructor order (diffusers writes the defaults `sigma_max`, `s_churn` and
+    /// `s_max` as integers); `KarrasVe.validate` checks the values.
+    let schema: ConfigSchema<KarrasVeConfig> =
+        ConfigSchema(
+            "KarrasVeScheduler",
+            [| "KarrasVeScheduler" |],
+            KarrasVe.defaults,
+            [ ConfigField.float "sigma_min" "0.02" (fun c -> c.SigmaMin) (fun v c -> { c with SigmaMin = v })
+              ConfigField.float "sigma_max" "100" (fun c -> c.SigmaMax) (fun v c -> { c with SigmaMax = v })
+              ConfigField.float "s_noise" "1.007" (fun c -> c.SNoise) (fun v c -> { c with SNoise = v })
+              ConfigField.float "s_churn" "80" (fun c -> c.SChurn) (fun v c -> { c with SChurn = v })
+              ConfigField.float "s_min" "0.05" (fun c -> c.SMin) (fun v c -> { c with SMin = v })
+              ConfigField.float "s_max" "50" (fun c -> c.SMax) (fun v c -> { c with SMax = v }) ],
+            KarrasVe.validate
+        )
+
+/// The schema as a static member, for C#: `KarrasVeConfig.Schema`.
+type KarrasVeConfig with
+
+    /// The `scheduler_config.json` schema (see `KarrasVeConfig.schema`).
+    static member Schema = KarrasVeConfig.schema

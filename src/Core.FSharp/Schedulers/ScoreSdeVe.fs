@@ -398,3 +398,26 @@ module ScoreSdeVe =
             member _.Tensors(out) = out.PrevSample :: Option.toList out.PrevSampleMean
             member _.StateTensors(_) = [] }
 
+/// The `scheduler_config.json` schema of `ScoreSdeVeScheduler` / `FlaxScoreSdeVeScheduler`.
+module ScoreSdeVeConfig =
+
+    /// One entry per key, in diffusers' constructor order; `ScoreSdeVe.validate` checks the values.
+    let schema: ConfigSchema<ScoreSdeVeConfig> =
+        ConfigSchema(
+            "ScoreSdeVeScheduler",
+            [| "ScoreSdeVeScheduler" |],
+            ScoreSdeVe.defaults,
+            [ ConfigField.int "num_train_timesteps" (fun c -> c.NumTrainTimesteps) (fun v c -> { c with NumTrainTimesteps = v })
+              ConfigField.float "snr" "0.15" (fun c -> c.Snr) (fun v c -> { c with Snr = v })
+              ConfigField.float "sigma_min" "0.01" (fun c -> c.SigmaMin) (fun v c -> { c with SigmaMin = v })
+              ConfigField.float "sigma_max" "1348.0" (fun c -> c.SigmaMax) (fun v c -> { c with SigmaMax = v })
+              ConfigField.float "sampling_eps" "1e-05" (fun c -> c.SamplingEps) (fun v c -> { c with SamplingEps = v })
+              ConfigField.int "correct_steps" (fun c -> c.CorrectSteps) (fun v c -> { c with CorrectSteps = v }) ],
+            ScoreSdeVe.validate
+        )
+
+/// The schema as a static member, for C#: `ScoreSdeVeConfig.Schema`.
+type ScoreSdeVeConfig with
+
+    /// The `scheduler_config.json` schema (see `ScoreSdeVeConfig.schema`).
+    static member Schema = ScoreSdeVeConfig.schema

@@ -109,19 +109,24 @@ module DpmSolverMultistep =
                 let n = n.Value
                 let last = lastTimestep c tables
                 match c.TimestepSpacing with
-                | "linspace" -> NoiseSchedules.linspaceTimesteps last n
-                | "leading" -> NoiseSchedules.leadingTimesteps last n c.StepsOffset
-                | _ -> NoiseSchedules.trailingTimesteps N last n
+                | TimestepSpacing.Linspace -> NoiseSchedules.linspaceTimesteps last n
+                | TimestepSpacing.Leading -> NoiseSchedules.leadingTimesteps last n c.StepsOffset
+                | TimestepSpacing.Trailing -> NoiseSchedules.trailingTimesteps N last n
                 |> Array.map float
         let train = tables.TrainSigmas
         let logSigmas = train |> Array.map MathF.Log
         let count = match n with Some k -> k | None -> baseTimesteps.Length
         let sigmaMin () = defaultArg c.SigmaMin (float train[0])
         let sigmaMax () = defaultArg c.SigmaMax (float train[N - 1])
+        let cosine =
+            match c.BetaSchedule with
+            | BetaSchedule.SquaredcosCapV2 -> true
+            | BetaSchedule.Linear
+            | BetaSchedule.ScaledLinear -> false
         let toT (round: bool) (sigmas: float[]) =
             sigmas |> Array.map (fun s ->
                 let t = NoiseSchedules.sigmaToT logSigmas s
-                if round && c.BetaSchedule <> "squaredcos_cap_v2" then NoiseSchedules.roundHalfEven t else t)
+                if round && not cosine then NoiseSchedules.roundHalfEven t else t)
         let sigmas, timesteps =
             if c.UseKarrasSigmas then
                 let s = NoiseSchedules.karrasSigmas (sigmaMin ()) (sigmaMax ()) count
@@ -143,7 +148,10 @@ module DpmSolverMultistep =
                 // np.interp at the (integer) timesteps: the training sigma itself, clamped to the table's ends.
                 let s = baseTimesteps |> Array.map (fun t -> float train[int (Math.Clamp(t, 0.0, float (N - 1)))])
                 s, baseTimesteps
-        let final = if c.FinalSigmasType = "sigma_min" then MathF.Sqrt((1.0f - tables.AlphasCumprod[0]) / tables.AlphasCumprod[0]) else 0.0f
+        let final =
+            match c.FinalSigmasType with
+            | FinalSigmasType.SigmaMin -> MathF.Sqrt((1.0f - tables.AlphasCumprod[0]) / tables.AlphasCumprod[0])
+            | FinalSigmasType.Zero -> 0.0f
         // `.astype(np.int64)` truncates towards zero (the exponential/beta/flow timesteps are not rounded first).
         let ts = timesteps |> Array.map int64
         ts, Array.append (sigmas |> Array.map float32) [| final |]
@@ -165,9 +173,10 @@ module DpmSolverMultistep =
         let c =
             match mu with
             | Some m ->
-                if not c.UseDynamicShifting || c.TimeShiftType <> "exponential" then
+                if not c.UseDynamicShifting then
                     raise (ArgumentException("mu needs use_dynamic_shifting = true and time_shift_type = 'exponential'", "mu"))
-                { c with FlowShift = Math.Exp m }
+                match c.TimeShiftType with
+                | TimeShiftType.Exponential -> { c with FlowShift = Math.Exp m }
             | None -> c
         n |> Option.iter (DpmSolverSteps.checkCount c)
         let timesteps, sigmas = schedule c state.Tables n custom
@@ -213,7 +222,7 @@ module DpmSolverMultistep =
     /// sigma, second order at the penultimate step under lower_order_final (< 15 steps).
     let orderAt (c: DpmSolverConfig) (index: int) (count: int) (lowerOrderNums: int) : int =
         let lowerOrderFinal =
-            index = count - 1 && (c.EulerAtFinal || (c.LowerOrderFinal && count < 15) || c.FinalSigmasType = "zero")
+            index = count - 1 && (c.EulerAtFinal || (c.LowerOrderFinal && count < 15) || c.FinalSigmasType = FinalSigmasType.Zero)
         let lowerOrderSecond = index = count - 2 && c.LowerOrderFinal && count < 15
         if c.SolverOrder = 1 || lowerOrderNums < 1 || lowerOrderFinal then 1
         elif c.SolverOrder = 2 || lowerOrderNums < 2 || lowerOrderSecond then 2
@@ -245,15 +254,15 @@ module DpmSolverMultistep =
             raise (InvalidOperationException(sprintf "step index %d is past the last of the %d timesteps; call set_timesteps again to start a new run" index count))
         let sampleShape = ops.Shape sample
         let outShape = ops.Shape modelOutput
-        let expected = if DpmSolverConfig.learnedVariance c && outShape.Length >= 2 then (let s = Array.copy sampleShape in (if s.Length >= 2 then s[1] <- outShape[1]); s) else sampleShape
-        if outShape <> expected || (DpmSolverConfig.learnedVariance c && (sampleShape.Length < 2 || sampleShape[1] <> 3)) then
+        let expected = if c.VarianceType.PredictsVariance && outShape.Length >= 2 then (let s = Array.copy sampleShape in (if s.Length >= 2 then s[1] <- outShape[1]); s) else sampleShape
+        if outShape <> expected || (c.VarianceType.PredictsVariance && (sampleShape.Length < 2 || sampleShape[1] <> 3)) then
             raise (ArgumentException(sprintf "sample has shape %s but model_output has %s" (shapeText sampleShape) (shapeText outShape), "model_output"))
         let order = orderAt c index count state.LowerOrderNums
         let pS = pointAt state index
         let m = DpmSolverUpdate.convert ops c pS state.Sigmas[index] modelOutput sample
         let history = Array.append state.ModelOutputs[1..] [| Some m |]
         let z =
-            if DpmSolverUpdate.isSde c.AlgorithmType then
+            if c.AlgorithmType.IsSde then
                 match varianceNoise with
                 | ValueSome v ->
                     if not (Shapes.same (ops.Shape v) (ops.Shape m)) then
@@ -277,8 +286,8 @@ module DpmSolverMultistep =
 
     /// One deterministic step (no noise source; the SDE variants need `stepWith`).
     let step (ops: IBackend<'T, 'Noise>) (modelOutput: 'T) (timestep: int64) (sample: 'T) (state: DpmSolverState<'T>) : 'T * DpmSolverState<'T> =
-        if DpmSolverUpdate.isSde state.Config.AlgorithmType then
-            raise (InvalidOperationException(sprintf "algorithm_type '%s' draws noise; use stepWith with a noise source" state.Config.AlgorithmType))
+        if state.Config.AlgorithmType.IsSde then
+            raise (InvalidOperationException(sprintf "algorithm_type '%s' draws noise; use stepWith with a noise source" state.Config.AlgorithmType.Text))
         let r = stepWith ops Unchecked.defaultof<'Noise> ValueNone modelOutput timestep sample state
         r.PrevSample, r.State
 
@@ -335,7 +344,7 @@ module DpmSolverMultistep =
                 let state = if state.StepIndex.IsNone then setBeginIndex index state else state
                 let t = state.Timesteps[index]
                 let output = model sample { Timestep = float t; Sigma = float state.Sigmas[index] }
-                let noise = if DpmSolverUpdate.isSde state.Config.AlgorithmType then draw () else Unchecked.defaultof<_>
+                let noise = if state.Config.AlgorithmType.IsSde then draw () else Unchecked.defaultof<_>
                 let r = stepWith ops noise ValueNone output t sample state
                 if not (obj.ReferenceEquals(output, sample)) && not (held r.State output) then ops.Release output
                 struct (r.State, r)

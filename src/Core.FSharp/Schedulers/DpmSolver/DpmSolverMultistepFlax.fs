@@ -38,26 +38,10 @@ module DpmSolverMultistepFlax =
 
     let private ops = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
 
-    /// Throws for options the Flax scheduler does not have (it would raise, or silently ignore them).
-    let private checkFlax (c: DpmSolverConfig) =
-        let refuse key = raise (ArgumentException(sprintf "%s is not supported by the Flax DPM-Solver flavour" key, key))
-        if DpmSolverUpdate.isSde c.AlgorithmType then
-            raise (ArgumentException(sprintf "algorithm_type '%s' is not supported by the Flax DPM-Solver flavour (only 'dpmsolver' and 'dpmsolver++')" c.AlgorithmType, "algorithm_type"))
-        if c.UseKarrasSigmas then refuse "use_karras_sigmas"
-        if c.UseExponentialSigmas then refuse "use_exponential_sigmas"
-        if c.UseBetaSigmas then refuse "use_beta_sigmas"
-        if c.UseLuLambdas then refuse "use_lu_lambdas"
-        if c.UseFlowSigmas then refuse "use_flow_sigmas"
-        if DpmSolverConfig.learnedVariance c then refuse "variance_type"
-        if c.RescaleBetasZeroSnr then refuse "rescale_betas_zero_snr"
-        if c.PredictionType = "flow_prediction" then refuse "prediction_type"
-
-    /// `create_state()`: the tables and timesteps [N−1 … 0]. The Flax class has no final_sigmas_type; the config is
-    /// validated with the torch rules except that a zero final sigma is not required of "dpmsolver".
+    /// `create_state()`: the tables and timesteps [N−1 … 0], for a config checked by `DpmSolverConfig.validateFlax`
+    /// (the Flax class has no final_sigmas_type, sde variants or torch-only sigma options).
     let createState (config: DpmSolverConfig) : FlaxDpmSolverState =
-        let c = DpmSolverConfig.validate { config with FinalSigmasType = "sigma_min" }
-        let c = { c with FinalSigmasType = config.FinalSigmasType }
-        checkFlax c
+        let c = DpmSolverConfig.validateFlax config
         let n = c.NumTrainTimesteps
         { Config = c
           Tables = DpmSolverMultistep.tables Flavour.Flax c
@@ -72,11 +56,11 @@ module DpmSolverMultistepFlax =
     let timesteps (c: DpmSolverConfig) (n: int) : int[] =
         let N = c.NumTrainTimesteps
         match c.TimestepSpacing with
-        | "linspace" ->
+        | TimestepSpacing.Linspace ->
             let values = Schedules.jnpLinspace 0.0f (float32 (N - 1)) (n + 1)
             Array.init n (fun i -> int (MathF.Round(values[n - i], MidpointRounding.ToEven)))
-        | "leading" -> NoiseSchedules.leadingTimesteps N n c.StepsOffset |> Array.map int
-        | _ -> NoiseSchedules.trailingTimesteps N N n |> Array.map int
+        | TimestepSpacing.Leading -> NoiseSchedules.leadingTimesteps N n c.StepsOffset |> Array.map int
+        | TimestepSpacing.Trailing -> NoiseSchedules.trailingTimesteps N N n |> Array.map int
 
     /// `set_timesteps(state, n, shape)`: the timesteps and a zeroed history buffer of `solver_order` arrays of `shape`.
     let setTimesteps (state: FlaxDpmSolverState) (n: int) (shape: int[]) : FlaxDpmSolverState =

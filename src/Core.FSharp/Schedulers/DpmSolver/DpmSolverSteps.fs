@@ -37,7 +37,7 @@ module DpmSolverSteps =
                 ArgumentException(
                     sprintf
                         "num_inference_steps is %d but with num_train_timesteps %d, timestep_spacing '%s'%s the timesteps repeat (%s occurs twice), a step of length zero; use fewer steps"
-                        n c.NumTrainTimesteps c.TimestepSpacing clipped (string t),
+                        n c.NumTrainTimesteps c.TimestepSpacing.Text clipped (string t),
                     "num_inference_steps"
                 )
             )

@@ -27,12 +27,6 @@ module DpmSolverUpdate =
                 a, sigma * a
         { Alpha = alpha; Sigma = s; Lambda = MathF.Log alpha - MathF.Log s }
 
-    /// True for the algorithms that predict data (x0): "dpmsolver++" and "sde-dpmsolver++".
-    let isDataPrediction (algorithm: string) = algorithm.EndsWith "++"
-
-    /// True for the stochastic variants.
-    let isSde (algorithm: string) = algorithm.StartsWith "sde-"
-
     /// True when two λ are equal up to float32 rounding (16 ulps of the larger): a step between them has no length,
     /// only rounding (Lu + sigma_min ends with exp(ln σ_min) next to σ_min itself, a few ulps apart), and the
     /// reference's (e^(−h) − 1)/h-style coefficients are 0/0 or rounding noise there.
@@ -49,14 +43,14 @@ module DpmSolverUpdate =
     /// unchanged, and a history entry at the same λ as the next one (repeated timesteps) carries no slope, so the
     /// order drops. Wherever diffusers is finite the coefficients are identical. The flavour chooses the float32
     /// exponential: torch's (the C library's) or XLA:CPU's (`XlaMath.exp`).
-    let rec plan (flavour: Flavour) (algorithm: string) (solverType: string) (order: int) (t: VpPoint) (s: VpPoint[]) : DpmUpdatePlan =
+    let rec plan (flavour: Flavour) (algorithm: AlgorithmType) (solverType: SolverType) (order: int) (t: VpPoint) (s: VpPoint[]) : DpmUpdatePlan =
         if sameLambda t.Lambda s[0].Lambda then { empty 1 with SampleCoef = 1.0f }
         elif order >= 2 && sameLambda s[0].Lambda s[1].Lambda then plan flavour algorithm solverType 1 t s
         elif order = 3 && sameLambda s[1].Lambda s[2].Lambda then plan flavour algorithm solverType 2 t s
         else planExact flavour algorithm solverType order t s
 
     /// The plan exactly as diffusers computes it (no guard against zero-length steps).
-    and planExact (flavour: Flavour) (algorithm: string) (solverType: string) (order: int) (t: VpPoint) (s: VpPoint[]) : DpmUpdatePlan =
+    and planExact (flavour: Flavour) (algorithm: AlgorithmType) (solverType: SolverType) (order: int) (t: VpPoint) (s: VpPoint[]) : DpmUpdatePlan =
         let exp = flavour.Exp
         let s0 = s[0]
         let h = t.Lambda - s0.Lambda
@@ -71,37 +65,40 @@ module DpmSolverUpdate =
         | 1 ->
             let p = empty 1
             match algorithm with
-            | "dpmsolver++" -> { p with SampleCoef = ratioSigma; D0Coef = -(t.Alpha * (em - 1.0f)) }
-            | "dpmsolver" -> { p with SampleCoef = ratioAlpha; D0Coef = -(t.Sigma * (ep - 1.0f)) }
-            | "sde-dpmsolver++" ->
+            | AlgorithmType.DpmSolverPlusPlus -> { p with SampleCoef = ratioSigma; D0Coef = -(t.Alpha * (em - 1.0f)) }
+            | AlgorithmType.DpmSolver -> { p with SampleCoef = ratioAlpha; D0Coef = -(t.Sigma * (ep - 1.0f)) }
+            | AlgorithmType.SdeDpmSolverPlusPlus ->
                 { p with SampleCoef = ratioSigma * em; D0Coef = t.Alpha * (1.0f - e2); NoiseCoef = sdePlusNoise }
-            | _ -> { p with SampleCoef = ratioAlpha; D0Coef = -(2.0f * (t.Sigma * (ep - 1.0f))); NoiseCoef = sdeNoise }
+            | AlgorithmType.SdeDpmSolver -> { p with SampleCoef = ratioAlpha; D0Coef = -(2.0f * (t.Sigma * (ep - 1.0f))); NoiseCoef = sdeNoise }
         | 2 ->
             let h0 = s0.Lambda - s[1].Lambda
             let r0 = h0 / h
             let p = { empty 2 with InvR0 = 1.0f / r0 }
-            let mid = solverType = "midpoint"
+            let mid =
+                match solverType with
+                | SolverType.Midpoint -> true
+                | SolverType.Heun -> false
             match algorithm with
-            | "dpmsolver++" ->
+            | AlgorithmType.DpmSolverPlusPlus ->
                 let c0 = t.Alpha * (em - 1.0f)
                 { p with
                     SampleCoef = ratioSigma
                     D0Coef = -c0
                     D1Coef = if mid then -(0.5f * c0) else t.Alpha * ((em - 1.0f) / h + 1.0f) }
-            | "dpmsolver" ->
+            | AlgorithmType.DpmSolver ->
                 let c0 = t.Sigma * (ep - 1.0f)
                 { p with
                     SampleCoef = ratioAlpha
                     D0Coef = -c0
                     D1Coef = if mid then -(0.5f * c0) else -(t.Sigma * ((ep - 1.0f) / h - 1.0f)) }
-            | "sde-dpmsolver++" ->
+            | AlgorithmType.SdeDpmSolverPlusPlus ->
                 let c0 = t.Alpha * (1.0f - e2)
                 { p with
                     SampleCoef = ratioSigma * em
                     D0Coef = c0
                     D1Coef = if mid then 0.5f * c0 else t.Alpha * ((1.0f - e2) / (-2.0f * h) + 1.0f)
                     NoiseCoef = sdePlusNoise }
-            | _ ->
+            | AlgorithmType.SdeDpmSolver ->
                 let c0 = t.Sigma * (ep - 1.0f)
                 { p with
                     SampleCoef = ratioAlpha
@@ -115,19 +112,19 @@ module DpmSolverUpdate =
             let r1 = h1 / h
             let p = { empty 3 with InvR0 = 1.0f / r0; InvR1 = 1.0f / r1; R0OverSum = r0 / (r0 + r1); InvSum = 1.0f / (r0 + r1) }
             match algorithm with
-            | "dpmsolver++" ->
+            | AlgorithmType.DpmSolverPlusPlus ->
                 { p with
                     SampleCoef = ratioSigma
                     D0Coef = -(t.Alpha * (em - 1.0f))
                     D1Coef = t.Alpha * ((em - 1.0f) / h + 1.0f)
                     D2Coef = -(t.Alpha * ((em - 1.0f + h) / (h * h) - 0.5f)) }
-            | "dpmsolver" ->
+            | AlgorithmType.DpmSolver ->
                 { p with
                     SampleCoef = ratioAlpha
                     D0Coef = -(t.Sigma * (ep - 1.0f))
                     D1Coef = -(t.Sigma * ((ep - 1.0f) / h - 1.0f))
                     D2Coef = -(t.Sigma * ((ep - 1.0f - h) / (h * h) - 0.5f)) }
-            | "sde-dpmsolver++" ->
+            | AlgorithmType.SdeDpmSolverPlusPlus ->
                 let twoH = 2.0f * h
                 { p with
                     SampleCoef = ratioSigma * em
@@ -135,7 +132,7 @@ module DpmSolverUpdate =
                     D1Coef = t.Alpha * ((1.0f - e2) / (-2.0f * h) + 1.0f)
                     D2Coef = t.Alpha * ((1.0f - e2 - 2.0f * h) / (twoH * twoH) - 0.5f)
                     NoiseCoef = sdePlusNoise }
-            | other -> invalidArg "algorithm_type" (sprintf "algorithm_type '%s' has no third-order update" other)
+            | AlgorithmType.SdeDpmSolver -> invalidArg "algorithm_type" "algorithm_type 'sde-dpmsolver' has no third-order update"
 
     /// Applies a plan to the sample and the converted outputs (newest first: m0, m1, m2), with noise for the SDE
     /// variants. The divided differences are built as diffusers builds them, D1 = (1/r0)·(m0 − m1) etc., each product
@@ -183,30 +180,31 @@ module DpmSolverUpdate =
             let q = ops.Divide(numerator, Scalar divisor)
             drop numerator
             q
-        let learned = DpmSolverConfig.learnedVariance config
+        let learned = config.VarianceType.PredictsVariance
         let threshold (x0: 'T) =
             let clipped = ops.Threshold(x0, float32 config.DynamicThresholdingRatio, float32 config.SampleMaxValue)
             drop x0
             clipped
-        if isDataPrediction config.AlgorithmType then
+        if config.AlgorithmType.IsDataPrediction then
             let x0 =
                 match config.PredictionType with
-                | "epsilon" ->
+                | PredictionType.Epsilon ->
                     let m = if learned then ops.FirstChannels(modelOutput, 3) else modelOutput
                     let x0 = quotient [ struct (Scalar 1.0f, sample); struct (Scalar -p.Sigma, m) ] p.Alpha
                     drop m
                     x0
-                | "sample" -> modelOutput
-                | "v_prediction" -> combine [ struct (Scalar p.Alpha, sample); struct (Scalar -p.Sigma, modelOutput) ]
-                | _ -> combine [ struct (Scalar 1.0f, sample); struct (Scalar -sigma, modelOutput) ]
+                | PredictionType.Sample -> modelOutput
+                | PredictionType.VPrediction -> combine [ struct (Scalar p.Alpha, sample); struct (Scalar -p.Sigma, modelOutput) ]
+                | PredictionType.FlowPrediction -> combine [ struct (Scalar 1.0f, sample); struct (Scalar -sigma, modelOutput) ]
             if config.Thresholding then threshold x0 else x0
         else
             let eps =
                 match config.PredictionType with
-                | "epsilon" -> if learned then ops.FirstChannels(modelOutput, 3) else modelOutput
-                | "sample" -> quotient [ struct (Scalar 1.0f, sample); struct (Scalar -p.Alpha, modelOutput) ] p.Sigma
-                | "v_prediction" -> combine [ struct (Scalar p.Alpha, modelOutput); struct (Scalar p.Sigma, sample) ]
-                | other -> invalidArg "prediction_type" (sprintf "prediction_type '%s' is not supported by algorithm_type '%s'" other config.AlgorithmType)
+                | PredictionType.Epsilon -> if learned then ops.FirstChannels(modelOutput, 3) else modelOutput
+                | PredictionType.Sample -> quotient [ struct (Scalar 1.0f, sample); struct (Scalar -p.Alpha, modelOutput) ] p.Sigma
+                | PredictionType.VPrediction -> combine [ struct (Scalar p.Alpha, modelOutput); struct (Scalar p.Sigma, sample) ]
+                | PredictionType.FlowPrediction ->
+                    invalidArg "prediction_type" (sprintf "prediction_type 'flow_prediction' is not supported by algorithm_type '%s'" config.AlgorithmType.Text)
             if config.Thresholding then
                 let x0 = quotient [ struct (Scalar 1.0f, sample); struct (Scalar -p.Sigma, eps) ] p.Alpha |> threshold
                 let result = quotient [ struct (Scalar 1.0f, sample); struct (Scalar -p.Alpha, x0) ] p.Sigma
