@@ -13,10 +13,10 @@ namespace Schedulers.Cli;
 /// ops and the memory baseline, and prints one <c>metric NAME VALUE UNIT</c> line per figure (medians after warm-up).
 /// docs/performance.md explains every figure.
 /// </summary>
-internal static class BenchCommand
+internal sealed class BenchCommand : ToolSubcommand<BenchCommand>, IToolSubcommand
 {
-    /// <summary>Builds the command.</summary>
-    public static Command Create()
+    /// <inheritdoc/>
+    public static Command Create(TextWriter? output = null, TextWriter? error = null)
     {
         var quick = new Option<bool>("--quick") { Description = "The short run (the only one; the full suite is bench/, BenchmarkDotNet)." };
         var threads = new Option<int>("--threads") { Description = "Threads for the default-thread figures (0: all processors).", DefaultValueFactory = _ => 0 };
@@ -25,18 +25,14 @@ internal static class BenchCommand
             quick,
             threads,
         };
-        command.SetAction(parse =>
+        return WithAction(command, output, error, NoFailures, run =>
         {
-            if (!parse.GetValue(quick))
-            {
-                parse.InvocationConfiguration.Error.WriteLine("bench: only --quick is available here; run the BenchmarkDotNet suite in bench/ for the full tables");
-                return 2;
-            }
-            var all = parse.GetValue(threads) is > 0 and var t ? t : Environment.ProcessorCount;
-            new QuickBench(parse.InvocationConfiguration.Output, all).Run();
+            if (!run.Parse.GetValue(quick))
+                throw new UsageException("only --quick is available here; run the BenchmarkDotNet suite in bench/ for the full tables");
+            var all = run.Parse.GetValue(threads) is > 0 and var t ? t : Environment.ProcessorCount;
+            new QuickBench(run.Output, all).Run();
             return 0;
         });
-        return command;
     }
 }
 
