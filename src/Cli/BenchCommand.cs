@@ -13,10 +13,10 @@ namespace Schedulers.Cli;
 /// ops and the memory baseline, and prints one <c>metric NAME VALUE UNIT</c> line per figure (medians after warm-up).
 /// docs/performance.md explains every figure.
 /// </summary>
-internal static class BenchCommand
+internal sealed class BenchCommand : ToolSubcommand<BenchCommand>, IToolSubcommand
 {
-    /// <summary>Builds the command.</summary>
-    public static Command Create()
+    /// <inheritdoc/>
+    public static Command Create(TextWriter? output = null, TextWriter? error = null)
     {
         var quick = new Option<bool>("--quick") { Description = "The short run (the only one; the full suite is bench/, BenchmarkDotNet)." };
         var threads = new Option<int>("--threads") { Description = "Threads for the default-thread figures (0: all processors).", DefaultValueFactory = _ => 0 };
@@ -25,18 +25,14 @@ internal static class BenchCommand
             quick,
             threads,
         };
-        command.SetAction(parse =>
+        return WithAction(command, output, error, NoFailures, run =>
         {
-            if (!parse.GetValue(quick))
-            {
-                parse.InvocationConfiguration.Error.WriteLine("bench: only --quick is available here; run the BenchmarkDotNet suite in bench/ for the full tables");
-                return 2;
-            }
-            var all = parse.GetValue(threads) is > 0 and var t ? t : Environment.ProcessorCount;
-            new QuickBench(parse.InvocationConfiguration.Output, all).Run();
+            if (!run.Parse.GetValue(quick))
+                throw new UsageException("only --quick is available here; run the BenchmarkDotNet suite in bench/ for the full tables");
+            var all = run.Parse.GetValue(threads) is > 0 and var t ? t : Environment.ProcessorCount;
+            new QuickBench(run.Output, all).Run();
             return 0;
         });
-        return command;
     }
 }
 
@@ -103,16 +99,36 @@ internal sealed class QuickBench
         return (state, state.Timesteps!.Value[3]);
     }
 
+    /// <summary>The core's Flax-flavour step_pred on random inputs of one shape (the same inputs for every figure).</summary>
+    private sealed class CoreStep
+    {
+        public CoreStep(int[] shape)
+        {
+            Count = Prng.elementCount(shape);
+            Sample = NdArrayModule.normal(shape, Prng.key(1));
+            Model = NdArrayModule.normal(shape, Prng.key(2));
+            (State, Timestep) = SdeState(Flavour.Flax);
+        }
+
+        public int Count { get; }
+        public NdArray Sample { get; }
+        public NdArray Model { get; }
+        public ScoreSdeVeState State { get; }
+        public float Timestep { get; }
+        public PrngKey Key { get; } = Prng.key(7);
+
+        /// <summary>The median time of one step_pred call in nanoseconds (<see cref="MedianNs"/>).</summary>
+        public double PredNs(int inner, int reps, int warmup) =>
+            MedianNs(() => ScoreSdeVe.stepPred(State, Model, Timestep, Sample, Key), inner, reps, warmup);
+    }
+
     private void RunLarge()
     {
-        var n = Prng.elementCount(Large);
-        var sample = NdArrayModule.normal(Large, Prng.key(1));
-        var model = NdArrayModule.normal(Large, Prng.key(2));
-        var (state, t) = SdeState(Flavour.Flax);
-        var key = Prng.key(7);
+        var step = new CoreStep(Large);
+        var (n, sample, model, key) = (step.Count, step.Sample, step.Model, step.Key);
 
         // Core step_pred (Flax flavour: JAX-exact noise drawn inside the fused pass).
-        var core = MedianNs(() => ScoreSdeVe.stepPred(state, model, t, sample, key), 3, 9, 3);
+        var core = step.PredNs(3, 9, 3);
         Metric("sde_step_pred_core_ns_per_elem", core / n, "ns");
 
         // The same step as plain TorchSharp ops, as a direct port of diffusers' step_pred would write it.
@@ -176,17 +192,14 @@ internal sealed class QuickBench
 
     private void RunSmallCore()
     {
-        var sample = NdArrayModule.normal(Small, Prng.key(1));
-        var model = NdArrayModule.normal(Small, Prng.key(2));
-        var (state, t) = SdeState(Flavour.Flax);
-        var key = Prng.key(7);
+        var step = new CoreStep(Small);
         // Per-call cost at 4×3×8×8 (768 elements): the fixed overhead of a step.
-        var core = MedianNs(() => ScoreSdeVe.stepPred(state, model, t, sample, key), 2000, 15, 2000);
+        var core = step.PredNs(2000, 15, 2000);
         Metric("step_overhead_small_us", core / 1000, "us");
         // The same step with the noise given: the fixed cost without the 768 normals.
         var z = NdArrayModule.normal(Small, Prng.key(3));
         var ops = NdArrayBackend.Default;
-        var given = MedianNs(() => ScoreSdeVe.stepPredWithNoise(ops, state, model, t, sample, z), 2000, 15, 2000);
+        var given = MedianNs(() => ScoreSdeVe.stepPredWithNoise(ops, step.State, step.Model, step.Timestep, step.Sample, z), 2000, 15, 2000);
         Metric("step_overhead_small_given_noise_us", given / 1000, "us");
     }
 
@@ -198,14 +211,9 @@ internal sealed class QuickBench
 
     private void RunDefaultThreads()
     {
-        var n = Prng.elementCount(Large);
-        var sample = NdArrayModule.normal(Large, Prng.key(1));
-        var model = NdArrayModule.normal(Large, Prng.key(2));
-        var (state, t) = SdeState(Flavour.Flax);
-        var key = Prng.key(7);
-        var core = MedianNs(() => ScoreSdeVe.stepPred(state, model, t, sample, key), 3, 9, 3);
-        Metric($"sde_step_pred_core_{_allThreads}threads_ns_per_elem", core / n, "ns");
-        Metric($"sde_step_pred_torch_{_allThreads}threads_ns_per_elem", PlainTorchStepNs(Large, 3, 9) / n, "ns");
+        var step = new CoreStep(Large);
+        Metric($"sde_step_pred_core_{_allThreads}threads_ns_per_elem", step.PredNs(3, 9, 3) / step.Count, "ns");
+        Metric($"sde_step_pred_torch_{_allThreads}threads_ns_per_elem", PlainTorchStepNs(Large, 3, 9) / step.Count, "ns");
     }
 
     /// <summary>diffusers' <c>ScoreSdeVeScheduler.step_pred</c> transcribed op for op into TorchSharp.</summary>

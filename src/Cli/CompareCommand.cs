@@ -9,7 +9,7 @@ namespace Schedulers.Cli;
 
 /// <summary><c>schedulers compare</c>: a grid of schedulers × NFE on one target, each cell a full sampling run with
 /// the same seed and metrics key, written as compare.md, compare.csv and compare.png (sliced W2 against NFE).</summary>
-public static class CompareCommand
+public sealed class CompareCommand : ToolSubcommand<CompareCommand>, IToolSubcommand
 {
     /// <summary>The manifest written after compare.csv, compare.md and compare.png (<see cref="RunFiles"/>).</summary>
     public const string ManifestName = "compare.manifest.json";
@@ -20,67 +20,40 @@ public static class CompareCommand
     /// <summary>One cell of the grid.</summary>
     public sealed record Row(string Scheduler, string Sampler, int Steps, int Nfe, QualityReport Report, double Seconds);
 
-    /// <summary>Builds the command; output goes to the given writers (the console when null).</summary>
+    /// <inheritdoc/>
     public static Command Create(TextWriter? output = null, TextWriter? error = null)
     {
-        Option<string?> Text(string name, string description) => new(name) { Description = description, Arity = ArgumentArity.ZeroOrOne };
-        var schedulers = Text("--schedulers", "Comma-separated schedulers, each optionally with config options by their diffusers names after colons, e.g. dpm,dpm:use_karras_sigmas=true,karras,sde-ve:snr=0.16,heun:rho=7 (default dpm,karras,sde-ve).");
-        var nfe = Text("--nfe", "Comma-separated NFE budgets (default 5,10,20,35,50,100,200,500,1000); each is turned into the step count that spends at most that many model evaluations, but at least the scheduler's fewest steps (KarrasVe: 2 steps, 3 NFE).");
-        var samples = Text("--samples", "Samples per cell (default 2000).");
-        var seed = Text("--seed", "Seed (default 0).");
-        var target = Text("--target", "ring8 (default), grid, moons, line1d or gaussian64.");
-        var outDir = Text("--out", "Output folder (default: the current folder).");
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress lines on stderr." };
+        var schedulers = TextOption("--schedulers", "Comma-separated schedulers, each optionally with config options by their diffusers names after colons, e.g. dpm,dpm:use_karras_sigmas=true,karras,sde-ve:snr=0.16,heun:rho=7 (default dpm,karras,sde-ve).");
+        var nfe = TextOption("--nfe", "Comma-separated NFE budgets (default 5,10,20,35,50,100,200,500,1000); each is turned into the step count that spends at most that many model evaluations, but at least the scheduler's fewest steps (KarrasVe: 2 steps, 3 NFE).");
+        var samples = TextOption("--samples", "Samples per cell (default 2000).");
+        var seed = TextOption("--seed", "Seed (default 0).");
+        var target = TextOption("--target", "ring8 (default), grid, moons, line1d or gaussian64.");
+        var outDir = TextOption("--out", "Output folder (default: the current folder).");
+        var quiet = QuietOption("No progress lines on stderr.");
         var command = new Command("compare", "Sample one target with each scheduler at each NFE; write compare.md, compare.csv and compare.png (sliced W2 vs NFE).")
         {
             schedulers, nfe, samples, seed, target, outDir, quiet,
         };
-        command.SetAction(parse =>
+        // A run fails when the disk fails while writing.
+        return WithAction(command, output, error, x => x is IOException, run =>
         {
-            var o = output ?? Console.Out;
-            var e = error ?? Console.Error;
-            try
-            {
-                string? Read(Option<string?> option)
-                {
-                    var value = parse.GetValue(option);
-                    if (parse.GetResult(option) is { Implicit: false } && string.IsNullOrEmpty(value)) throw new UsageException($"{option.Name} needs a value");
-                    return value;
-                }
-                var entries = (Read(schedulers) ?? "dpm,karras,sde-ve").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToArray();
-                var budgets = Read(nfe) is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v =>
-                    int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1 && n <= 100_000 ? n
-                        : throw new UsageException($"--nfe has '{v}' but each NFE must be an integer from 1 to 100000")).Distinct().Order().ToArray() : DefaultNfe;
-                int count = Read(samples) is { } s ? (int.TryParse(s, out var c) && c >= 2 && c <= 10_000_000 ? c : throw new UsageException($"--samples is '{s}' but must be an integer from 2 to 10000000")) : 2000;
-                uint seedValue = Read(seed) is { } sd ? (uint.TryParse(sd, out var v) ? v : throw new UsageException($"--seed is '{sd}' but must be an integer from 0 to 4294967295")) : 0;
-                var t = SampleCommand.TargetByName(Read(target) ?? "ring8");
-                var kinds = entries.Select(entry => Entry(entry, t)).ToArray();
-                MemoryBudget.Check(count, t.Dimension, "--samples", "lower --samples");
-                var folder = OutputFolder.Prepare(Read(outDir) ?? ".", "--out");
-                var progress = parse.GetValue(quiet) ? TextWriter.Null : e;
-                var rows = RunGrid(kinds, budgets, t, count, seedValue, progress);
-                var floor = Evaluate(t, Targets.sample(Prng.foldIn(0xE8AC7u, Prng.key(seedValue)), count, t));
-                Write(folder, t, count, seedValue, rows, floor, o);
-                return 0;
-            }
-            catch (UsageException u)
-            {
-                e.WriteLine($"compare: {u.Message}");
-                return 2;
-            }
-            catch (IOException io)
-            {
-                // A disk that fills or fails while writing: the files written atomically are the previous ones.
-                e.WriteLine($"compare: {io.Message}");
-                return 1;
-            }
+            var entries = (run.NonEmptyText(schedulers) ?? "dpm,karras,sde-ve").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToArray();
+            var budgets = run.NonEmptyText(nfe) is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v =>
+                int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1 && n <= 100_000 ? n
+                    : throw new UsageException($"--nfe has '{v}' but each NFE must be an integer from 1 to 100000")).Distinct().Order().ToArray() : DefaultNfe;
+            int count = run.NonEmptyText(samples) is { } s ? (int.TryParse(s, out var c) && c >= 2 && c <= 10_000_000 ? c : throw new UsageException($"--samples is '{s}' but must be an integer from 2 to 10000000")) : 2000;
+            uint seedValue = run.NonEmptyText(seed) is { } sd ? (uint.TryParse(sd, out var v) ? v : throw new UsageException($"--seed is '{sd}' but must be an integer from 0 to 4294967295")) : 0;
+            var t = SampleCommand.TargetByName(run.NonEmptyText(target) ?? "ring8");
+            var kinds = entries.Select(entry => Entry(entry, t)).ToArray();
+            MemoryBudget.Check(count, t.Dimension, "--samples", "lower --samples");
+            var folder = OutputFolder.Prepare(run.NonEmptyText(outDir) ?? ".", "--out");
+            var progress = run.Parse.GetValue(quiet) ? TextWriter.Null : run.Error;
+            var rows = RunGrid(kinds, budgets, t, count, seedValue, progress);
+            var floor = Evaluate(t, Targets.sample(Prng.foldIn(0xE8AC7u, Prng.key(seedValue)), count, t));
+            Write(folder, t, count, seedValue, rows, floor, run.Output);
+            return 0;
         });
-        return command;
     }
-
-    /// <summary>Parses and runs <c>compare</c> with the given arguments, writing to the given writers; returns the exit code.</summary>
-    public static int Invoke(string[] args, TextWriter output, TextWriter error) =>
-        CommandInvoker.Invoke(Create(output, error), args, output, error);
 
     /// <summary>The metrics of a cell: the reference sample is at least as large as the cell (4096 points or more),
     /// so that its own noise does not hide the cell's.</summary>

@@ -4,10 +4,10 @@ using Schedulers.Conformance;
 namespace Schedulers.Cli;
 
 /// <summary><c>schedulers conformance PATH...</c>: checks golden files and prints per-file and total counts.</summary>
-internal static class ConformanceCommand
+internal sealed class ConformanceCommand : ToolSubcommand<ConformanceCommand>, IToolSubcommand
 {
-    /// <summary>Builds the command.</summary>
-    public static Command Create()
+    /// <inheritdoc/>
+    public static Command Create(TextWriter? output = null, TextWriter? error = null)
     {
         var paths = new Argument<string[]>("paths")
         {
@@ -20,18 +20,15 @@ internal static class ConformanceCommand
             paths,
             verbose,
         };
-        command.SetAction(parse =>
+        // An unreadable or malformed golden file is a failed case in the counts (ConformanceRunner.CheckPath).
+        return WithAction(command, output, error, NoFailures, run =>
         {
-            var given = parse.GetValue(paths) ?? Array.Empty<string>();
+            var given = run.Parse.GetValue(paths) ?? Array.Empty<string>();
             var missing = given.Where(p => !File.Exists(p) && !Directory.Exists(p)).ToList();
             if (missing.Count > 0)
-            {
-                parse.InvocationConfiguration.Error.WriteLine($"conformance: no golden file or directory at {string.Join(", ", missing.Select(m => $"'{m}'"))}");
-                return 2;
-            }
-            var (passed, failed, _) = ConformanceRunner.CreateDefault().Run(given, parse.InvocationConfiguration.Output, parse.GetValue(verbose));
-            return failed == 0 && passed > 0 ? 0 : 1;
+                throw new UsageException($"no golden file or directory at {string.Join(", ", missing.Select(m => $"'{m}'"))}");
+            var (passed, failed, _) = ConformanceRunner.CreateDefault().Run(given, run.Output, run.Parse.GetValue(verbose));
+            return failed == 0 && passed > 0 ? 0 : FailureExitCode;
         });
-        return command;
     }
 }

@@ -8,12 +8,12 @@ namespace Schedulers.Cli;
 /// <summary><c>schedulers merge</c>: joins the parts written by <c>schedulers sample --shard i/n</c> into the full
 /// samples.csv/.npy/.png (with the quality report), after checking that the parts belong to one run and cover it
 /// exactly.</summary>
-public static partial class MergeCommand
+public sealed partial class MergeCommand : ToolSubcommand<MergeCommand>, IToolSubcommand
 {
     [GeneratedRegex(@"^samples\.part-(\d+)-of-(\d+)\.csv$")]
     private static partial Regex PartName();
 
-    /// <summary>Builds the command; output goes to the given writers (the console when null).</summary>
+    /// <inheritdoc/>
     public static Command Create(TextWriter? output = null, TextWriter? error = null)
     {
         var paths = new Argument<string[]>("paths")
@@ -21,45 +21,18 @@ public static partial class MergeCommand
             Description = "Part files (samples.part-i-of-n.csv) or folders holding them (default: the current folder).",
             Arity = ArgumentArity.ZeroOrMore,
         };
-        var outDir = new Option<string?>("--out") { Description = "Output folder (default: the current folder).", Arity = ArgumentArity.ZeroOrOne };
+        var outDir = TextOption("--out", "Output folder (default: the current folder).");
         var command = new Command("merge", "Join the parts of a sharded `schedulers sample` run into samples.csv/.npy/.png with the quality report.")
         {
             paths, outDir,
         };
-        command.SetAction(parse =>
+        // A run fails when its parts are from different runs or leave a gap, or the disk fails while writing.
+        return WithAction(command, output, error, x => x is InvalidDataException or IOException, run =>
         {
-            var o = output ?? Console.Out;
-            var e = error ?? Console.Error;
-            try
-            {
-                var given = parse.GetValue(paths) is { Length: > 0 } p ? p : ["."];
-                var dir = parse.GetValue(outDir);
-                if (parse.GetResult(outDir) is not null && string.IsNullOrEmpty(dir)) throw new UsageException("--out needs a value");
-                return Merge(given, dir ?? ".", o);
-            }
-            catch (UsageException u)
-            {
-                e.WriteLine($"merge: {u.Message}");
-                return 2;
-            }
-            catch (InvalidDataException d)
-            {
-                e.WriteLine($"merge: {d.Message}");
-                return 1;
-            }
-            catch (IOException io)
-            {
-                // A disk that fills or fails while writing: each file is the previous one or the new one, whole.
-                e.WriteLine($"merge: {io.Message}");
-                return 1;
-            }
+            var given = run.Parse.GetValue(paths) is { Length: > 0 } p ? p : ["."];
+            return Merge(given, run.NonEmptyText(outDir) ?? ".", run.Output);
         });
-        return command;
     }
-
-    /// <summary>Parses and runs <c>merge</c> with the given arguments, writing to the given writers; returns the exit code.</summary>
-    public static int Invoke(string[] args, TextWriter output, TextWriter error) =>
-        CommandInvoker.Invoke(Create(output, error), args, output, error);
 
     /// <summary>The <c>key=value</c> fields and the sampler name of a sample file's comment line.</summary>
     public static (Dictionary<string, string> Fields, string Name) ParseComment(string comment)

@@ -12,114 +12,68 @@ namespace Schedulers.Cli;
 /// the target's exact model output, prints the quality report and the wall time, and writes samples.csv,
 /// samples.npy and samples.png (with <c>--shard i/n</c>: only its part, samples.part-i-of-n.csv, for
 /// <c>schedulers merge</c>).</summary>
-public static class SampleCommand
+public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcommand
 {
     /// <summary>The key of the metrics' reference sample and projection directions (fixed, so that reports of
     /// different seeds and schedulers are measured against the same reference).</summary>
     public static readonly PrngKey MetricsKey = Prng.key(20260127);
 
-    /// <summary>Builds the command; output goes to <paramref name="output"/>/<paramref name="error"/> (the
-    /// console when null).</summary>
+    /// <inheritdoc/>
     public static Command Create(TextWriter? output = null, TextWriter? error = null)
     {
-        // Every value is read as text and checked here, so that a bad value gives one line naming it and exit code 2
-        // (unknown and repeated options get the same from ParseErrors).
-        Option<string?> Text(string name, string description) =>
-            new(name) { Description = description, Arity = ArgumentArity.ZeroOrOne };
-        var scheduler = Text("--scheduler", "dpm (DPM-Solver++ 2M, default), karras (KarrasVe), sde-ve (ScoreSdeVe predictor-corrector) or heun (EDM Heun, Karras et al. 2022 Alg. 1).");
-        var steps = Text("--steps", "Number of inference steps (default 20).");
-        var samples = Text("--samples", "Number of samples N (default 2000).");
-        var seed = Text("--seed", "Seed of the JAX key, 0 … 4294967295 (default 0); sample g uses fold_in(key, g).");
-        var target = Text("--target", "ring8 (default), grid, moons, line1d or gaussian64.");
-        var batchSize = Text("--batch-size", "Samples per core-loop call (default 256); the samples do not depend on it.");
-        var outDir = Text("--out", "Output folder (default: the current folder).");
-        var configFile = Text("--config-file", "A diffusers scheduler_config.json for the scheduler.");
-        var shard = Text("--shard", "i/n: compute only shard i (0-based) of n and write samples.part-i-of-n.csv.");
-        var model = Text("--model", "A trained network instead of the target's exact model: TorchScript (.pt), ONNX (.onnx), or a model written by `schedulers train` (with its .json sidecar), with forward(x [B,D], sigma_or_t [B]) -> [B,D].");
-        var modelOutput = Text("--model-output", "What --model returns: score, epsilon, x0 or v.");
-        var modelInput = Text("--model-input", "What --model is conditioned on: sigma (VE noise level, default) or t (DPM-Solver's VP timestep).");
+        var scheduler = TextOption("--scheduler", "dpm (DPM-Solver++ 2M, default), karras (KarrasVe), sde-ve (ScoreSdeVe predictor-corrector) or heun (EDM Heun, Karras et al. 2022 Alg. 1).");
+        var steps = TextOption("--steps", "Number of inference steps (default 20).");
+        var samples = TextOption("--samples", "Number of samples N (default 2000).");
+        var seed = TextOption("--seed", "Seed of the JAX key, 0 … 4294967295 (default 0); sample g uses fold_in(key, g).");
+        var target = TextOption("--target", "ring8 (default), grid, moons, line1d or gaussian64.");
+        var batchSize = TextOption("--batch-size", "Samples per core-loop call (default 256); the samples do not depend on it.");
+        var outDir = TextOption("--out", "Output folder (default: the current folder).");
+        var configFile = TextOption("--config-file", "A diffusers scheduler_config.json for the scheduler.");
+        var shard = TextOption("--shard", "i/n: compute only shard i (0-based) of n and write samples.part-i-of-n.csv.");
+        var model = TextOption("--model", "A trained network instead of the target's exact model: TorchScript (.pt), ONNX (.onnx), or a model written by `schedulers train` (with its .json sidecar), with forward(x [B,D], sigma_or_t [B]) -> [B,D].");
+        var modelOutput = TextOption("--model-output", "What --model returns: score, epsilon, x0 or v.");
+        var modelInput = TextOption("--model-input", "What --model is conditioned on: sigma (VE noise level, default) or t (DPM-Solver's VP timestep).");
         var config = new Option<string[]>("--config")
         {
             Description = "key=value: a scheduler config option by its diffusers name (repeatable), e.g. algorithm_type=sde-dpmsolver++.",
             Arity = ArgumentArity.ZeroOrMore,
         };
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar." };
+        var quiet = QuietOption("No progress bar.");
         var command = new Command("sample", "Sample a built-in target with a scheduler and the target's exact model; print the quality report; write samples.csv/.npy/.png.")
         {
             scheduler, steps, samples, seed, target, batchSize, outDir, config, configFile, shard, quiet,
             model, modelOutput, modelInput,
         };
-        command.SetAction(parse =>
+        // A run fails when the model fails while sampling (a model that does not load is a usage error) or the disk
+        // fails while writing.
+        return WithAction(command, output, error, x => x is ModelException or IOException, run =>
         {
-            var o = output ?? Console.Out;
-            var e = error ?? Console.Error;
-            try
+            if (run.Parse.GetResult(config) is { Tokens.Count: 0, Implicit: false })
+                throw new UsageException("--config needs a value key=value");
+            var request = new SampleRequest
             {
-                if (parse.GetResult(config) is { Tokens.Count: 0, Implicit: false })
-                    throw new UsageException("--config needs a value key=value");
-                string? Read(Option<string?> option)
-                {
-                    var value = parse.GetValue(option);
-                    if (parse.GetResult(option) is { } given && string.IsNullOrEmpty(value) && given.Tokens.Count == 0 && !given.Implicit)
-                        throw new UsageException($"{option.Name} needs a value");
-                    return value;
-                }
-                var request = new SampleRequest
-                {
-                    Scheduler = SamplerConfigs.ParseKind(Value(Read(scheduler), "--scheduler", "dpm")),
-                    Steps = Int(Read(steps), "--steps", 20, 1, ConfigLimits.MaxInferenceSteps),
-                    Samples = Int(Read(samples), "--samples", 2000, 1, 50_000_000),
-                    Seed = Seed(Read(seed)),
-                    Target = TargetByName(Value(Read(target), "--target", "ring8")),
-                    BatchSize = Int(Read(batchSize), "--batch-size", 256, 1, 10_000_000),
-                    OutDir = Value(Read(outDir), "--out", "."),
-                    ConfigPairs = parse.GetValue(config) ?? [],
-                    ConfigFile = parse.GetResult(configFile) is null ? null : Value(Read(configFile), "--config-file", ""),
-                    Shard = parse.GetResult(shard) is null ? null : Shard(Read(shard)),
-                    Progress = !parse.GetValue(quiet) && error is null && !Console.IsErrorRedirected,
-                    Model = parse.GetResult(model) is null ? null : Value(Read(model), "--model", ""),
-                    ModelOutput = ModelOutputOf(Read(modelOutput), parse.GetResult(model) is not null),
-                    ModelInput = ModelInputOf(Read(modelInput)),
-                };
-                if (request.Model is null && (parse.GetResult(modelOutput) is not null || parse.GetResult(modelInput) is not null))
-                    throw new UsageException("--model-output and --model-input need --model");
-                if (request.Model is not null && request.ModelInput.IsTimestep && request.Scheduler != SchedulerKind.Dpm)
-                    throw new UsageException($"--model-input t serves only --scheduler dpm (the VP timestep), not {SamplerConfigs.Name(request.Scheduler)}; use a σ-conditioned model");
-                return Execute(request, o, e);
-            }
-            catch (UsageException u)
-            {
-                e.WriteLine($"sample: {u.Message}");
-                return 2;
-            }
-            catch (ModelException m)
-            {
-                // A model that failed while sampling (a load failure is a UsageException).
-                e.WriteLine($"sample: {m.Message}");
-                return 1;
-            }
-            catch (IOException io)
-            {
-                // A disk that fills or fails while writing: each file is the previous one or the new one, whole.
-                e.WriteLine($"sample: {io.Message}");
-                return 1;
-            }
+                Scheduler = SamplerConfigs.ParseKind(run.NonEmptyText(scheduler) ?? "dpm"),
+                Steps = run.Int(steps, 20, 1, ConfigLimits.MaxInferenceSteps),
+                Samples = run.Int(samples, 2000, 1, 50_000_000),
+                Seed = run.Seed(seed),
+                Target = TargetByName(run.NonEmptyText(target) ?? "ring8"),
+                BatchSize = run.Int(batchSize, 256, 1, 10_000_000),
+                OutDir = run.NonEmptyText(outDir) ?? ".",
+                ConfigPairs = run.Parse.GetValue(config) ?? [],
+                ConfigFile = run.NonEmptyText(configFile),
+                Shard = run.Parse.GetResult(shard) is null ? null : Shard(run.Text(shard)),
+                Progress = run.Progress(quiet),
+                Model = run.NonEmptyText(model),
+                ModelOutput = ModelOutputOf(run.Text(modelOutput), run.Parse.GetResult(model) is not null),
+                ModelInput = ModelInputOf(run.Text(modelInput)),
+            };
+            if (request.Model is null && (run.Parse.GetResult(modelOutput) is not null || run.Parse.GetResult(modelInput) is not null))
+                throw new UsageException("--model-output and --model-input need --model");
+            if (request.Model is not null && request.ModelInput.IsTimestep && request.Scheduler != SchedulerKind.Dpm)
+                throw new UsageException($"--model-input t serves only --scheduler dpm (the VP timestep), not {SamplerConfigs.Name(request.Scheduler)}; use a σ-conditioned model");
+            return Execute(request, run.Output, run.Error);
         });
-        return command;
     }
-
-    /// <summary>Parses and runs <c>sample</c> with the given arguments (as the tool would), writing to the given
-    /// writers; returns the exit code.</summary>
-    public static int Invoke(string[] args, TextWriter output, TextWriter error) =>
-        CommandInvoker.Invoke(Create(output, error), args, output, error);
-
-    private static string Value(string? given, string option, string fallback) =>
-        given switch
-        {
-            null when fallback.Length > 0 => fallback,
-            null or "" => throw new UsageException($"{option} needs a value"),
-            _ => given,
-        };
 
     private static ModelOutputKind ModelOutputOf(string? given, bool haveModel)
     {
@@ -134,23 +88,6 @@ public static class SampleCommand
         if (given is null) return ModelInputKind.Sigma;
         try { return ModelConversion.parseInput(given); }
         catch (ArgumentException) { throw new UsageException($"--model-input is '{given}' but must be sigma or t"); }
-    }
-
-    private static int Int(string? given, string option, int fallback, int min, int max)
-    {
-        if (given is null) return fallback;
-        if (!int.TryParse(given, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v))
-            throw new UsageException($"{option} is '{given}' but must be an integer");
-        if (v < min || v > max) throw new UsageException($"{option} is {v} but must be between {min} and {max}");
-        return v;
-    }
-
-    private static uint Seed(string? given)
-    {
-        if (given is null) return 0;
-        if (!uint.TryParse(given, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v))
-            throw new UsageException($"--seed is '{given}' but must be an integer from 0 to 4294967295");
-        return v;
     }
 
     /// <summary>The built-in target of a <c>--target</c> value.</summary>

@@ -8,74 +8,14 @@ namespace Schedulers.Conformance.Checkers;
 /// per <c>num_inference_steps</c> the schedule after <c>set_timesteps</c> + <c>set_sigmas</c>, <c>get_adjacent_sigma</c>
 /// at every index, <c>step_pred</c>/<c>step_correct</c> with the recorded key, and the predictor–corrector loop.
 /// </summary>
-public sealed class SdeVeFlaxChecker : IGoldenChecker
+public sealed class SdeVeFlaxChecker() : SdeVeChecker("flax", casesRequired: true, moreRootFields: [], moreRunFields: ["pc_loop"])
 {
     private const string KeyDiscipline = "key, sub = split(key) before every step_correct and step_pred; PRNGKey(0)";
 
-    /// <inheritdoc />
-    public bool Recognises(JsonValue root) =>
-        Golden.Field(root, "scheduler") is JsonValue.String { Item: "ScoreSdeVeScheduler" }
-        && Golden.Field(root, "framework") is JsonValue.String { Item: "flax" };
+    private protected override ScoreSdeVeState CreateState(ScoreSdeVeConfig config) => ScoreSdeVe.createState(config);
 
-    /// <inheritdoc />
-    public IEnumerable<CaseResult> Check(JsonValue root)
+    private protected override IEnumerable<CaseResult> Run(string name, ScoreSdeVeConfig config, int n, JsonValue run, NdArray sample)
     {
-        if (SdeVeGolden.Unknown("root", root, "framework", "scheduler", "cases", "source", "notes", "sample") is { } rootReason)
-        {
-            yield return CaseResult.Skip("(file)", rootReason);
-            yield break;
-        }
-        var sample = SdeVeGolden.Sample(root);
-        var cases = Golden.Items(Golden.Require(root, "cases", "root"), "cases");
-        for (int c = 0; c < cases.Length; c++)
-        {
-            var name = $"cases[{c}]";
-            var item = cases[c];
-            var reason = SdeVeGolden.Unknown(name, item, "config", "create_state", "runs")
-                ?? SdeVeGolden.UnknownConfig(Golden.Require(item, "config", name), name + ".config");
-            if (reason is not null)
-            {
-                yield return CaseResult.Skip(name, reason);
-                continue;
-            }
-            var config = SdeVeGolden.ParseConfig(Golden.Require(item, "config", name));
-            if (Golden.Field(item, "create_state") is { } created)
-                yield return CreateState(name + "/create_state", config, created);
-            var runs = Golden.Field(item, "runs") is { } r ? Golden.Items(r, name + ".runs") : Array.Empty<JsonValue>();
-            for (int k = 0; k < runs.Length; k++)
-            {
-                foreach (var result in Run($"{name}/runs[{k}]", config, runs[k], sample)) yield return result;
-            }
-        }
-    }
-
-    private static CaseResult CreateState(string name, ScoreSdeVeConfig config, JsonValue expected)
-    {
-        if (SdeVeGolden.Unknown(name, expected, "timesteps", "discrete_sigmas", "sigmas") is { } reason) return CaseResult.Skip(name, reason);
-        return CaseChecker.Run(name, c => CompareState(c, expected, ScoreSdeVe.createState(config)));
-    }
-
-    /// <summary>Compares the state arrays the JSON object records.</summary>
-    internal static void CompareState(CaseChecker c, JsonValue expected, ScoreSdeVeState state)
-    {
-        foreach (var (field, actual) in new[] { ("timesteps", state.Timesteps), ("discrete_sigmas", state.DiscreteSigmas), ("sigmas", state.Sigmas) })
-        {
-            if (Golden.Field(expected, field) is not { } e) continue;
-            if (actual is null) throw new InvalidOperationException($"{field} is None in the state");
-            c.Compare(field, GoldenArray.Parse(e, c.Name + "." + field), actual.Value, Tolerance.Schedule);
-        }
-    }
-
-    private static IEnumerable<CaseResult> Run(string name, ScoreSdeVeConfig config, JsonValue run, NdArray sample)
-    {
-        var reason = SdeVeGolden.Unknown(name, run, "num_inference_steps", "timesteps", "discrete_sigmas", "sigmas", "adjacent_sigma_all_indices", "steps", "pc_loop");
-        if (reason is not null)
-        {
-            yield return CaseResult.Skip(name, reason);
-            yield break;
-        }
-        int n = (int)Golden.Number(Golden.Require(run, "num_inference_steps", name), name);
-        name += $"(n={n})";
         // The pipeline's order: set_timesteps(n), then set_sigmas(n) (which reuses those timesteps).
         ScoreSdeVeState? state = null;
         ScoreSdeVeState Schedule() => state ??= ScoreSdeVe.setSigmas(config, n, ScoreSdeVe.setTimesteps(config, n, ScoreSdeVe.createState(config)));

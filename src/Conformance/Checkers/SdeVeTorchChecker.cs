@@ -11,48 +11,12 @@ namespace Schedulers.Conformance.Checkers;
 /// with the recorded noise fed as the draw, and
 /// <c>full_loop_generator</c>, diffusers' unit-test loop with one generator shared by every call.
 /// </summary>
-public sealed class SdeVeTorchChecker : IGoldenChecker
+public sealed class SdeVeTorchChecker() : SdeVeChecker("torch", casesRequired: false, moreRootFields: ["full_loop_generator"], moreRunFields: [])
 {
-    /// <inheritdoc />
-    public bool Recognises(JsonValue root) =>
-        Golden.Field(root, "scheduler") is JsonValue.String { Item: "ScoreSdeVeScheduler" }
-        && Golden.Field(root, "framework") is JsonValue.String { Item: "torch" };
+    private protected override ScoreSdeVeState CreateState(ScoreSdeVeConfig config) => new ScoreSdeVeScheduler(config).State;
 
-    /// <inheritdoc />
-    public IEnumerable<CaseResult> Check(JsonValue root)
+    private protected override IEnumerable<CaseResult> CheckMore(JsonValue root, NdArray sample)
     {
-        if (SdeVeGolden.Unknown("root", root, "framework", "scheduler", "cases", "source", "notes", "sample", "full_loop_generator") is { } rootReason)
-        {
-            yield return CaseResult.Skip("(file)", rootReason);
-            yield break;
-        }
-        var sample = SdeVeGolden.Sample(root);
-        var cases = Golden.Field(root, "cases") is { } cs ? Golden.Items(cs, "cases") : Array.Empty<JsonValue>();
-        for (int c = 0; c < cases.Length; c++)
-        {
-            var name = $"cases[{c}]";
-            var item = cases[c];
-            var reason = SdeVeGolden.Unknown(name, item, "config", "create_state", "runs")
-                ?? SdeVeGolden.UnknownConfig(Golden.Require(item, "config", name), name + ".config");
-            if (reason is not null)
-            {
-                yield return CaseResult.Skip(name, reason);
-                continue;
-            }
-            var config = SdeVeGolden.ParseConfig(Golden.Require(item, "config", name));
-            if (Golden.Field(item, "create_state") is { } created)
-            {
-                var createName = name + "/create_state";
-                yield return SdeVeGolden.Unknown(createName, created, "timesteps", "discrete_sigmas", "sigmas") is { } r
-                    ? CaseResult.Skip(createName, r)
-                    : CaseChecker.Run(createName, ch => SdeVeFlaxChecker.CompareState(ch, created, new ScoreSdeVeScheduler(config).State));
-            }
-            var runs = Golden.Field(item, "runs") is { } rs ? Golden.Items(rs, name + ".runs") : Array.Empty<JsonValue>();
-            for (int k = 0; k < runs.Length; k++)
-            {
-                foreach (var result in Run($"{name}/runs[{k}]", config, runs[k], sample)) yield return result;
-            }
-        }
         var loops = Golden.Field(root, "full_loop_generator") is { } fl ? Golden.Items(fl, "full_loop_generator") : Array.Empty<JsonValue>();
         for (int k = 0; k < loops.Length; k++)
         {
@@ -74,16 +38,8 @@ public sealed class SdeVeTorchChecker : IGoldenChecker
         }
     }
 
-    private static IEnumerable<CaseResult> Run(string name, ScoreSdeVeConfig config, JsonValue run, NdArray sample)
+    private protected override IEnumerable<CaseResult> Run(string name, ScoreSdeVeConfig config, int n, JsonValue run, NdArray sample)
     {
-        var reason = SdeVeGolden.Unknown(name, run, "num_inference_steps", "timesteps", "discrete_sigmas", "sigmas", "adjacent_sigma_all_indices", "steps");
-        if (reason is not null)
-        {
-            yield return CaseResult.Skip(name, reason);
-            yield break;
-        }
-        int n = (int)Golden.Number(Golden.Require(run, "num_inference_steps", name), name);
-        name += $"(n={n})";
         ScoreSdeVeScheduler? scheduler = null;
         ScoreSdeVeScheduler Scheduler()
         {
