@@ -195,8 +195,8 @@ module FusedKarras =
         let keys = Prng.split 2 key
         let sample, model = NdArray.normal shape keys[0], NdArray.normal shape keys[1]
         let run (ops: IBackend<NdArray, PrngKey>) =
-            let noised = KarrasVe.addNoiseToInputWith ops s sample sigma key
-            let step = KarrasVe.stepWith ops s model noised.SigmaHat sigmaPrev noised.SampleHat
-            let correct = KarrasVe.stepCorrectWith ops s model noised.SigmaHat sigmaPrev noised.SampleHat step.PrevSample step.Derivative
+            let noised = KarrasVe.addNoiseToInputOn ops s sample sigma key
+            let step = KarrasVe.stepOn ops s model noised.SigmaHat sigmaPrev noised.SampleHat
+            let correct = KarrasVe.stepCorrectOn ops s model noised.SigmaHat sigmaPrev noised.SampleHat step.PrevSample step.Derivative
             [ noised.SampleHat; step.PrevSample; step.Derivative; step.PredOriginalSample; correct.PrevSample; correct.PredOriginalSample ]
         run fused = run generic

@@ -96,7 +96,7 @@ module Churn =
         let state = ready flavour config n
         let sigma = sigmaOf state pick
         let x = sampleOf shape key
-        let noised = KarrasVe.addNoiseToInputWith ops state x sigma key
+        let noised = KarrasVe.addNoiseToInputOn ops state x sigma key
         noised.SigmaHat >= sigma && noised.SampleHat.Shape = x.Shape
 
     [<Property>]
@@ -106,7 +106,7 @@ module Churn =
         let x = sampleOf shape key
         let a = KarrasVe.addNoiseToInput state x sigma key
         let b = KarrasVe.addNoiseToInput state x sigma key
-        let c = KarrasVe.addNoiseToInputWith ops state x sigma (KarrasVe.drawKeyWith ThreefryMode.Partitionable key)
+        let c = KarrasVe.addNoiseToInputOn ops state x sigma (KarrasVe.drawKeyWith ThreefryMode.Partitionable key)
         a = b && a = c
 
     [<Property>]

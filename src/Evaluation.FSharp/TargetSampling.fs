@@ -147,7 +147,7 @@ module TargetSampling =
                 let output = model.Dpm s.Config p.Alpha p.Sigma (float32 s.Timesteps[i]) x
                 let struct (carry, draw) = splitEach plainSplit keys
                 keys <- carry
-                let r = DpmSolverMultistep.stepWith ops draw ValueNone output s.Timesteps[i] x s
+                let r = DpmSolverMultistep.stepOn ops draw ValueNone output s.Timesteps[i] x s
                 x <- r.PrevSample
                 s <- r.State
                 onStep count

@@ -154,7 +154,7 @@ public sealed partial class DPMSolverMultistepScheduler
             var output32 = modelOutput.dtype == ScalarType.Float32 ? modelOutput.alias() : modelOutput.to(ScalarType.Float32);
             var sample32 = sample.dtype == ScalarType.Float32 ? sample : sample.to(ScalarType.Float32);
             var noise = varianceNoise is null ? FSharpValueOption<Tensor>.None : FSharpValueOption<Tensor>.Some(varianceNoise.to(ScalarType.Float32).to(sample.device));
-            result = DpmSolverMultistep.stepWith(TorchBackend.Instance, NoiseSource.Of(generator), noise, output32, timestep, sample32, state);
+            result = DpmSolverMultistep.stepOn(TorchBackend.Instance, NoiseSource.Of(generator), noise, output32, timestep, sample32, state);
             // The newest history entry belongs to the scheduler: neither this scope nor the caller's may free it.
             result.State.ModelOutputs[^1]!.Value.DetachFromDisposeScope();
             prev = (outputDtype == ScalarType.Float32 ? result.PrevSample : result.PrevSample.to(outputDtype)).MoveToOuterDisposeScope();

@@ -127,7 +127,7 @@ public sealed partial class KarrasVeScheduler
         TensorChecks.Float32("sample", sample);
         var state = RequireTimesteps(nameof(AddNoiseToInput));
         using var scope = NewDisposeScope();
-        var noised = KarrasVe.addNoiseToInputWith(TorchBackend.Instance, state, sample, sigma, noise);
+        var noised = KarrasVe.addNoiseToInputOn(TorchBackend.Instance, state, sample, sigma, noise);
         return new KarrasVeNoisedSample(noised.SampleHat.MoveToOuterDisposeScope(), (float)noised.SigmaHat);
     }
 
@@ -141,7 +141,7 @@ public sealed partial class KarrasVeScheduler
         TensorChecks.Float32("sample_hat", sampleHat);
         var state = RequireTimesteps(nameof(Step));
         using var scope = NewDisposeScope();
-        var o = KarrasVe.stepWith(TorchBackend.Instance, state, modelOutput, sigmaHat, sigmaPrev, sampleHat);
+        var o = KarrasVe.stepOn(TorchBackend.Instance, state, modelOutput, sigmaHat, sigmaPrev, sampleHat);
         return new KarrasVeOutput(
             o.PrevSample.MoveToOuterDisposeScope(), o.Derivative.MoveToOuterDisposeScope(), o.PredOriginalSample.MoveToOuterDisposeScope());
     }
@@ -161,7 +161,7 @@ public sealed partial class KarrasVeScheduler
         TensorChecks.Float32("derivative", derivative);
         var state = RequireTimesteps(nameof(StepCorrect));
         using var scope = NewDisposeScope();
-        var o = KarrasVe.stepCorrectWith(
+        var o = KarrasVe.stepCorrectOn(
             TorchBackend.Instance, state, modelOutput, sigmaHat, sigmaPrev, sampleHat, samplePrev, derivative);
         return new KarrasVeOutput(o.PrevSample.MoveToOuterDisposeScope(), derivative, o.PredOriginalSample.MoveToOuterDisposeScope());
     }

@@ -13,7 +13,9 @@ namespace Schedulers;
 /// roundings as the torch ops, and the fused stages (<c>Try…</c>) take one pass; anything else takes the op-by-op
 /// path (the <c>Try…</c> members return ValueNone and the scheduler composes the stage from the elementary ones).
 /// <see cref="Release"/> disposes a tensor at once, so loops and steps free their temporaries without waiting for
-/// the garbage collector.
+/// the garbage collector. The fused stages are explicit interface members: callers reach them through
+/// <see cref="IBackend{T, Noise}"/> (or <c>Backend.combineThenAdd</c> and the like), and the class's own surface holds no
+/// F# option types.
 /// </summary>
 public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
 {
@@ -147,7 +149,7 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
     public void Release(Tensor tensor) => tensor?.Dispose();
 
     /// <inheritdoc />
-    public FSharpValueOption<(Tensor, Tensor)> TryCombineThenAdd((Coef, Tensor)[] terms, float scale, Tensor z)
+    FSharpValueOption<(Tensor, Tensor)> IBackend<Tensor, NoiseSource>.TryCombineThenAdd((Coef, Tensor)[] terms, float scale, Tensor z)
     {
         ArgumentNullException.ThrowIfNull(terms);
         ArgumentNullException.ThrowIfNull(z);
@@ -164,11 +166,11 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
 
     /// <inheritdoc />
     /// <remarks>torch's generators draw the whole tensor at once, so the draw is never fused into the pass.</remarks>
-    public FSharpValueOption<(Tensor, Tensor)> TryCombineWithNoise((Coef, Tensor)[] terms, float scale, NoiseSource noise) =>
+    FSharpValueOption<(Tensor, Tensor)> IBackend<Tensor, NoiseSource>.TryCombineWithNoise((Coef, Tensor)[] terms, float scale, NoiseSource noise) =>
         None<(Tensor, Tensor)>();
 
     /// <inheritdoc />
-    public FSharpValueOption<Tensor> TryChurn(float sNoise, float scale, Tensor sample, Tensor z)
+    FSharpValueOption<Tensor> IBackend<Tensor, NoiseSource>.TryChurn(float sNoise, float scale, Tensor sample, Tensor z)
     {
         if (!HostKernels.FitTogether(sample, z)) return None<Tensor>();
         var output = HostKernels.EmptyLike(sample);
@@ -178,10 +180,10 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
 
     /// <inheritdoc />
     /// <remarks>torch's generators draw the whole tensor at once, so the draw is never fused into the pass.</remarks>
-    public FSharpValueOption<Tensor> TryChurnWithNoise(float sNoise, float scale, Tensor sample, NoiseSource noise) => None<Tensor>();
+    FSharpValueOption<Tensor> IBackend<Tensor, NoiseSource>.TryChurnWithNoise(float sNoise, float scale, Tensor sample, NoiseSource noise) => None<Tensor>();
 
     /// <inheritdoc />
-    public FSharpValueOption<(Tensor, Tensor, Tensor)> TryKarrasEuler(KarrasVeStepPlan plan, Tensor sampleHat, Tensor modelOutput)
+    FSharpValueOption<(Tensor, Tensor, Tensor)> IBackend<Tensor, NoiseSource>.TryKarrasEuler(KarrasVeStepPlan plan, Tensor sampleHat, Tensor modelOutput)
     {
         if (!HostKernels.FitTogether(sampleHat, modelOutput)) return None<(Tensor, Tensor, Tensor)>();
         var (x0, d, prev) = (HostKernels.EmptyLike(sampleHat), HostKernels.EmptyLike(sampleHat), HostKernels.EmptyLike(sampleHat));
@@ -190,7 +192,7 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
     }
 
     /// <inheritdoc />
-    public FSharpValueOption<(Tensor, Tensor)> TryKarrasHeun(KarrasVeStepPlan plan, Tensor sampleHat, Tensor samplePrev, Tensor modelOutput, Tensor derivative)
+    FSharpValueOption<(Tensor, Tensor)> IBackend<Tensor, NoiseSource>.TryKarrasHeun(KarrasVeStepPlan plan, Tensor sampleHat, Tensor samplePrev, Tensor modelOutput, Tensor derivative)
     {
         if (!HostKernels.FitTogether(sampleHat, samplePrev, modelOutput, derivative)) return None<(Tensor, Tensor)>();
         var (x0, prev) = (HostKernels.EmptyLike(sampleHat), HostKernels.EmptyLike(sampleHat));
@@ -199,7 +201,7 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
     }
 
     /// <inheritdoc />
-    public FSharpValueOption<Tensor> TryDpmUpdate(DpmUpdatePlan plan, Tensor sample, Tensor[] outputs, FSharpValueOption<Tensor> noise)
+    FSharpValueOption<Tensor> IBackend<Tensor, NoiseSource>.TryDpmUpdate(DpmUpdatePlan plan, Tensor sample, Tensor[] outputs, FSharpValueOption<Tensor> noise)
     {
         if (outputs.Length < plan.Order) return None<Tensor>();
         var needed = outputs.Take(plan.Order).ToList();

@@ -256,7 +256,7 @@ module KarrasVe =
     /// `add_noise_to_input` on any backend: γ from the config, ε = S_noise·N(0, I) drawn from `noise` (one full-shape
     /// draw on every call, even when γ = 0), σ̂ = σ + γσ and x̂ = x + √(σ̂² − σ²)·ε (Algorithm 2, lines 5–8). One
     /// pass where the backend offers it (the noise drawn inside it on the core backend).
-    let addNoiseToInputWith (ops: IBackend<'T, 'Noise>) (state: KarrasVeState) (sample: 'T) (sigma: float) (noise: 'Noise) : KarrasVeNoised<'T> =
+    let addNoiseToInputOn (ops: IBackend<'T, 'Noise>) (state: KarrasVeState) (sample: 'T) (sigma: float) (noise: 'Noise) : KarrasVeNoised<'T> =
         let plan = churnPlan state sigma
         let churned =
             match ops.TryChurnWithNoise(plan.SNoise, plan.NoiseScale, sample, noise) with
@@ -277,11 +277,11 @@ module KarrasVe =
 
     /// FlaxKarrasVeScheduler.add_noise_to_input(state, sample, sigma, key): the draw is `normal(split(key, 1)[0])`.
     let addNoiseToInput (state: KarrasVeState) (sample: NdArray) (sigma: float) (key: PrngKey) : KarrasVeNoised<NdArray> =
-        addNoiseToInputWith NdArrayBackend.Default state sample sigma (drawKeyWith ThreefryMode.Partitionable key)
+        addNoiseToInputOn NdArrayBackend.Default state sample sigma (drawKeyWith ThreefryMode.Partitionable key)
 
     /// `step` on any backend, the Euler stage of Algorithm 2 (lines 9–10): x0 = x̂ + σ̂·model_output,
     /// d = (x̂ − x0)/σ̂, x_prev = x̂ + (σ_prev − σ̂)·d.
-    let stepWith (ops: IBackend<'T, 'Noise>) (state: KarrasVeState) (modelOutput: 'T) (sigmaHat: float) (sigmaPrev: float) (sampleHat: 'T) : KarrasVeOutput<'T> =
+    let stepOn (ops: IBackend<'T, 'Noise>) (state: KarrasVeState) (modelOutput: 'T) (sigmaHat: float) (sigmaPrev: float) (sampleHat: 'T) : KarrasVeOutput<'T> =
         requireSteps "step" state |> ignore
         checkSigma "sigma_prev" sigmaPrev
         checkSigma "sigma_hat" sigmaHat
@@ -302,13 +302,13 @@ module KarrasVe =
 
     /// FlaxKarrasVeScheduler.step on `NdArray`.
     let step (state: KarrasVeState) (modelOutput: NdArray) (sigmaHat: float) (sigmaPrev: float) (sampleHat: NdArray) =
-        stepWith NdArrayBackend.Default state modelOutput sigmaHat sigmaPrev sampleHat
+        stepOn NdArrayBackend.Default state modelOutput sigmaHat sigmaPrev sampleHat
 
     /// `step_correct` on any backend, the Heun correction of Algorithm 2 (lines 11–13) with model_output evaluated at
     /// (x_prev, σ_prev): x0' = x_prev + σ_prev·model_output, d' = (x_prev − x0')/σ_prev,
     /// x_prev' = x̂ + (σ_prev − σ̂)·(½d + ½d'). The returned `derivative` is the first-stage d (diffusers quirk).
     /// σ_prev = 0 is an error (Algorithm 2, line 11, skips the correction when t_{i+1} = 0; diffusers would divide by zero).
-    let stepCorrectWith
+    let stepCorrectOn
         (ops: IBackend<'T, 'Noise>)
         (state: KarrasVeState)
         (modelOutput: 'T)
@@ -355,7 +355,7 @@ module KarrasVe =
         (samplePrev: NdArray)
         (derivative: NdArray)
         =
-        stepCorrectWith NdArrayBackend.Default state modelOutput sigmaHat sigmaPrev sampleHat samplePrev derivative
+        stepCorrectOn NdArrayBackend.Default state modelOutput sigmaHat sigmaPrev sampleHat samplePrev derivative
 
     /// The scheduler of the one shape (`IScheduler`): an iteration of diffusers' `KarrasVePipeline` (Algorithm 2) —
     /// the churn (one draw), the Euler step with the model at σ̂, and Heun's correction with the model at σ_prev when
@@ -378,15 +378,15 @@ module KarrasVe =
             member _.Step(ops, model, draw, state, index, sample) =
                 let t = (timesteps state)[index]
                 let struct (sigma, sigmaPrev) = sigmasAt state t
-                let noised = addNoiseToInputWith ops state sample sigma (draw ())
+                let noised = addNoiseToInputOn ops state sample sigma (draw ())
                 let output = model noised.SampleHat { Timestep = float t; Sigma = noised.SigmaHat }
-                let euler = stepWith ops state output noised.SigmaHat sigmaPrev noised.SampleHat
+                let euler = stepOn ops state output noised.SigmaHat sigmaPrev noised.SampleHat
                 // A model may hand back its input (an identity denoiser); the step still needs that tensor.
                 if not (obj.ReferenceEquals(output, noised.SampleHat)) then ops.Release output
                 let corrected =
                     if sigmaPrev <> 0.0 then
                         let output2 = model euler.PrevSample { Timestep = float t; Sigma = sigmaPrev }
-                        let c = stepCorrectWith ops state output2 noised.SigmaHat sigmaPrev noised.SampleHat euler.PrevSample euler.Derivative
+                        let c = stepCorrectOn ops state output2 noised.SigmaHat sigmaPrev noised.SampleHat euler.PrevSample euler.Derivative
                         if not (obj.ReferenceEquals(output2, euler.PrevSample)) then ops.Release output2
                         Some c
                     else

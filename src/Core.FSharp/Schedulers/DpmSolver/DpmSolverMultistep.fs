@@ -244,7 +244,7 @@ module DpmSolverMultistep =
 
     /// One solver step (`step`): converts the model output, shifts the history, draws SDE noise from `noise` unless
     /// `varianceNoise` is given, and applies the update of the order `orderAt` chooses.
-    let stepWith (ops: IBackend<'T, 'Noise>) (noise: 'Noise) (varianceNoise: 'T voption) (modelOutput: 'T) (timestep: int64) (sample: 'T) (state: DpmSolverState<'T>) : DpmStepResult<'T> =
+    let stepOn (ops: IBackend<'T, 'Noise>) (noise: 'Noise) (varianceNoise: 'T voption) (modelOutput: 'T) (timestep: int64) (sample: 'T) (state: DpmSolverState<'T>) : DpmStepResult<'T> =
         if state.NumInferenceSteps.IsNone then
             raise (InvalidOperationException("the number of inference steps is not set; call set_timesteps before step"))
         let c = state.Config
@@ -284,11 +284,11 @@ module DpmSolverMultistep =
                 LowerOrderNums = min (state.LowerOrderNums + 1) c.SolverOrder
                 StepIndex = Some(index + 1) } }
 
-    /// One deterministic step (no noise source; the SDE variants need `stepWith`).
+    /// One deterministic step (no noise source; the SDE variants need `stepOn`).
     let step (ops: IBackend<'T, 'Noise>) (modelOutput: 'T) (timestep: int64) (sample: 'T) (state: DpmSolverState<'T>) : 'T * DpmSolverState<'T> =
         if state.Config.AlgorithmType.IsSde then
-            raise (InvalidOperationException(sprintf "algorithm_type '%s' draws noise; use stepWith with a noise source" state.Config.AlgorithmType.Text))
-        let r = stepWith ops Unchecked.defaultof<'Noise> ValueNone modelOutput timestep sample state
+            raise (InvalidOperationException(sprintf "algorithm_type '%s' draws noise; use stepOn with a noise source" state.Config.AlgorithmType.Text))
+        let r = stepOn ops Unchecked.defaultof<'Noise> ValueNone modelOutput timestep sample state
         r.PrevSample, r.State
 
     /// The step indices `add_noise` uses for each timestep: the timestep's position when no begin index is set,
@@ -345,7 +345,7 @@ module DpmSolverMultistep =
                 let t = state.Timesteps[index]
                 let output = model sample { Timestep = float t; Sigma = float state.Sigmas[index] }
                 let noise = if state.Config.AlgorithmType.IsSde then draw () else Unchecked.defaultof<_>
-                let r = stepWith ops noise ValueNone output t sample state
+                let r = stepOn ops noise ValueNone output t sample state
                 if not (obj.ReferenceEquals(output, sample)) && not (held r.State output) then ops.Release output
                 struct (r.State, r)
             member _.Sample(r) = r.PrevSample
