@@ -23,8 +23,12 @@ public enum SchedulerKind
 /// σ_max = 1348 or 100); a key given in the file or on the command line always wins.</summary>
 public static class SamplerConfigs
 {
-    /// <summary>The names <c>--scheduler</c> accepts.</summary>
+    /// <summary>The names <c>--scheduler</c> accepts: the registry's tool names, in <see cref="SchedulerKind"/> order.</summary>
     public static readonly IReadOnlyList<string> SchedulerNames = ["dpm", "karras", "sde-ve", "heun"];
+
+    /// <summary>The registry's entry of a scheduler (its names, keys and compatibles).</summary>
+    public static RegisteredScheduler Entry(SchedulerKind kind) =>
+        Registry.tryFindName(Name(kind)) is { } entry ? entry.Value : throw new InvalidOperationException($"{Name(kind)} is not in the scheduler registry");
 
     /// <summary>The scheduler of a <c>--scheduler</c> value; throws a usage error naming the value otherwise.</summary>
     public static SchedulerKind ParseKind(string name) => name.ToLowerInvariant() switch
@@ -40,33 +44,15 @@ public static class SamplerConfigs
     public static string Name(SchedulerKind kind) => SchedulerNames[(int)kind];
 
     /// <summary>The diffusers config keys of a scheduler (its schema's keys), which <c>--config</c> sets.</summary>
-    public static IReadOnlyList<string> Keys(SchedulerKind kind) => kind switch
-    {
-        SchedulerKind.Dpm => DpmSolverConfig.Schema.Keys,
-        SchedulerKind.Karras => KarrasVeConfig.Schema.Keys,
-        SchedulerKind.Heun => EdmHeunConfig.Schema.Keys,
-        _ => ScoreSdeVeConfig.Schema.Keys,
-    };
+    public static IReadOnlyList<string> Keys(SchedulerKind kind) => Entry(kind).Keys;
 
     /// <summary>The keys a config file sets for a scheduler: its own and the carried keys its schema reads from
     /// another class's config (DPM-Solver's <c>sigma_min</c>/<c>sigma_max</c>, which bound its Karras, exponential
     /// and beta sigmas).</summary>
-    public static IReadOnlyList<string> FileKeys(SchedulerKind kind) => kind switch
-    {
-        SchedulerKind.Dpm => DpmSolverConfig.Schema.AllKeys,
-        SchedulerKind.Karras => KarrasVeConfig.Schema.AllKeys,
-        SchedulerKind.Heun => EdmHeunConfig.Schema.AllKeys,
-        _ => ScoreSdeVeConfig.Schema.AllKeys,
-    };
+    public static IReadOnlyList<string> FileKeys(SchedulerKind kind) => Entry(kind).FileKeys;
 
     /// <summary>The classes whose config files a scheduler reads (its schema's <c>compatibles</c>).</summary>
-    public static IReadOnlyList<string> Compatibles(SchedulerKind kind) => kind switch
-    {
-        SchedulerKind.Dpm => DpmSolverConfig.Schema.Compatibles,
-        SchedulerKind.Karras => KarrasVeConfig.Schema.Compatibles,
-        SchedulerKind.Heun => EdmHeunConfig.Schema.Compatibles,
-        _ => ScoreSdeVeConfig.Schema.Compatibles,
-    };
+    public static IReadOnlyList<string> Compatibles(SchedulerKind kind) => Entry(kind).Compatibles;
 
     /// <summary>The size of a target: the largest distance between two component means plus six of the largest
     /// component standard deviation — what a VE noise level must exceed to wash the modes together (Song &amp;

@@ -28,11 +28,8 @@ public static class SchedulerConfigs
         ArgumentNullException.ThrowIfNull(dict);
         ArgumentNullException.ThrowIfNull(schema);
         CheckClassName(dict, schema.Compatibles);
-        var (init, hidden) = ConfigFile.extractInit(schema.Keys, dict);
-        // The schema reads its keys from everything kept: its carried keys (DPM-Solver's sigma_min/sigma_max) are
-        // among the keys of other classes.
-        var kept = new ConfigDict(init.Members.Concat(hidden).ToArray());
-        return new LoadedConfig<TConfig>(schema.OfDict(kept), kept, hidden);
+        var (config, kept, hidden) = schema.Load(dict);
+        return new LoadedConfig<TConfig>(config, kept, hidden);
     }
 
     /// <summary>Rejects a config whose <c>_class_name</c> names no scheduler (a model's config, say): a scheduler

@@ -3,24 +3,13 @@ using Schedulers.Core;
 namespace Schedulers.Conformance.Checkers;
 
 /// <summary>
-/// Checks a <c>scheduler_config.json</c> of a class this library builds (a file with a <c>_class_name</c> and no
+/// Checks a <c>scheduler_config.json</c> of a class this library builds (one in the core's <see cref="Registry"/>) (a file with a <c>_class_name</c> and no
 /// golden cases): loading it and saving it again must give the text diffusers' <c>save_config</c> writes for it
 /// (for a file diffusers wrote, the file byte for byte), and when its values are the class's defaults, a scheduler
 /// made with no arguments must save the same bytes.
 /// </summary>
 public sealed class ConfigChecker : IGoldenChecker
 {
-    private static readonly Dictionary<string, (Func<ConfigDict, string> Resave, Func<string> DefaultText)> Classes = new()
-    {
-        ["ScoreSdeVeScheduler"] = (d => ScoreSdeVeScheduler.FromConfig(d).ConfigText(), () => new ScoreSdeVeScheduler().ConfigText()),
-        ["KarrasVeScheduler"] = (d => KarrasVeScheduler.FromConfig(d).ConfigText(), () => new KarrasVeScheduler().ConfigText()),
-        ["DPMSolverMultistepScheduler"] = (d => DPMSolverMultistepScheduler.FromConfig(d).ConfigText(), () => new DPMSolverMultistepScheduler().ConfigText()),
-    };
-
-    /// <summary>Registers another class (used as schedulers gain config support).</summary>
-    public static void Register(string className, Func<ConfigDict, string> resave, Func<string> defaultText) =>
-        Classes[className] = (resave, defaultText);
-
     /// <inheritdoc />
     /// <remarks>Any config (a <c>_class_name</c> and no golden cases) is recognised; one of a class this build does not
     /// have is reported as skipped under that class's name.</remarks>
@@ -31,12 +20,13 @@ public sealed class ConfigChecker : IGoldenChecker
     public IEnumerable<CaseResult> Check(JsonValue root)
     {
         var className = ((JsonValue.String)Golden.Field(root, "_class_name")!).Item;
-        if (!Classes.TryGetValue(className, out var known))
+        if (Registry.tryFindClass(className) is not { } found)
         {
             yield return CaseResult.Skip($"{className}: load then save", Pending.Reason(className));
             yield break;
         }
-        var (resave, defaultText) = known;
+        Func<ConfigDict, string> resave = d => found.Value.Resave.Invoke(d);
+        Func<string> defaultText = () => found.Value.DefaultText;
         var original = Json.writeIndented(root) + "\n";
         var dict = new ConfigDict(((JsonValue.Object)root).Item);
         yield return CaseChecker.Run($"{className}: load then save", c => CompareText(c, original, resave(dict)));

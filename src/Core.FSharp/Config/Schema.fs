@@ -305,6 +305,22 @@ type ConfigSchema<'C>(className: string, compatibles: string[], defaults: 'C, fi
         let c = s.Read d
         ConfigField.asConfigError (fun () -> s.Validate c)
 
+    /// diffusers' `from_config` on a parsed config: drops the keys listed in `_use_default_values`, reads the
+    /// class's keys over its defaults (validated; errors name the key) and keeps every other key. Returns the config,
+    /// the dict it was read from (whose number text `Text` keeps) and the keys of other classes (saved again).
+    member s.Load(d: ConfigDict) : struct ('C * ConfigDict * (string * JsonValue)[]) =
+        let init, hidden = ConfigFile.extractInit s.Keys d
+        // The schema reads its keys from everything kept: its carried keys (DPM-Solver's sigma_min/sigma_max) are
+        // among the keys of other classes.
+        let kept = { Members = Array.append init.Members hidden }
+        struct (s.OfDict kept, kept, hidden)
+
+    /// `from_config` then `save_config`: the text a class writes for a config it loaded (hidden keys and unchanged
+    /// number text kept).
+    member s.Resave(d: ConfigDict) : string =
+        let struct (config, kept, hidden) = s.Load d
+        s.Text(config, Some kept, hidden)
+
     /// The config's keys and values as JSON members: the class's keys, then the carried keys that are set. Numbers
     /// keep the text `source` held where unchanged.
     member _.ToMembers(config: 'C, source: ConfigDict option) : (string * JsonValue)[] =

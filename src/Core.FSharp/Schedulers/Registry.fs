@@ -1,0 +1,58 @@
+namespace Schedulers.Core
+
+open System.Collections.Generic
+
+/// A scheduler as the registry lists it, seen without its config type: its names, its config schema's keys and
+/// compatibles, the flavours it reproduces, and its config text round trip. Tools, conformance and `compatibles`
+/// iterate over these instead of naming schedulers one by one.
+type RegisteredScheduler =
+    { /// The tool's short name (`schedulers sample --scheduler NAME`).
+      Name: string
+      /// diffusers' class name (`_class_name`).
+      ClassName: string
+      /// One line for listings.
+      Description: string
+      /// The classes whose configs this class is meant to load (diffusers' `compatibles`).
+      Compatibles: IReadOnlyList<string>
+      /// The class's config keys, in diffusers' constructor order.
+      Keys: IReadOnlyList<string>
+      /// Every key a config of the class is read from (the class's keys, then carried keys).
+      FileKeys: IReadOnlyList<string>
+      /// The reference flavours the class reproduces.
+      Flavours: Flavour list
+      /// The text `save_config` writes for the class's defaults.
+      DefaultText: string
+      /// `from_config` then `save_config` on a parsed config (hidden keys and unchanged number text kept).
+      Resave: ConfigDict -> string }
+
+/// Every scheduler this library builds, one entry each: adding a scheduler is its file plus one line here.
+module Registry =
+
+    let private entry (name: string) (description: string) (flavours: Flavour list) (schema: ConfigSchema<'C>) =
+        { Name = name
+          ClassName = schema.ClassName
+          Description = description
+          Compatibles = schema.Compatibles
+          Keys = schema.Keys
+          FileKeys = schema.AllKeys
+          Flavours = flavours
+          DefaultText = schema.Text schema.Defaults
+          Resave = schema.Resave }
+
+    /// The schedulers, in the order tools list them.
+    let all: RegisteredScheduler list =
+        [ entry "dpm" "DPM-Solver / DPM-Solver++ multistep, orders 1–3, ODE and SDE (Lu et al. 2022)" [ Flavour.Torch; Flavour.Flax ] DpmSolverConfig.schema
+          entry "karras" "KarrasVe: the stochastic sampler of Karras et al. 2022, Algorithm 2" [ Flavour.Torch; Flavour.Flax ] KarrasVeConfig.schema
+          entry "sde-ve" "ScoreSdeVe: the VE SDE predictor–corrector sampler (Song et al. 2021)" [ Flavour.Torch; Flavour.Flax ] ScoreSdeVeConfig.schema
+          entry "heun" "EDM Heun: the deterministic sampler of Karras et al. 2022, Algorithm 1" [ Flavour.Torch ] EdmHeunConfig.schema ]
+
+    /// The entry of a diffusers class name, if this library builds the class.
+    let tryFindClass (className: string) : RegisteredScheduler option =
+        all |> List.tryFind (fun s -> s.ClassName = className)
+
+    /// The entry of a tool name, if there is one.
+    let tryFindName (name: string) : RegisteredScheduler option =
+        all |> List.tryFind (fun s -> s.Name = name)
+
+    /// True when this library builds the diffusers class.
+    let isBuilt (className: string) : bool = (tryFindClass className).IsSome

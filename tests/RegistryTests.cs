@@ -1,0 +1,60 @@
+using Schedulers.Core;
+
+namespace Schedulers.Tests;
+
+/// <summary>The scheduler registry: one entry per scheduler, consistent with the schedulers' own objects and schemas.</summary>
+public sealed class RegistryTests
+{
+    public static TheoryData<string> Names()
+    {
+        var data = new TheoryData<string>();
+        foreach (var entry in Registry.all) data.Add(entry.Name);
+        return data;
+    }
+
+    private static RegisteredScheduler Entry(string name) => Registry.tryFindName(name)!.Value;
+
+    [Fact]
+    public void Names_and_class_names_are_unique_and_found_both_ways()
+    {
+        var all = Registry.all.ToList();
+        Assert.Equal(all.Count, all.Select(e => e.Name).Distinct().Count());
+        Assert.Equal(all.Count, all.Select(e => e.ClassName).Distinct().Count());
+        foreach (var e in all)
+        {
+            Assert.Equal(e.Name, Registry.tryFindClass(e.ClassName)!.Value.Name);
+            Assert.True(Registry.isBuilt(e.ClassName));
+        }
+        Assert.False(Registry.isBuilt("DDIMScheduler"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void The_default_config_saves_again_byte_for_byte(string name)
+    {
+        var entry = Entry(name);
+        var text = entry.DefaultText;
+        Assert.Contains($"\"_class_name\": \"{entry.ClassName}\"", text);
+        Assert.Equal(text, entry.Resave.Invoke(ConfigFile.parse(text)));
+    }
+
+    [Fact]
+    public void Each_scheduler_object_names_its_registry_class()
+    {
+        Assert.Equal(Entry("sde-ve").ClassName, ScoreSdeVe.scheduler<NdArray>(ScoreSdeVe.defaults).ClassName);
+        Assert.Equal(Entry("karras").ClassName, KarrasVe.scheduler<NdArray>(KarrasVe.defaults).ClassName);
+        Assert.Equal(Entry("heun").ClassName, EdmHeun.scheduler<NdArray>(EdmHeun.defaults).ClassName);
+        Assert.Equal(Entry("dpm").ClassName, DpmSolverMultistep.scheduler<NdArray>(DpmSolverConfig.Schema.Defaults).ClassName);
+        Assert.Equal(Entry("dpm").ClassName, DpmSolverMultistepFlax.scheduler(DpmSolverConfig.Schema.Defaults).ClassName);
+    }
+
+    [Fact]
+    public void A_config_keeps_the_keys_of_other_classes_when_saved_again()
+    {
+        var dpm = ConfigFile.parse(Entry("dpm").DefaultText);
+        var resaved = Entry("karras").Resave.Invoke(dpm);
+        Assert.Contains("\"_class_name\": \"KarrasVeScheduler\"", resaved);
+        Assert.Contains("\"algorithm_type\": \"dpmsolver++\"", resaved);
+        Assert.Contains("\"s_churn\": 80", resaved);
+    }
+}
