@@ -102,4 +102,41 @@ public sealed class EdmHeunTests
             state, t0);
         Assert.Equal(expected.ToArray(), result.data<float>().ToArray());
     }
+
+    [Fact]
+    public void TheShellClassSamplesAsTheCoreLoopAndSavesItsConfig()
+    {
+        var config = EdmHeunConfig.Schema.SetValue("sigma_max", 10.0, EdmHeunConfig.Schema.Defaults);
+        var state = EdmHeun.setTimesteps(7, EdmHeun.createState(config));
+        var x0 = NdArrayModule.scale(10f, NdArrayModule.create([3, 2], Prng.normal([3, 2], Prng.key(5))));
+        var expected = EdmHeunSampling.runArray(FuncConvert.FromFunc((NdArray x, double sigma) => Targets.edmDenoiser(Targets.ring8, sigma, x)), state, x0);
+        Tensor Denoise(Tensor x, ModelQuery q) =>
+            tensor(Targets.edmDenoiser(Targets.ring8, q.Sigma, NdArrayModule.create([3, 2], x.data<float>().ToArray())).ToArray(), [3, 2]);
+
+        using var scope = NewDisposeScope();
+        var scheduler = new EDMHeunScheduler(config);
+        scheduler.SetTimesteps(7);
+        Assert.Equal(10.0, scheduler.InitNoiseSigma);
+        Assert.Equal(7, scheduler.Steps);
+        Assert.Equal(13, scheduler.Evaluations(7));
+        Assert.Equal(EdmHeun.sigmasOf(state), scheduler.Sigmas);
+        var progress = new List<int>();
+        var sampled = scheduler.Sample(tensor(x0.ToArray(), [3, 2]), Denoise, progress: p => progress.Add(p.Step));
+        Assert.Equal(expected.ToArray(), sampled.data<float>().ToArray());
+        Assert.Equal(Enumerable.Range(0, 7), progress);
+
+        // Step by step, the same bits.
+        var x = tensor(x0.ToArray(), [3, 2]);
+        for (int i = 0; i < scheduler.Steps; i++) x = scheduler.Step(Denoise, i, x);
+        Assert.Equal(expected.ToArray(), x.data<float>().ToArray());
+
+        // The config half: the class name, a round trip, and an EDMEulerScheduler file read as diffusers would.
+        var text = scheduler.ConfigText();
+        Assert.Contains("\"_class_name\": \"EDMHeunScheduler\"", text);
+        Assert.Equal(text, EDMHeunScheduler.FromConfig(ConfigFile.parse(text)).ConfigText());
+        Assert.Contains("EDMEulerScheduler", EDMHeunScheduler.Compatibles);
+        var euler = EDMHeunScheduler.FromConfig(ConfigFile.parse("{\"_class_name\": \"EDMEulerScheduler\", \"sigma_max\": 20.0, \"sigma_data\": 0.5}"));
+        Assert.Equal(20.0, euler.Config.SigmaMax);
+        Assert.Contains("\"sigma_data\": 0.5", euler.ConfigText());
+    }
 }

@@ -63,8 +63,10 @@ internal static class HostKernels
         return true;
     }
 
-    /// <summary>The threads a pass may use: the core's setting, capped by <c>torch.get_num_threads()</c>.</summary>
-    public static int Threads => torch.get_num_threads();
+    /// <summary>The threads a pass over <paramref name="output"/> may use: one below the core's parallel threshold (no
+    /// native call then), else <c>torch.get_num_threads()</c>, which the core caps further by its own setting.</summary>
+    public static int Threads(Memory<float> output) =>
+        output.Length < KernelSettings.ParallelThreshold ? 1 : torch.get_num_threads();
 
     /// <summary>The tensor's elements as memory (it must <see cref="Fits"/> and stay alive while the memory is used).</summary>
     public static Memory<float> Of(Tensor t) => new NativeFloats(t).Memory;

@@ -47,7 +47,8 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
         if (HostKernels.AllFit(terms))
         {
             var output = HostKernels.EmptyLike(first);
-            Stages.combine(HostKernels.Threads, HostKernels.Batch(first), terms.Select(t => (t.Item1, In(t.Item2))).ToArray(), HostKernels.Of(output));
+            var memory = HostKernels.Of(output);
+            Stages.combine(HostKernels.Threads(memory), HostKernels.Batch(first), terms.Select(t => (t.Item1, In(t.Item2))).ToArray(), memory);
             return output;
         }
         return CombineOps(terms);
@@ -100,7 +101,8 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
         if (HostKernels.Enabled && HostKernels.Fits(tensor))
         {
             var output = HostKernels.EmptyLike(tensor);
-            Stages.divide(HostKernels.Threads, HostKernels.Batch(tensor), In(tensor), divisor, HostKernels.Of(output));
+            var memory = HostKernels.Of(output);
+            Stages.divide(HostKernels.Threads(memory), HostKernels.Batch(tensor), In(tensor), divisor, memory);
             return output;
         }
         if (divisor.IsScalar) return tensor.div(divisor.ScalarValue);
@@ -159,8 +161,9 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
         TensorChecks.SameShape("terms[0]", x0, "z", z);
         if (!HostKernels.FitTogether(x0, x1, z)) return None<(Tensor, Tensor)>();
         var (mean, prev) = (HostKernels.EmptyLike(x0), HostKernels.EmptyLike(x0));
-        Stages.combineThenAdd(HostKernels.Threads, terms[0].Item1.ScalarValue, In(x0), terms[1].Item1.ScalarValue, In(x1), scale, In(z),
-            HostKernels.Of(mean), HostKernels.Of(prev));
+        var (meanMemory, prevMemory) = (HostKernels.Of(mean), HostKernels.Of(prev));
+        Stages.combineThenAdd(HostKernels.Threads(meanMemory), terms[0].Item1.ScalarValue, In(x0), terms[1].Item1.ScalarValue, In(x1), scale, In(z),
+            meanMemory, prevMemory);
         return Some((mean, prev));
     }
 
@@ -174,7 +177,8 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
     {
         if (!HostKernels.FitTogether(sample, z)) return None<Tensor>();
         var output = HostKernels.EmptyLike(sample);
-        Stages.churn(HostKernels.Threads, sNoise, scale, In(sample), In(z), HostKernels.Of(output));
+        var memory = HostKernels.Of(output);
+        Stages.churn(HostKernels.Threads(memory), sNoise, scale, In(sample), In(z), memory);
         return Some(output);
     }
 
@@ -187,7 +191,8 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
     {
         if (!HostKernels.FitTogether(sampleHat, modelOutput)) return None<(Tensor, Tensor, Tensor)>();
         var (x0, d, prev) = (HostKernels.EmptyLike(sampleHat), HostKernels.EmptyLike(sampleHat), HostKernels.EmptyLike(sampleHat));
-        Stages.karrasEuler(HostKernels.Threads, plan, In(sampleHat), In(modelOutput), HostKernels.Of(x0), HostKernels.Of(d), HostKernels.Of(prev));
+        var x0Memory = HostKernels.Of(x0);
+        Stages.karrasEuler(HostKernels.Threads(x0Memory), plan, In(sampleHat), In(modelOutput), x0Memory, HostKernels.Of(d), HostKernels.Of(prev));
         return Some((x0, d, prev));
     }
 
@@ -196,7 +201,8 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
     {
         if (!HostKernels.FitTogether(sampleHat, samplePrev, modelOutput, derivative)) return None<(Tensor, Tensor)>();
         var (x0, prev) = (HostKernels.EmptyLike(sampleHat), HostKernels.EmptyLike(sampleHat));
-        Stages.karrasHeun(HostKernels.Threads, plan, In(sampleHat), In(samplePrev), In(modelOutput), In(derivative), HostKernels.Of(x0), HostKernels.Of(prev));
+        var x0Memory = HostKernels.Of(x0);
+        Stages.karrasHeun(HostKernels.Threads(x0Memory), plan, In(sampleHat), In(samplePrev), In(modelOutput), In(derivative), x0Memory, HostKernels.Of(prev));
         return Some((x0, prev));
     }
 
@@ -209,7 +215,8 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
         if (!HostKernels.FitTogether(sample, needed.ToArray())) return None<Tensor>();
         var output = HostKernels.EmptyLike(sample);
         var z = noise.IsValueSome ? FSharpValueOption<ReadOnlyMemory<float>>.NewValueSome(In(noise.Value)) : FSharpValueOption<ReadOnlyMemory<float>>.ValueNone;
-        Stages.dpmUpdate(HostKernels.Threads, plan, In(sample), outputs.Take(plan.Order).Select(In).ToArray(), z, HostKernels.Of(output));
+        var memory = HostKernels.Of(output);
+        Stages.dpmUpdate(HostKernels.Threads(memory), plan, In(sample), outputs.Take(plan.Order).Select(In).ToArray(), z, memory);
         return Some(output);
     }
 }
