@@ -74,23 +74,3 @@ module Loop =
             match last with
             | ValueSome output -> scheduler.Result output
             | ValueNone -> sample }
-
-    /// `run` from pure noise: x = `Normal(noise)·init_noise_sigma` of `shape`-like `like`, drawn from the first
-    /// source of the stream, as diffusers' pipelines start (`randn(shape, generator) * init_noise_sigma`).
-    let runFromNoise
-        (scheduler: IScheduler<'State, 'T, 'Output>)
-        (ops: IBackend<'T, 'N>)
-        (model: 'T -> ModelQuery -> 'T)
-        (stream: NoiseStream<'N>)
-        (noise: 'N)
-        (progress: StepProgress<'Output> -> unit)
-        (state: 'State)
-        (like: 'T)
-        : LoopResult<'State, 'Output, 'T> =
-        let struct (carried, first) = stream noise
-        let z = ops.Normal(first, like)
-        let initial = Backend.scale ops (float32 (scheduler.InitNoiseSigma state)) z
-        ops.Release z
-        let result = run scheduler ops model stream carried progress state initial
-        if not (obj.ReferenceEquals(result.Sample, initial)) then ops.Release initial
-        result
