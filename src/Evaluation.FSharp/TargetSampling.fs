@@ -130,48 +130,42 @@ module TargetSampling =
         let roots = Array.init count (fun i -> Prng.split 2 (sampleKey key (start + i)))
         let carried = roots |> Array.map (fun ks -> ks[0])
         let noise = PerSampleOps.Rows (roots |> Array.map (fun ks -> ks[1])) [| count; d |]
+        // Every family runs through the one loop (`Loop.run`); what differs is its scheduler object, the exact
+        // model output it expects, and how its noise keys advance.
+        let run (scheduler: IScheduler<'S, NdArray, 'O>) (state: 'S) (output: NdArray -> ModelQuery -> NdArray) (stream: NoiseStream<PrngKey[]>) =
+            let ready = scheduler.SetTimesteps(steps, [| count; d |], state)
+            let x0 = NdArray.scale (float32 (scheduler.InitNoiseSigma ready)) noise
+            (Loop.run scheduler ops output stream carried (fun _ -> onStep count) ready x0).Sample
         match sampler with
         | DpmSolverSampler config when dpmRunsFlax config ->
-            let state = DpmSolverMultistepFlax.createState config
+            let scheduler = DpmSolverMultistepFlax.scheduler config
+            let state = scheduler.Create Flavour.Flax
             let tables = state.Tables
-            let output (x: NdArray) (t: int) = model.Dpm state.Config tables.AlphaT[t] tables.SigmaT[t] (float32 t) x
-            let x0 = NdArray.scale state.InitNoiseSigma noise
-            fst (MultistepSampling.runFlax output (fun _ -> onStep count) steps x0 state)
+            let output (x: NdArray) (q: ModelQuery) =
+                let t = int q.Timestep
+                model.Dpm state.Config tables.AlphaT[t] tables.SigmaT[t] (float32 t) x
+            run scheduler state output Loop.shared
         | DpmSolverSampler config ->
-            let mutable s = DpmSolverMultistep.create<NdArray> config |> DpmSolverMultistep.setTimesteps steps
-            s <- DpmSolverMultistep.setBeginIndex 0 s
-            let mutable x = NdArray.scale DpmSolverMultistep.initNoiseSigma noise
-            let mutable keys = carried
-            for i in 0 .. s.Timesteps.Length - 1 do
-                let p = DpmSolverMultistep.pointAt s i
-                let output = model.Dpm s.Config p.Alpha p.Sigma (float32 s.Timesteps[i]) x
-                let struct (carry, draw) = splitEach plainSplit keys
-                keys <- carry
-                let r = DpmSolverMultistep.stepOn ops draw ValueNone output s.Timesteps[i] x s
-                x <- r.PrevSample
-                s <- r.State
-                onStep count
-            x
+            let scheduler = DpmSolverMultistep.scheduler<NdArray> config
+            let state = scheduler.Create Flavour.Torch
+            // The model is evaluated at the VP point of the step's sigma (`DpmSolverMultistep.pointAt`).
+            let output (x: NdArray) (q: ModelQuery) =
+                let p = DpmSolverUpdate.pointOfSigma state.Config.UseFlowSigmas (float32 q.Sigma)
+                model.Dpm state.Config p.Alpha p.Sigma (float32 q.Timestep) x
+            run scheduler state output (splitEach plainSplit)
         | KarrasVeSampler config ->
-            let state = KarrasVe.createState Flavour.Flax config |> KarrasVe.setTimesteps steps
-            let hooks =
-                { KarrasStochastic.hooks model.Karras with
-                    NextNoise = splitEach KarrasStochastic.flaxKeyChain
-                    Progress = fun _ -> onStep count }
-            let x0 = NdArray.scale (float32 (KarrasVe.initNoiseSigma state)) noise
-            KarrasStochastic.run ops hooks state carried x0
+            let scheduler = KarrasVe.scheduler<NdArray> config
+            run scheduler (scheduler.Create Flavour.Flax) (fun x q -> model.Karras x q.Sigma) (splitEach KarrasStochastic.flaxKeyChain)
         | ScoreSdeVeSampler config ->
-            let initial = NdArray.scale (ScoreSdeVe.initNoiseSigma config) noise
-            let report (_: StepProgress<ScoreSdeVeOutput<NdArray>>) = onStep count
-            (PredictorCorrector.runFromOn ops Flavour.Flax config steps model.VeScore (splitEach PredictorCorrector.nextKey) report initial carried).Sample
+            let scheduler = ScoreSdeVe.scheduler<NdArray> config
+            run scheduler (scheduler.Create Flavour.Flax) (fun x q -> model.VeScore x (float32 q.Sigma)) (splitEach PredictorCorrector.nextKey)
         | EdmHeunSampler config ->
-            let state = EdmHeun.createState config |> EdmHeun.setTimesteps steps
             // The model gives KarrasVe's output o with D(x; σ) = x + σ·o (the target's EDM denoiser when exact).
-            let denoiser (x: NdArray) (sigma: float) =
-                let o = model.Karras x sigma
-                ops.Combine [| struct (Scalar 1.0f, x); struct (Scalar(float32 sigma), o) |]
-            let x0 = NdArray.scale (float32 (EdmHeun.initNoiseSigma state)) noise
-            EdmHeunSampling.runWith ops denoiser (fun _ -> onStep count) state x0
+            let denoiser (x: NdArray) (q: ModelQuery) =
+                let o = model.Karras x q.Sigma
+                Backend.lin ops [ 1.0f, x; float32 q.Sigma, o ]
+            let scheduler = EdmHeun.scheduler<NdArray> config
+            run scheduler (scheduler.Create Flavour.Torch) denoiser Loop.shared
 
     /// `runBatchWith` with the target's exact model outputs.
     let runBatch (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
