@@ -23,10 +23,7 @@ let nextKey (key: PrngKey) : struct (PrngKey * PrngKey) =
 
 /// The pipeline's schedule: `set_timesteps(n)` then `set_sigmas(n)`, so `sigmas` has n entries.
 let schedule (flavour: Flavour) (config: ScoreSdeVeConfig) (numInferenceSteps: int) : ScoreSdeVeState =
-    let config = ScoreSdeVe.validate config
-    ScoreSdeVe.emptyWith flavour
-    |> ScoreSdeVe.setTimestepsWith config numInferenceSteps None
-    |> ScoreSdeVe.setSigmasWith config numInferenceSteps None None None
+    (ScoreSdeVe.scheduler config).SetTimesteps(numInferenceSteps, [||], ScoreSdeVe.emptyWith flavour)
 
 /// The loop from a given initial sample on any backend: `Loop.run` with `ScoreSdeVe.scheduler` on the pipeline's
 /// schedule. `next` advances the noise stream before every draw and returns the carried stream and the draw's source

@@ -142,13 +142,14 @@ module DpmSolverMultistepFlax =
     /// history buffer from the sample shape, and an iteration calls the model at timesteps[i] (its query's σ is
     /// √((1 − ᾱ)/ᾱ) at that timestep) and then `step`. The class draws no noise.
     let scheduler (config: DpmSolverConfig) : IScheduler<FlaxDpmSolverState, NdArray, FlaxDpmStepOutput> =
-        let initial = createState config
+        // The tables are built once, and only if a state is asked for (the loops pass their own state in).
+        let initial = lazy (createState config)
         { new IScheduler<FlaxDpmSolverState, NdArray, FlaxDpmStepOutput> with
             member _.ClassName = "DPMSolverMultistepScheduler"
             member _.Create(flavour) =
                 if not (obj.ReferenceEquals(flavour, Flavour.Flax)) then
                     invalidArg "flavour" (sprintf "the Flax DPM-Solver class computes with the flax flavour, not %s" flavour.Name)
-                initial
+                initial.Value
             member _.SetTimesteps(n, shape, state) = setTimesteps state n shape
             member _.Steps(state) = state.Timesteps.Length
             member _.FirstIndex(_) = 0
