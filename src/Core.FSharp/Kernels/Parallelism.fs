@@ -4,22 +4,14 @@ open System
 open System.Threading.Tasks
 
 /// Process-wide settings of the core's bulk kernels (like `torch.set_num_threads`): how many threads a large
-/// elementwise pass may use. The initial value comes from the `SCHEDULERS_NUM_THREADS` environment variable, else
-/// the processor count; benchmarks set it to 1 to measure one core.
+/// elementwise pass may use (the processor count unless set; benchmarks set it to 1 to measure one core) and whether
+/// normals come from the exact table. The core reads no environment: `Apply` takes the variables from a lookup the
+/// caller gives (the `schedulers` tool passes the process environment).
 [<AbstractClass; Sealed>]
 type KernelSettings private () =
-    static let fromEnvironment () =
-        match Environment.GetEnvironmentVariable "SCHEDULERS_NUM_THREADS" with
-        | null -> Environment.ProcessorCount
-        | text ->
-            match Int32.TryParse text with
-            | true, n when n >= 1 -> n
-            | _ -> Environment.ProcessorCount
+    static let mutable maxThreads = Environment.ProcessorCount
 
-    static let mutable maxThreads = fromEnvironment ()
-
-    static let mutable normalTable =
-        Environment.GetEnvironmentVariable "SCHEDULERS_NORMAL_TABLE" = "1"
+    static let mutable normalTable = false
 
     /// The most threads one kernel call may use (at least 1).
     static member MaxThreads
@@ -30,12 +22,25 @@ type KernelSettings private () =
             maxThreads <- value
 
     /// Whether large JAX-exact normal draws use the exact 32 MiB lookup table (see `NormalTable`) instead of
-    /// computing each value; both give the same bits. Off unless `SCHEDULERS_NORMAL_TABLE=1`: the lookups are
+    /// computing each value; both give the same bits. Off unless set (or `SCHEDULERS_NORMAL_TABLE=1` applied): the lookups are
     /// random over 32 MiB, and where the table does not stay in cache (docs/performance.md) they cost more than the
     /// computation.
     static member UseNormalTable
         with get () = normalTable
         and set (value: bool) = normalTable <- value
+
+    /// Applies `SCHEDULERS_NUM_THREADS` (a whole number ≥ 1; anything else is ignored) and `SCHEDULERS_NORMAL_TABLE`
+    /// (`1` turns the table on) as `variable` reports them, e.g. `Environment.GetEnvironmentVariable`.
+    static member Apply(variable: Func<string, string | null>) =
+        match variable.Invoke "SCHEDULERS_NUM_THREADS" with
+        | null -> ()
+        | text ->
+            match Int32.TryParse text with
+            | true, n when n >= 1 -> maxThreads <- n
+            | _ -> ()
+        match variable.Invoke "SCHEDULERS_NORMAL_TABLE" with
+        | null -> ()
+        | text -> normalTable <- (text = "1")
 
     /// Arrays shorter than this many elements are processed on the calling thread (a pass over them takes less
     /// time than waking another thread).
