@@ -26,6 +26,7 @@ type private Recording(inner: IBackend<NdArray, PrngKey>) =
         member _.Normal(noise, like) = keep (inner.Normal(noise, like))
         member _.FirstChannels(x, count) = keep (inner.FirstChannels(x, count))
         member _.Threshold(x, ratio, maxValue) = keep (inner.Threshold(x, ratio, maxValue))
+        member _.Clamp(x, lo, hi) = keep (inner.Clamp(x, lo, hi))
         member _.Release(x) = released.Add x
         member _.TryCombineThenAdd(terms, scale, z) =
             inner.TryCombineThenAdd(terms, scale, z) |> ValueOption.map (fun struct (a, b) -> struct (keep a, keep b))
@@ -64,7 +65,8 @@ let private cases (flavour: Flavour) =
       case "KarrasVe" (KarrasVe.scheduler KarrasVe.defaults) flavour
       case "EdmHeun" (EdmHeun.scheduler EdmHeun.defaults) flavour
       case "DPM-Solver++ 3M" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with SolverOrder = 3 }) flavour
-      case "SDE-DPM-Solver++ 2M" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with AlgorithmType = AlgorithmType.SdeDpmSolverPlusPlus }) flavour ]
+      case "SDE-DPM-Solver++ 2M" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with AlgorithmType = AlgorithmType.SdeDpmSolverPlusPlus }) flavour
+      case "DDIM (v-prediction, thresholding)" (Ddim.scheduler { Ddim.defaults with PredictionType = PredictionType.VPrediction; Thresholding = true }) flavour ]
     @ (if obj.ReferenceEquals(flavour, Flavour.Flax) then [ case "DPM-Solver Flax" (DpmSolverMultistepFlax.scheduler DpmSolverConfig.defaults) flavour ] else [])
 
 /// Every scheduler's whole loop gives the same bits with the fused stages as op by op, in both flavours.

@@ -25,7 +25,7 @@ public sealed class RegistryTests
             Assert.Equal(e.Name, Registry.tryFindClass(e.ClassName)!.Value.Name);
             Assert.True(Registry.isBuilt(e.ClassName));
         }
-        Assert.False(Registry.isBuilt("DDIMScheduler"));
+        Assert.False(Registry.isBuilt("PNDMScheduler"));
     }
 
     [Theory]
@@ -46,6 +46,7 @@ public sealed class RegistryTests
         Assert.Equal(Entry("heun").ClassName, EdmHeun.scheduler<NdArray>(EdmHeun.defaults).ClassName);
         Assert.Equal(Entry("dpm").ClassName, DpmSolverMultistep.scheduler<NdArray>(DpmSolverConfig.Schema.Defaults).ClassName);
         Assert.Equal(Entry("dpm").ClassName, DpmSolverMultistepFlax.scheduler(DpmSolverConfig.Schema.Defaults).ClassName);
+        Assert.Equal(Entry("ddim").ClassName, Ddim.scheduler<NdArray>(Ddim.defaults).ClassName);
     }
 
     [Fact]

@@ -16,6 +16,7 @@ public static class CheckerRegistry
         yield return new ConfigChecker();
         yield return new DpmTorchChecker();
         yield return new DpmFlaxChecker();
+        yield return new FamilyChecker();
         yield return new PendingSchedulerChecker();
     }
 

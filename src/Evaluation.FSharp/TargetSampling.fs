@@ -32,6 +32,7 @@ type PerSampleOps() =
         member _.Normal(keys, like) = PerSampleOps.Rows keys like.Shape
         member _.FirstChannels(x, count) = inner.FirstChannels(x, count)
         member _.Threshold(x, ratio, maxValue) = inner.Threshold(x, ratio, maxValue)
+        member _.Clamp(x, lo, hi) = inner.Clamp(x, lo, hi)
         member _.Release(x) = inner.Release x
         member _.TryCombineThenAdd(terms, scale, z) = inner.TryCombineThenAdd(terms, scale, z)
         // Per-row keys are drawn row by row, not inside a pass: the callers fall back to `Normal` then the pass.

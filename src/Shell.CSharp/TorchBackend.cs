@@ -148,6 +148,9 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
     }
 
     /// <inheritdoc />
+    public Tensor Clamp(Tensor tensor, float lo, float hi) => tensor.clamp(lo, hi);
+
+    /// <inheritdoc />
     public void Release(Tensor tensor) => tensor?.Dispose();
 
     /// <inheritdoc />

@@ -19,7 +19,8 @@ public sealed class RealConfigsChecker : IRealConfigsChecker
         {
             var file = Golden.Text(Golden.Require(item, "file", "case"), "file");
             var target = Golden.Field(item, "as") is JsonValue.String s ? s.Item : DpmSolverConfig.Schema.ClassName;
-            if (target != DpmSolverConfig.Schema.ClassName)
+            var family = target == DpmSolverConfig.Schema.ClassName ? null : FamilySchedulers.Find(target);
+            if (target != DpmSolverConfig.Schema.ClassName && family is null)
             {
                 yield return CaseResult.Skip($"{file} as {target}", Pending.Reason(target));
                 continue;
@@ -31,23 +32,16 @@ public sealed class RealConfigsChecker : IRealConfigsChecker
                 yield return CaseResult.Skip(file, $"field '{unknown}' is not understood by this runner");
                 continue;
             }
-            yield return CaseChecker.Run(file, c => CheckCase(c, directory, file, item));
+            yield return family is null
+                ? CaseChecker.Run(file, c => CheckCase(c, directory, file, item))
+                : CaseChecker.Run($"{file} as {target}", c => CheckFamilyCase(c, family, directory, file, item));
         }
     }
 
     private static void CheckCase(CaseChecker c, string directory, string file, JsonValue item)
     {
         var scheduler = DPMSolverMultistepScheduler.FromConfig(SchedulerConfigs.ReadFile(Path.Combine(directory, file)));
-        var resolved = ConfigFile.parse(scheduler.ConfigText());
-        foreach (var (key, value) in Golden.Members(Golden.Require(item, "resolved_config", file), "resolved_config"))
-        {
-            if (key is "_class_name" or "_diffusers_version") continue;
-            var actual = resolved.TryGet(key);
-            var expectedText = Json.writeIndented(value);
-            var actualText = actual is null ? "(missing)" : Json.writeIndented(actual.Value);
-            if (!SameValue(value, actual?.Value))
-                throw new InvalidDataException($"resolved_config.{key}: expected {expectedText}, actual {actualText}");
-        }
+        CompareResolved(ConfigFile.parse(scheduler.ConfigText()), item, file);
         if (Golden.Field(item, "init_noise_sigma") is { } sigma)
             c.Compare("init_noise_sigma", Golden.Number(sigma, "init_noise_sigma"), scheduler.InitNoiseSigma, Tolerance.Schedule);
         foreach (var run in Golden.Items(Golden.Require(item, "runs", file), "runs"))
@@ -58,6 +52,42 @@ public sealed class RealConfigsChecker : IRealConfigsChecker
             var sigmas = Golden.Items(Golden.Require(run, "sigmas", "run"), "sigmas").Select(v => Golden.Number(v, "sigmas")).ToArray();
             c.Compare($"timesteps (n={n})", timesteps, scheduler.State.Timesteps.Select(t => (double)t).ToArray(), Tolerance.Exact);
             c.Compare($"sigmas (n={n})", sigmas, scheduler.State.Sigmas.Select(v => (double)v).ToArray(), Tolerance.Schedule);
+        }
+    }
+
+    /// <summary>A family class's <c>from_config</c> on the file: the resolved config, <c>init_noise_sigma</c>, then
+    /// timesteps (and sigmas where the class has them) of each run on the same instance.</summary>
+    private static void CheckFamilyCase(CaseChecker c, Func<ConfigDict, IFamilyScheduler> family, string directory, string file, JsonValue item)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var scheduler = family(SchedulerConfigs.ReadFile(Path.Combine(directory, file)));
+        CompareResolved(ConfigFile.parse(scheduler.ConfigText()), item, file);
+        if (Golden.Field(item, "init_noise_sigma") is { } sigma)
+            c.Compare("init_noise_sigma", Golden.Number(sigma, "init_noise_sigma"), scheduler.InitNoiseSigma, Tolerance.Schedule);
+        foreach (var run in Golden.Items(Golden.Require(item, "runs", file), "runs"))
+        {
+            var n = (int)Golden.Number(Golden.Require(run, "num_inference_steps", "run"), "num_inference_steps");
+            scheduler.SetTimesteps(n);
+            var timesteps = Golden.Items(Golden.Require(run, "timesteps", "run"), "timesteps").Select(v => Golden.Number(v, "timesteps")).ToArray();
+            c.Compare($"timesteps (n={n})", timesteps, scheduler.Timesteps, Tolerance.Exact);
+            if (Golden.Field(run, "sigmas") is { } sg)
+            {
+                var sigmas = Golden.Items(sg, "sigmas").Select(v => Golden.Number(v, "sigmas")).ToArray();
+                var ours = scheduler.Sigmas ?? throw new InvalidDataException("the class has no sigmas");
+                c.Compare($"sigmas (n={n})", sigmas, ours.Select(v => (double)v).ToArray(), Tolerance.Schedule);
+            }
+        }
+    }
+
+    /// <summary>Every key of <c>resolved_config</c> must resolve to its value (numbers by value).</summary>
+    private static void CompareResolved(ConfigDict resolved, JsonValue item, string file)
+    {
+        foreach (var (key, value) in Golden.Members(Golden.Require(item, "resolved_config", file), "resolved_config"))
+        {
+            if (key is "_class_name" or "_diffusers_version") continue;
+            var actual = resolved.TryGet(key);
+            if (!SameValue(value, actual?.Value))
+                throw new InvalidDataException($"resolved_config.{key}: expected {Json.writeIndented(value)}, actual {(actual is null ? "(missing)" : Json.writeIndented(actual.Value))}");
         }
     }
 

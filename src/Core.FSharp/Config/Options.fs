@@ -59,3 +59,14 @@ type FinalSigmasType =
 
     /// The diffusers spelling.
     override f.ToString() = f.Text
+
+/// Class names diffusers groups.
+module DiffusersClasses =
+
+    /// diffusers' `KarrasDiffusionSchedulers`: the 15 classes whose configs each of them loads (their `compatibles`).
+    let karrasDiffusionSchedulers: string[] =
+        [| "DDIMScheduler"; "DDPMScheduler"; "PNDMScheduler"; "LMSDiscreteScheduler"; "EulerDiscreteScheduler"
+           "HeunDiscreteScheduler"; "EulerAncestralDiscreteScheduler"; "DPMSolverMultistepScheduler"
+           "DPMSolverSinglestepScheduler"; "KDPM2DiscreteScheduler"; "KDPM2AncestralDiscreteScheduler"
+           "DEISMultistepScheduler"; "UniPCMultistepScheduler"; "DPMSolverSDEScheduler"; "EDMEulerScheduler" |]
+

@@ -44,7 +44,8 @@ module Registry =
         [ entry "dpm" "DPM-Solver / DPM-Solver++ multistep, orders 1–3, ODE and SDE (Lu et al. 2022)" [ Flavour.Torch; Flavour.Flax ] DpmSolverConfig.schema
           entry "karras" "KarrasVe: the stochastic sampler of Karras et al. 2022, Algorithm 2" [ Flavour.Torch; Flavour.Flax ] KarrasVeConfig.schema
           entry "sde-ve" "ScoreSdeVe: the VE SDE predictor–corrector sampler (Song et al. 2021)" [ Flavour.Torch; Flavour.Flax ] ScoreSdeVeConfig.schema
-          entry "heun" "EDM Heun: the deterministic sampler of Karras et al. 2022, Algorithm 1" [ Flavour.Torch ] EdmHeunConfig.schema ]
+          entry "heun" "EDM Heun: the deterministic sampler of Karras et al. 2022, Algorithm 1" [ Flavour.Torch ] EdmHeunConfig.schema
+          entry "ddim" "DDIM: denoising diffusion implicit models (Song et al. 2021), eta for stochasticity" [ Flavour.Torch; Flavour.Flax ] DdimConfig.schema ]
 
     /// The entry of a diffusers class name, if this library builds the class.
     let tryFindClass (className: string) : RegisteredScheduler option =

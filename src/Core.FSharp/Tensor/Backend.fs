@@ -38,6 +38,9 @@ type IBackend<'T, 'Noise> =
     /// clamp(x, −s, s)/s.
     abstract Threshold: tensor: 'T * ratio: float32 * maxValue: float32 -> 'T
 
+    /// `x.clamp(lo, hi)` elementwise (`clip_sample`).
+    abstract Clamp: tensor: 'T * lo: float32 * hi: float32 -> 'T
+
     /// The lifetime hook: the caller will not use this tensor again (a temporary a step made, or a loop's previous
     /// sample). A backend over managed memory ignores it; the torch backend frees the native tensor now instead
     /// of at the next garbage collection. Never called on a tensor the caller of a step passed in.
@@ -131,6 +134,7 @@ type OpByOpBackend<'T, 'Noise>(inner: IBackend<'T, 'Noise>) =
         member _.Normal(noise, like) = inner.Normal(noise, like)
         member _.FirstChannels(x, count) = inner.FirstChannels(x, count)
         member _.Threshold(x, ratio, maxValue) = inner.Threshold(x, ratio, maxValue)
+        member _.Clamp(x, lo, hi) = inner.Clamp(x, lo, hi)
         member _.Release(x) = inner.Release x
         member _.TryCombineThenAdd(_, _, _) = ValueNone
         member _.TryCombineWithNoise(_, _, _) = ValueNone

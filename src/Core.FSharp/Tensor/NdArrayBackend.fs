@@ -91,6 +91,7 @@ type NdArrayBackend(mode: ThreefryMode) =
         member _.Normal(key, like) = NdArray.normalWith mode like.ShapeView key
         member _.FirstChannels(x, count) = NdArrayBackend.FirstChannelsOf(x, count)
         member _.Threshold(x, ratio, maxValue) = NdArrayBackend.ThresholdOf(x, ratio, maxValue)
+        member _.Clamp(x, lo, hi) = NdArray.clamp lo hi x
         member _.Release(_) = ()
 
         member _.TryCombineThenAdd(terms, scale, z) =

@@ -243,10 +243,7 @@ module DpmSolverConfig =
     let schema: ConfigSchema<DpmSolverConfig> =
         ConfigSchema(
             "DPMSolverMultistepScheduler",
-            [| "DDIMScheduler"; "DDPMScheduler"; "PNDMScheduler"; "LMSDiscreteScheduler"; "EulerDiscreteScheduler"
-               "HeunDiscreteScheduler"; "EulerAncestralDiscreteScheduler"; "DPMSolverMultistepScheduler"
-               "DPMSolverSinglestepScheduler"; "KDPM2DiscreteScheduler"; "KDPM2AncestralDiscreteScheduler"
-               "DEISMultistepScheduler"; "UniPCMultistepScheduler"; "DPMSolverSDEScheduler"; "EDMEulerScheduler" |],
+            DiffusersClasses.karrasDiffusionSchedulers,
             defaults,
             [ ConfigField.int "num_train_timesteps" (fun c -> c.NumTrainTimesteps) (fun v c -> { c with NumTrainTimesteps = v })
               |> ConfigField.requires (fun c -> c.NumTrainTimesteps >= 2) "at least 2 training timesteps are needed"
