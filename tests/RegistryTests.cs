@@ -58,4 +58,16 @@ public sealed class RegistryTests
         Assert.Contains("\"algorithm_type\": \"dpmsolver++\"", resaved);
         Assert.Contains("\"s_churn\": 80", resaved);
     }
+
+    [Fact]
+    public void Compatibles_name_the_classes_that_exist_both_in_the_core_and_in_the_shell()
+    {
+        Assert.Equal(new[] { "dpm", "ddim" }, Registry.compatibles("DDIMScheduler").Select(e => e.Name));
+        Assert.Equal(new[] { typeof(DDIMScheduler), typeof(DPMSolverMultistepScheduler) }.OrderBy(t => t.Name), DDIMScheduler.CompatibleClasses.OrderBy(t => t.Name));
+        Assert.Contains(typeof(DDIMScheduler), DPMSolverMultistepScheduler.CompatibleClasses);
+        Assert.Equal(new[] { typeof(KarrasVeScheduler) }, KarrasVeScheduler.CompatibleClasses);
+        // Every registry class has its shell class.
+        foreach (var entry in Registry.all) Assert.NotNull(SchedulerClasses.Find(entry.ClassName));
+    }
 }
+

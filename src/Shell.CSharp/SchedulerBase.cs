@@ -40,6 +40,10 @@ public abstract class SchedulerBase<TSelf, TConfig>
     /// <summary>diffusers' <c>compatibles</c>: the classes whose configs this class is meant to load.</summary>
     public static IReadOnlyList<string> Compatibles => TSelf.Schema.Compatibles;
 
+    /// <summary>The classes of <see cref="Compatibles"/> this library has (this one included): each loads this class's
+    /// config with <c>FromConfig</c>, and this class loads theirs.</summary>
+    public static IReadOnlyList<Type> CompatibleClasses => SchedulerClasses.Of(TSelf.Schema.Compatibles);
+
     /// <summary>diffusers' <c>from_config</c>: a scheduler from a parsed config. Keys of other classes are kept and saved
     /// again; an invalid value throws <see cref="SchedulerConfigException"/> naming its key.</summary>
     public static TSelf FromConfig(ConfigDict config)

@@ -57,3 +57,11 @@ module Registry =
 
     /// True when this library builds the diffusers class.
     let isBuilt (className: string) : bool = (tryFindClass className).IsSome
+
+    /// diffusers' `compatibles` made real: the built schedulers whose configs the class loads (itself included), in
+    /// registry order.
+    let compatibles (className: string) : RegisteredScheduler list =
+        match tryFindClass className with
+        | Some entry -> all |> List.filter (fun other -> Seq.contains other.ClassName entry.Compatibles)
+        | None -> []
+
