@@ -131,3 +131,27 @@ let ``deterministic DDIM converges at first order on a Gaussian target`` () =
     let errors = [ 25; 50; 100; 200 ] |> List.map (ddimGaussianError 0.5)
     let orders = errors |> List.pairwise |> List.map (fun (a, b) -> log (a / b) / log 2.0)
     Xunit.Assert.True(orders |> List.forall (fun o -> o > 0.8 && o < 1.3), sprintf "errors %A, orders %A" errors orders)
+
+/// img2img: x0 noised with `add_noise` at timesteps[b], then the one loop from begin index b with the model that
+/// knows x0 (its ε at each x_t), returns x0 up to float32 rounding — the start and the noise level agree.
+[<Property(Arbitrary = [| typeof<Generators> |], MaxTest = 50)>]
+let ``an img2img start at a begin index recovers the clean sample with a perfect model`` (key: PrngKey) (start: NonNegativeInt) =
+    let config = { Ddim.defaults with ClipSample = false }
+    let scheduler = Ddim.scheduler<NdArray> config
+    let steps = 20
+    let b = start.Get % steps
+    let state = scheduler.SetTimesteps(steps, shape, scheduler.Create Flavour.Torch) |> Ddim.setBeginIndex b
+    let ops = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
+    let keys = Prng.split 2 key
+    let x0 = NdArray.normal shape keys[0] |> NdArray.scale 0.5f
+    let eps = NdArray.normal shape keys[1]
+    let t0 = state.Timesteps[b]
+    let noised = Ddim.addNoiseOn ops state x0 eps [| t0; t0 |]
+    // ε of x_t given x0: (x_t − √ᾱ_t·x0)/√(1 − ᾱ_t).
+    let model (x: NdArray) (q: ModelQuery) =
+        let a = state.Common.AlphasCumprod[int q.Timestep]
+        NdArray.map2 (fun xt c -> (xt - MathF.Sqrt a * c) / MathF.Sqrt(1.0f - a)) x x0
+    let progress = ResizeArray()
+    let result = Loop.run scheduler ops model Loop.shared key (fun p -> progress.Add p.Step) state noised
+    let err = Array.map2 (fun (a: float32) (c: float32) -> abs (float a - float c)) (result.Sample.ToArray()) (x0.ToArray()) |> Array.max
+    (progress.Count = steps - b && progress[0] = b && err < 1e-3) |> Prop.label (sprintf "b = %d, steps run %d, error %g" b progress.Count err)

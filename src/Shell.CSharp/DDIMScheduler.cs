@@ -56,6 +56,14 @@ public sealed class DDIMScheduler : SchedulerBase<DDIMScheduler, DdimConfig>, IS
     public void SetTimesteps(int numInferenceSteps) =>
         _state.Update(state => Ddim.setTimesteps(numInferenceSteps, state), nameof(SetTimesteps));
 
+    /// <summary><c>begin_index</c>: where a run starts (img2img), or null for the whole schedule.</summary>
+    public int? BeginIndex => State.BeginIndex?.Value;
+
+    /// <summary><c>set_begin_index(begin_index)</c>: runs start at <c>Timesteps[beginIndex]</c> (img2img: the sample is
+    /// <see cref="AddNoise"/> at that timestep).</summary>
+    public void SetBeginIndex(int beginIndex) =>
+        _state.Update(state => Ddim.setBeginIndex(beginIndex, state), nameof(SetBeginIndex));
+
     /// <summary><c>scale_model_input</c>: the sample unchanged.</summary>
     public Tensor ScaleModelInput(Tensor sample, long? timestep = null)
     {

@@ -49,7 +49,9 @@ type DdimState =
       /// `num_inference_steps`, None before `setTimesteps`.
       NumInferenceSteps: int option
       /// The timesteps, descending ([N−1 … 0] before `setTimesteps`).
-      Timesteps: int64[] }
+      Timesteps: int64[]
+      /// The index a run starts at (`set_begin_index`, img2img), None for the whole schedule.
+      BeginIndex: int option }
 
 /// What a DDIM step returns (diffusers' `DDIMSchedulerOutput`).
 type DdimOutput<'T> =
@@ -128,7 +130,8 @@ module Ddim =
           Common = common
           FinalAlphaCumprod = if c.SetAlphaToOne then 1.0f else common.AlphasCumprod[0]
           NumInferenceSteps = None
-          Timesteps = Array.init c.NumTrainTimesteps (fun i -> int64 (c.NumTrainTimesteps - 1 - i)) }
+          Timesteps = Array.init c.NumTrainTimesteps (fun i -> int64 (c.NumTrainTimesteps - 1 - i))
+          BeginIndex = None }
 
     /// diffusers' torch class.
     let create (config: DdimConfig) : DdimState = createWith Flavour.Torch config
@@ -142,7 +145,14 @@ module Ddim =
         let c = state.Config
         { state with
             NumInferenceSteps = Some n
-            Timesteps = VpCommon.timesteps c.TimestepSpacing c.NumTrainTimesteps c.StepsOffset n }
+            Timesteps = VpCommon.timesteps c.TimestepSpacing c.NumTrainTimesteps c.StepsOffset n
+            BeginIndex = None }
+
+    /// `set_begin_index(i)`: a run starts at timesteps[i] (img2img: the sample is `add_noise` at that timestep).
+    let setBeginIndex (index: int) (state: DdimState) : DdimState =
+        if index < 0 || index >= state.Timesteps.Length then
+            raise (ArgumentOutOfRangeException("begin_index", index, sprintf "begin_index must lie in [0, %d)" state.Timesteps.Length))
+        { state with BeginIndex = Some index }
 
     /// `scale_model_input`: the sample unchanged.
     let scaleModelInput (sample: 'T) : 'T = sample
@@ -267,7 +277,7 @@ module Ddim =
             member _.Create(flavour) = createWith flavour config
             member _.SetTimesteps(n, _, state) = setTimesteps n state
             member _.Steps(state) = state.Timesteps.Length
-            member _.FirstIndex(_) = 0
+            member _.FirstIndex(state) = defaultArg state.BeginIndex 0
             member _.TimestepAt(state, i) = float state.Timesteps[i]
             member _.InitNoiseSigma(_) = float initNoiseSigma
             member _.Evaluations(steps) = steps
