@@ -100,7 +100,7 @@ public class ExampleTests
             int i = scheduler.StepIndex ?? scheduler.BeginIndex ?? 0;
             var point = DpmSolverMultistep.pointAt(scheduler.State, i);
             var rows = NdArrayModule.create([(int)x.shape[0], 2], x.data<float>().ToArray());
-            var output = FSharpFunc<DpmSolverConfig, float>.InvokeFast(model.Dpm, scheduler.Config, point.Alpha, point.Sigma, (float)t, rows);
+            var output = FSharpFunc<PredictionType, float>.InvokeFast(model.Vp, scheduler.Config.PredictionType, point.Alpha, point.Sigma, (float)t, rows);
             return tensor(output.ToArray(), x.shape);
         };
         using var result = new DpmSolverPipeline(epsilon, scheduler).Call([count, 2], 20, new Generator((ulong)seed));

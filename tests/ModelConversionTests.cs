@@ -73,7 +73,7 @@ public sealed class ModelConversionTests
         var model = ModelConversion.fromNetwork(network, ModelOutputKind.Epsilon, ModelInputKind.Timestep);
         var config = DpmSolverConfig.Schema.SetValue("prediction_type", "sample", DpmSolverConfig.Schema.Defaults);
         var x = Of(i => 0.6 * X0[i] + 0.8 * Eps[i]);
-        var x0 = model.Dpm.Invoke(config).Invoke(0.6f).Invoke(0.8f).Invoke(417f).Invoke(x);
+        var x0 = model.Vp.Invoke(config.PredictionType).Invoke(0.6f).Invoke(0.8f).Invoke(417f).Invoke(x);
         Assert.Equal(417f, seenT);
         Close(Of(i => X0[i]), x0, 10);
         Assert.Throws<ArgumentException>(() => model.VeScore.Invoke(x).Invoke(1f));

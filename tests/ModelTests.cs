@@ -278,7 +278,7 @@ public sealed class ModelTests(ITestOutputHelper log)
     [InlineData(new[] { "--model", "MODEL" }, "sample: --model needs --model-output score|epsilon|x0|v (what the model returns)")]
     [InlineData(new[] { "--model", "MODEL", "--model-output", "logits" }, "sample: --model-output is 'logits' but must be one of score, epsilon, x0, v")]
     [InlineData(new[] { "--model", "MODEL", "--model-output", "score", "--model-input", "tau" }, "sample: --model-input is 'tau' but must be sigma or t")]
-    [InlineData(new[] { "--model", "MODEL", "--model-output", "score", "--model-input", "t", "--scheduler", "karras" }, "sample: --model-input t serves only --scheduler dpm (the VP timestep), not karras; use a σ-conditioned model")]
+    [InlineData(new[] { "--model", "MODEL", "--model-output", "score", "--model-input", "t", "--scheduler", "karras" }, "sample: --model-input t serves only the VP schedulers (dpm, ddim: the VP timestep), not karras; use a σ-conditioned model")]
     [InlineData(new[] { "--model", "missing.onnx", "--model-output", "score" }, "sample: --model: model file 'missing.onnx' does not exist")]
     public void BadModelOptionsExitWithCode2(string[] args, string expected)
     {

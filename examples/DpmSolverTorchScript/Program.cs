@@ -96,8 +96,8 @@ static Tensor Predict(SamplingModel model, DPMSolverMultistepScheduler scheduler
     var point = DpmSolverMultistep.pointAt(scheduler.State, i);
     var t = scheduler.State.Timesteps[i];
     var rows = NdArrayModule.create(x.shape.Select(d => (int)d).ToArray(), x.data<float>().ToArray());
-    // model.Dpm is the curried F# function config → α → σ → t → x → prediction.
-    var output = FSharpFunc<DpmSolverConfig, float>.InvokeFast(model.Dpm, scheduler.Config, point.Alpha, point.Sigma, (float)t, rows);
+    // model.Vp is the curried F# function prediction type → α → σ → t → x → prediction.
+    var output = FSharpFunc<PredictionType, float>.InvokeFast(model.Vp, scheduler.Config.PredictionType, point.Alpha, point.Sigma, (float)t, rows);
     return tensor(output.ToArray(), x.shape, ScalarType.Float32);
 }
 

@@ -69,8 +69,8 @@ public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcomma
             };
             if (request.Model is null && (run.Parse.GetResult(modelOutput) is not null || run.Parse.GetResult(modelInput) is not null))
                 throw new UsageException("--model-output and --model-input need --model");
-            if (request.Model is not null && request.ModelInput.IsTimestep && request.Scheduler != SchedulerKind.Dpm)
-                throw new UsageException($"--model-input t serves only --scheduler dpm (the VP timestep), not {SamplerConfigs.Name(request.Scheduler)}; use a σ-conditioned model");
+            if (request.Model is not null && request.ModelInput.IsTimestep && request.Scheduler is not (SchedulerKind.Dpm or SchedulerKind.Ddim))
+                throw new UsageException($"--model-input t serves only the VP schedulers (dpm, ddim: the VP timestep), not {SamplerConfigs.Name(request.Scheduler)}; use a σ-conditioned model");
             return Execute(request, run.Output, run.Error);
         });
     }

@@ -15,6 +15,8 @@ public enum SchedulerKind
     SdeVe,
     /// <summary>The deterministic EDM sampler (Karras et al. 2022, Algorithm 1: Heun on the ρ-schedule).</summary>
     Heun,
+    /// <summary>DDIMScheduler, deterministic (η = 0).</summary>
+    Ddim,
 }
 
 /// <summary>Builds a <see cref="TargetSampler"/> from the command line: the scheduler name, a
@@ -24,7 +26,7 @@ public enum SchedulerKind
 public static class SamplerConfigs
 {
     /// <summary>The names <c>--scheduler</c> accepts: the registry's tool names, in <see cref="SchedulerKind"/> order.</summary>
-    public static readonly IReadOnlyList<string> SchedulerNames = ["dpm", "karras", "sde-ve", "heun"];
+    public static readonly IReadOnlyList<string> SchedulerNames = ["dpm", "karras", "sde-ve", "heun", "ddim"];
 
     /// <summary>The registry's entry of a scheduler (its names, keys and compatibles).</summary>
     public static RegisteredScheduler Entry(SchedulerKind kind) =>
@@ -37,6 +39,7 @@ public static class SamplerConfigs
         "karras" or "karras-ve" or "karrasve" => SchedulerKind.Karras,
         "sde-ve" or "sdeve" or "score-sde-ve" => SchedulerKind.SdeVe,
         "heun" or "edm-heun" or "edm" => SchedulerKind.Heun,
+        "ddim" => SchedulerKind.Ddim,
         _ => throw new UsageException($"--scheduler is '{name}' but must be one of {string.Join(", ", SchedulerNames)}"),
     };
 
@@ -90,6 +93,8 @@ public static class SamplerConfigs
             SchedulerKind.SdeVe => [("sigma_max", Text(Math.Ceiling(diameter)))],
             SchedulerKind.Karras => [("sigma_max", Text(Math.Round(Math.Sqrt(diameter), 2))), ("sigma_min", "0.1")],
             SchedulerKind.Heun => [("sigma_max", Text(Math.Ceiling(diameter)))],
+            // DDIM clips x0 to [−1, 1] by default (sized for images); a target's samples lie farther out.
+            SchedulerKind.Ddim => [("clip_sample", "false")],
             _ => [],
         };
     }
@@ -153,6 +158,7 @@ public static class SamplerConfigs
                     c => TargetSampling.dpmRunsFlax(c) ? DpmSolverConfigModule.validateFlax(c) : DpmSolverConfig.Schema.Validate(c))),
                 SchedulerKind.Karras => TargetSampler.NewKarrasVeSampler(Apply(KarrasVeConfig.Schema, members, overrides, KarrasVeConfig.Schema.Validate)),
                 SchedulerKind.Heun => TargetSampler.NewEdmHeunSampler(Apply(EdmHeunConfig.Schema, members, overrides, EdmHeunConfig.Schema.Validate)),
+                SchedulerKind.Ddim => TargetSampler.NewDdimSampler(Apply(DdimConfig.Schema, members, overrides, DdimConfig.Schema.Validate)),
                 _ => TargetSampler.NewScoreSdeVeSampler(Apply(ScoreSdeVeConfig.Schema, members, overrides, ScoreSdeVeConfig.Schema.Validate)),
             };
         }
@@ -203,6 +209,7 @@ public static class SamplerConfigs
         TargetSampler.DpmSolverSampler d => DescribeDpm(d.dpm),
         TargetSampler.KarrasVeSampler k => $"KarrasVe (σ {Text(k.karras.SigmaMin)}..{Text(k.karras.SigmaMax)}, churn {Text(k.karras.SChurn)})",
         TargetSampler.EdmHeunSampler h => $"EDM Heun (σ {Text(h.heun.SigmaMin)}..{Text(h.heun.SigmaMax)}, ρ {Text(h.heun.Rho)})",
+        TargetSampler.DdimSampler d => $"DDIM (η 0, {d.ddim.PredictionType}, {d.ddim.TimestepSpacing}{(d.ddim.ClipSample ? $", clip {Text(d.ddim.ClipSampleRange)}" : "")})",
         TargetSampler.ScoreSdeVeSampler s => $"ScoreSdeVe PC (σ {Text(s.sdeVe.SigmaMin)}..{Text(s.sdeVe.SigmaMax)}, {s.sdeVe.CorrectSteps} corrector, snr {Text(s.sdeVe.Snr)})",
         _ => sampler.ToString(),
     };

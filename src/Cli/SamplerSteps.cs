@@ -32,6 +32,9 @@ public static class SamplerSteps
                 case TargetSampler.EdmHeunSampler h:
                     EdmHeun.setTimesteps(steps, EdmHeun.createState(h.heun));
                     break;
+                case TargetSampler.DdimSampler d:
+                    Ddim.setTimesteps(steps, Ddim.create(d.ddim));
+                    break;
                 case TargetSampler.ScoreSdeVeSampler s:
                     ScoreSdeVe.setTimesteps(s.sdeVe, steps, ScoreSdeVe.emptyWith(Flavour.Flax));
                     break;

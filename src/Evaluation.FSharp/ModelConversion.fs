@@ -82,8 +82,8 @@ module ModelConversion =
         let veOnly name =
             if input = Timestep then
                 invalidArg "input" (sprintf "a timestep (t) network serves only the dpm scheduler, not %s; use a σ network (--model-input sigma)" name)
-        { Dpm =
-            fun config alpha sigma t x ->
+        { Vp =
+            fun prediction alpha sigma t x ->
                 let a = float alpha
                 let s = float sigma
                 let eps =
@@ -92,7 +92,7 @@ module ModelConversion =
                         let xVe = NdArray.scale (float32 (1.0 / a)) x
                         epsilon output 1.0 (s / a) xVe (network xVe (rows x (float32 (s / a))))
                     | Timestep -> epsilon output a s x (network x (rows x t))
-                dpmOutput config.PredictionType a s x eps
+                dpmOutput prediction a s x eps
           Karras =
             fun x sigma ->
                 veOnly "karras"

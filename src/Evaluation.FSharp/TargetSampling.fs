@@ -54,12 +54,15 @@ type TargetSampler =
     | ScoreSdeVeSampler of sdeVe: ScoreSdeVeConfig
     /// The deterministic EDM sampler (Karras et al. 2022, Algorithm 1: Heun on the ρ-schedule).
     | EdmHeunSampler of heun: EdmHeunConfig
+    /// DDIM, deterministic (η = 0), torch flavour.
+    | DdimSampler of ddim: DdimConfig
 
 /// The model outputs the sampling loops ask for, one function per scheduler family: the exact ones of a target
 /// (`TargetSampling.exactModel`) or a trained network's, converted (`ModelConversion`).
 type SamplingModel =
-    { /// DPM-Solver: the config's prediction type at VP point (α, σ) and timestep t, for the batch x.
-      Dpm: DpmSolverConfig -> float32 -> float32 -> float32 -> NdArray -> NdArray
+    { /// The VP schedulers (DPM-Solver, DDIM): the given prediction type at VP point (α, σ) and timestep t, for the
+      /// batch x.
+      Vp: PredictionType -> float32 -> float32 -> float32 -> NdArray -> NdArray
       /// KarrasVe: the output o with D(x; σ) = x + σ·o at (x, σ).
       Karras: NdArray -> float -> NdArray
       /// ScoreSdeVe: the VE score ∇ log p_σ(x) at (x, σ).
@@ -86,12 +89,13 @@ module TargetSampling =
         | KarrasVeSampler _ -> max 0 (2 * steps - 1)
         | ScoreSdeVeSampler c -> steps * (1 + c.CorrectSteps)
         | EdmHeunSampler _ -> EdmHeun.nfe steps
+        | DdimSampler _ -> steps
 
-    /// The DPM-Solver model output of the config's prediction type at VP point (α, σ), exact for the target.
-    let dpmModelOutput (config: DpmSolverConfig) (target: GaussianMixture) (alpha: float32) (sigma: float32) (x: NdArray) : NdArray =
+    /// A VP scheduler's model output of the prediction type at VP point (α, σ), exact for the target.
+    let vpModelOutput (prediction: PredictionType) (target: GaussianMixture) (alpha: float32) (sigma: float32) (x: NdArray) : NdArray =
         let a = float alpha
         let s = float sigma
-        match config.PredictionType with
+        match prediction with
         | PredictionType.Sample -> Targets.vpX0 target a s x
         | PredictionType.VPrediction -> Targets.vpV target a s x
         // Flow matching: x_t = (1 − σ)·x0 + σ·ε, the model predicts ε − x0.
@@ -106,7 +110,7 @@ module TargetSampling =
 
     /// The exact model outputs of a target.
     let exactModel (target: GaussianMixture) : SamplingModel =
-        { Dpm = fun config alpha sigma _ x -> dpmModelOutput config target alpha sigma x
+        { Vp = fun prediction alpha sigma _ x -> vpModelOutput prediction target alpha sigma x
           Karras = karrasModelOutput target
           VeScore = fun x sigma -> Targets.veScore target (float sigma) x }
 
@@ -144,7 +148,7 @@ module TargetSampling =
             let tables = state.Tables
             let output (x: NdArray) (q: ModelQuery) =
                 let t = int q.Timestep
-                model.Dpm state.Config tables.AlphaT[t] tables.SigmaT[t] (float32 t) x
+                model.Vp state.Config.PredictionType tables.AlphaT[t] tables.SigmaT[t] (float32 t) x
             run scheduler state output Loop.shared
         | DpmSolverSampler config ->
             let scheduler = DpmSolverMultistep.scheduler<NdArray> config
@@ -152,7 +156,7 @@ module TargetSampling =
             // The model is evaluated at the VP point of the step's sigma (`DpmSolverMultistep.pointAt`).
             let output (x: NdArray) (q: ModelQuery) =
                 let p = DpmSolverUpdate.pointOfSigma state.Config.UseFlowSigmas (float32 q.Sigma)
-                model.Dpm state.Config p.Alpha p.Sigma (float32 q.Timestep) x
+                model.Vp state.Config.PredictionType p.Alpha p.Sigma (float32 q.Timestep) x
             run scheduler state output (splitEach plainSplit)
         | KarrasVeSampler config ->
             let scheduler = KarrasVe.scheduler<NdArray> config
@@ -167,6 +171,14 @@ module TargetSampling =
                 Backend.lin ops [ 1.0f, x; float32 q.Sigma, o ]
             let scheduler = EdmHeun.scheduler<NdArray> config
             run scheduler (scheduler.Create Flavour.Torch) denoiser Loop.shared
+        | DdimSampler config ->
+            let scheduler = Ddim.scheduler<NdArray> config
+            let state = scheduler.Create Flavour.Torch
+            // The model is evaluated at the VP point (√ᾱ_t, √(1 − ᾱ_t)) of the step's timestep.
+            let output (x: NdArray) (q: ModelQuery) =
+                let a = state.Common.AlphasCumprod[int q.Timestep]
+                model.Vp state.Config.PredictionType (MathF.Sqrt a) (MathF.Sqrt(1.0f - a)) (float32 q.Timestep) x
+            run scheduler state output Loop.shared
 
     /// `runBatchWith` with the target's exact model outputs.
     let runBatch (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
