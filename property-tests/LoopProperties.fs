@@ -25,6 +25,8 @@ type private Recording(inner: IBackend<NdArray, PrngKey>) =
         member _.Norm(x) = inner.Norm x
         member _.Normal(noise, like) = keep (inner.Normal(noise, like))
         member _.FirstChannels(x, count) = keep (inner.FirstChannels(x, count))
+        member _.LastChannels(x, count) = keep (inner.LastChannels(x, count))
+        member _.LearnedVarianceNoise(v, bounds, z) = keep (inner.LearnedVarianceNoise(v, bounds, z))
         member _.Threshold(x, ratio, maxValue) = keep (inner.Threshold(x, ratio, maxValue))
         member _.Clamp(x, lo, hi) = keep (inner.Clamp(x, lo, hi))
         member _.Release(x) = released.Add x
@@ -68,6 +70,7 @@ let private cases (flavour: Flavour) =
       case "SDE-DPM-Solver++ 2M" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with AlgorithmType = AlgorithmType.SdeDpmSolverPlusPlus }) flavour
       case "DDIM (v-prediction, thresholding)" (Ddim.scheduler { Ddim.defaults with PredictionType = PredictionType.VPrediction; Thresholding = true }) flavour ]
     @ (if obj.ReferenceEquals(flavour, Flavour.Flax) then [ case "DPM-Solver Flax" (DpmSolverMultistepFlax.scheduler DpmSolverConfig.defaults) flavour ] else [])
+    @ (if obj.ReferenceEquals(flavour, Flavour.Torch) then [ case "DDPM (fixed_small_log, thresholding)" (Ddpm.scheduler { Ddpm.defaults with VarianceType = DdpmVarianceType.FixedSmallLog; Thresholding = true }) flavour ] else [])
 
 /// Every scheduler's whole loop gives the same bits with the fused stages as op by op, in both flavours.
 [<Property(MaxTest = 20)>]

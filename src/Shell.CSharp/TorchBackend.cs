@@ -136,6 +136,27 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
     }
 
     /// <inheritdoc />
+    public Tensor LastChannels(Tensor tensor, int count)
+    {
+        if (tensor.dim() < 2 || tensor.shape[1] < count)
+            throw new ArgumentException($"model_output has shape {TensorChecks.ShapeText(tensor)} but at least {count} channels on axis 1 are needed", "model_output");
+        return tensor.narrow(1, tensor.shape[1] - count, count).contiguous();
+    }
+
+    /// <inheritdoc />
+    public Tensor LearnedVarianceNoise(Tensor variance, FSharpValueOption<(float, float)> logBounds, Tensor z)
+    {
+        ArgumentNullException.ThrowIfNull(variance);
+        ArgumentNullException.ThrowIfNull(z);
+        using var scope = NewDisposeScope();
+        if (logBounds.IsNone) return variance.sqrt().mul(z).MoveToOuterDisposeScope();
+        var (minLog, maxLog) = logBounds.Value;
+        var frac = variance.add(1.0f).div(2.0f);
+        var logVariance = frac.mul(maxLog).add(frac.neg().add(1.0f).mul(minLog));
+        return logVariance.mul(0.5f).exp().mul(z).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
     public Tensor Threshold(Tensor tensor, float ratio, float maxValue)
     {
         using var scope = NewDisposeScope();

@@ -52,6 +52,7 @@ public static class FamilySchedulers
     private static readonly Dictionary<string, Func<ConfigDict, IFamilyScheduler>> ByClass = new()
     {
         ["DDIMScheduler"] = d => new DdimFamily(DDIMScheduler.FromConfig(d)),
+        ["DDPMScheduler"] = d => new DDPMSchedulerFamily(DDPMScheduler.FromConfig(d)),
     };
 
     /// <summary>The factory of a class, or null when this build does not have it.</summary>
@@ -243,9 +244,10 @@ public sealed class FamilyChecker : IGoldenChecker
             x = prevSample;
         }
         var final = Host(x);
-        if (final.Any(v => !float.IsFinite(v))) throw new InvalidOperationException("the final sample is not finite");
+        // Where the reference recorded its final sample, that is the answer (NaN where diffusers' own maths gives NaN).
         if (checkSteps && Golden.Field(item, "final") is { } f)
             c.Compare("final", GoldenArray.Parse(f, "final"), final, Tolerance.Loop);
+        else if (final.Any(v => !float.IsFinite(v))) throw new InvalidOperationException("the final sample is not finite");
     }
 
     private static void CheckExtras(CaseChecker c, Func<ConfigDict, IFamilyScheduler> make, JsonValue item)

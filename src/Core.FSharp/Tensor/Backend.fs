@@ -32,6 +32,12 @@ type IBackend<'T, 'Noise> =
 
     /// `x[:, :count]`: the first `count` channels (axis 1), as a learned-variance model output is split.
     abstract FirstChannels: tensor: 'T * count: int -> 'T
+    /// `x[:, −count:]`: the last `count` channels (axis 1), the variance half of a learned-variance model output.
+    abstract LastChannels: tensor: 'T * count: int -> 'T
+    /// DDPM's noise term σ·z with σ elementwise from a learned variance v (diffusers' `DDPMScheduler.step`), each op
+    /// rounded to float32 as torch rounds it: with no bounds ("learned") √v·z; with bounds (minLog, maxLog)
+    /// ("learned_range") exp(0.5·(f·maxLog + (1 − f)·minLog))·z, f = (v + 1)/2.
+    abstract LearnedVarianceNoise: variance: 'T * logBounds: struct (float32 * float32) voption * z: 'T -> 'T
 
     /// Dynamic thresholding (Saharia et al. 2022, §2.3) as diffusers' `_threshold_sample`: per batch element
     /// s = clamp(quantile(|x|, ratio), min = 1, max = maxValue) (so s = maxValue when maxValue < 1), then
@@ -133,6 +139,8 @@ type OpByOpBackend<'T, 'Noise>(inner: IBackend<'T, 'Noise>) =
         member _.Norm(x) = inner.Norm x
         member _.Normal(noise, like) = inner.Normal(noise, like)
         member _.FirstChannels(x, count) = inner.FirstChannels(x, count)
+        member _.LastChannels(x, count) = inner.LastChannels(x, count)
+        member _.LearnedVarianceNoise(v, bounds, z) = inner.LearnedVarianceNoise(v, bounds, z)
         member _.Threshold(x, ratio, maxValue) = inner.Threshold(x, ratio, maxValue)
         member _.Clamp(x, lo, hi) = inner.Clamp(x, lo, hi)
         member _.Release(x) = inner.Release x

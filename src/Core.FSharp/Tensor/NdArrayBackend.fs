@@ -67,6 +67,34 @@ type NdArrayBackend(mode: ThreefryMode) =
             Array.blit x.Buffer (b * channels * plane) out (b * count * plane) (count * plane)
         NdArray.own outShape out
 
+    /// `x[:, −count:]`: the last `count` channels of axis 1.
+    static member LastChannelsOf(x: NdArray, count: int) : NdArray =
+        let shape = x.Shape
+        if shape.Length < 2 || shape[1] < count then
+            invalidArg "tensor" (sprintf "model_output has shape %s but at least %d channels on axis 1 are needed" x.ShapeText count)
+        let channels = shape[1]
+        let plane = if shape.Length = 2 then 1 else Array.fold (*) 1 shape[2..]
+        let outShape = Array.copy shape
+        outShape[1] <- count
+        let out = Array.zeroCreate<float32> (shape[0] * count * plane)
+        for b in 0 .. shape[0] - 1 do
+            Array.blit x.Buffer ((b * channels + channels - count) * plane) out (b * count * plane) (count * plane)
+        NdArray.own outShape out
+
+    /// DDPM's learned-variance noise term (see `IBackend.LearnedVarianceNoise`).
+    static member LearnedVarianceNoiseOf(v: NdArray, bounds: struct (float32 * float32) voption, z: NdArray) : NdArray =
+        NdArray.checkSameShape "variance" v "z" z
+        match bounds with
+        | ValueNone -> NdArray.map2 (fun v z -> MathF.Sqrt v * z) v z
+        | ValueSome(struct (minLog, maxLog)) ->
+            NdArray.map2
+                (fun v z ->
+                    let f = (v + 1.0f) / 2.0f
+                    let logVariance = f * maxLog + (1.0f - f) * minLog
+                    MathF.Exp(0.5f * logVariance) * z)
+                v
+                z
+
     /// diffusers' `_threshold_sample` per batch element (see `IBackend.Threshold`).
     static member ThresholdOf(x: NdArray, ratio: float32, maxValue: float32) : NdArray =
         let b = x.BatchSize
@@ -90,6 +118,8 @@ type NdArrayBackend(mode: ThreefryMode) =
         member _.Norm(x) = NdArray.norm x
         member _.Normal(key, like) = NdArray.normalWith mode like.ShapeView key
         member _.FirstChannels(x, count) = NdArrayBackend.FirstChannelsOf(x, count)
+        member _.LastChannels(x, count) = NdArrayBackend.LastChannelsOf(x, count)
+        member _.LearnedVarianceNoise(v, bounds, z) = NdArrayBackend.LearnedVarianceNoiseOf(v, bounds, z)
         member _.Threshold(x, ratio, maxValue) = NdArrayBackend.ThresholdOf(x, ratio, maxValue)
         member _.Clamp(x, lo, hi) = NdArray.clamp lo hi x
         member _.Release(_) = ()
