@@ -13,6 +13,7 @@ public static class SchedulerClasses
         ["DPMSolverMultistepScheduler"] = typeof(DPMSolverMultistepScheduler),
         ["EDMHeunScheduler"] = typeof(EDMHeunScheduler),
         ["DDIMScheduler"] = typeof(DDIMScheduler),
+        ["DDPMScheduler"] = typeof(DDPMScheduler),
     };
 
     /// <summary>Every class, by its diffusers name.</summary>
