@@ -25,7 +25,7 @@ public sealed class RegistryTests
             Assert.Equal(e.Name, Registry.tryFindClass(e.ClassName)!.Value.Name);
             Assert.True(Registry.isBuilt(e.ClassName));
         }
-        Assert.False(Registry.isBuilt("PNDMScheduler"));
+        Assert.False(Registry.isBuilt("HeunDiscreteScheduler"));
     }
 
     [Theory]

@@ -14,6 +14,7 @@ public static class SchedulerClasses
         ["EDMHeunScheduler"] = typeof(EDMHeunScheduler),
         ["DDIMScheduler"] = typeof(DDIMScheduler),
         ["DDPMScheduler"] = typeof(DDPMScheduler),
+        ["PNDMScheduler"] = typeof(PNDMScheduler),
     };
 
     /// <summary>Every class, by its diffusers name.</summary>

@@ -46,7 +46,8 @@ module Registry =
           entry "sde-ve" "ScoreSdeVe: the VE SDE predictor–corrector sampler (Song et al. 2021)" [ Flavour.Torch; Flavour.Flax ] ScoreSdeVeConfig.schema
           entry "heun" "EDM Heun: the deterministic sampler of Karras et al. 2022, Algorithm 1" [ Flavour.Torch ] EdmHeunConfig.schema
           entry "ddim" "DDIM: denoising diffusion implicit models (Song et al. 2021), eta for stochasticity" [ Flavour.Torch; Flavour.Flax ] DdimConfig.schema
-          entry "ddpm" "DDPM: denoising diffusion probabilistic models (Ho et al. 2020), ancestral sampling" [ Flavour.Torch ] DdpmConfig.schema ]
+          entry "ddpm" "DDPM: denoising diffusion probabilistic models (Ho et al. 2020), ancestral sampling" [ Flavour.Torch ] DdpmConfig.schema
+          entry "pndm" "PNDM: pseudo numerical methods, Runge–Kutta warm-up then linear multistep (Liu et al. 2022)" [ Flavour.Torch ] PndmConfig.schema ]
 
     /// The entry of a diffusers class name, if this library builds the class.
     let tryFindClass (className: string) : RegisteredScheduler option =
