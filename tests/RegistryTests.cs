@@ -47,6 +47,7 @@ public sealed class RegistryTests
         Assert.Equal(Entry("dpm").ClassName, DpmSolverMultistep.scheduler<NdArray>(DpmSolverConfig.Schema.Defaults).ClassName);
         Assert.Equal(Entry("dpm").ClassName, DpmSolverMultistepFlax.scheduler(DpmSolverConfig.Schema.Defaults).ClassName);
         Assert.Equal(Entry("ddim").ClassName, Ddim.scheduler<NdArray>(Ddim.defaults).ClassName);
+        Assert.Equal(Entry("lms").ClassName, Lms.scheduler<NdArray>(Lms.defaults).ClassName);
     }
 
     [Fact]

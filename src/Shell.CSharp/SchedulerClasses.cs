@@ -15,6 +15,7 @@ public static class SchedulerClasses
         ["DDIMScheduler"] = typeof(DDIMScheduler),
         ["DDPMScheduler"] = typeof(DDPMScheduler),
         ["PNDMScheduler"] = typeof(PNDMScheduler),
+        ["LMSDiscreteScheduler"] = typeof(LMSDiscreteScheduler),
     };
 
     /// <summary>Every class, by its diffusers name.</summary>

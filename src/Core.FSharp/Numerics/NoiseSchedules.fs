@@ -138,3 +138,17 @@ module NoiseSchedules =
         let ratio = float numTrainTimesteps / float n
         let count = int ((int64 last * int64 n + int64 numTrainTimesteps - 1L) / int64 numTrainTimesteps)
         Array.init (max count 0) (fun j -> int64 (roundHalfEven (float last + float j * -ratio)) - 1L)
+
+    /// numpy's `interp(t, arange(len(table)), table)` in float64 at one point: the table's value at an integer t,
+    /// `slope·(t − j) + table[j]` between j = ⌊t⌋ and j + 1, and the end values outside [0, len − 1].
+    let interpAtTimesteps (table: float32[]) (t: float) : float =
+        let n = table.Length
+        if Double.IsNaN t then nan
+        elif t <= 0.0 then float table[0]
+        elif t >= float (n - 1) then float table[n - 1]
+        else
+            let j = int (Math.Floor t)
+            if t = float j then float table[j]
+            else
+                let slope = float table[j + 1] - float table[j]
+                slope * (t - float j) + float table[j]
