@@ -66,7 +66,8 @@ let private cases (flavour: Flavour) =
       case "EdmHeun" (EdmHeun.scheduler EdmHeun.defaults) flavour
       case "DPM-Solver++ 3M" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with SolverOrder = 3 }) flavour
       case "SDE-DPM-Solver++ 2M" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with AlgorithmType = AlgorithmType.SdeDpmSolverPlusPlus }) flavour
-      case "DDIM (v-prediction, thresholding)" (Ddim.scheduler { Ddim.defaults with PredictionType = PredictionType.VPrediction; Thresholding = true }) flavour ]
+      case "DDIM (v-prediction, thresholding)" (Ddim.scheduler { Ddim.defaults with PredictionType = PredictionType.VPrediction; Thresholding = true }) flavour
+      case "Euler (Karras sigmas)" (Euler.scheduler { Euler.defaults with UseKarrasSigmas = true }) flavour ]
     @ (if obj.ReferenceEquals(flavour, Flavour.Flax) then [ case "DPM-Solver Flax" (DpmSolverMultistepFlax.scheduler DpmSolverConfig.defaults) flavour ] else [])
 
 /// Every scheduler's whole loop gives the same bits with the fused stages as op by op, in both flavours.

@@ -497,7 +497,8 @@ module Euler =
                 let struct (r, state) = stepOn ops state output t sample noChurn ValueNone
                 if not (obj.ReferenceEquals(output, scaled)) && not (obj.ReferenceEquals(output, r.PredOriginalSample)) then
                     ops.Release output
-                if not (obj.ReferenceEquals(scaled, r.PredOriginalSample)) then ops.Release scaled
+                if not (obj.ReferenceEquals(scaled, output)) && not (obj.ReferenceEquals(scaled, r.PredOriginalSample)) then
+                    ops.Release scaled
                 struct (state, r)
             member _.Sample(r) = r.PrevSample
             member _.Result(r) = r.PrevSample
