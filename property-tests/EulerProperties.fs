@@ -98,6 +98,39 @@ let ``a step is a pure function of its inputs`` (EulerCase(config, steps)) (key:
     && (x.ToArray(), m.ToArray()) = copy
     && (state.Common.AlphasCumprod, state.Timesteps, state.Sigmas) = before
 
+/// The Flax class (linspace or leading spacing, epsilon or v-prediction) agrees with the torch class to float32
+/// rounding: leading timesteps are the torch ones with steps_offset 1, linspace ones within an ulp (jnp's float32
+/// linspace), sigmas and the first step within the float32 rounding of jnp's cumprod (5e-5 of the largest value).
+/// One step with "linspace" differs by design: torch's `linspace(0, N − 1, 1)` is [0], Flax's `linspace(N − 1, 0, 1)`
+/// is [N − 1] (docs/schedulers/euler.md).
+[<Property(Arbitrary = [| typeof<EulerGenerators>; typeof<Generators> |], MaxTest = 100)>]
+let ``the Flax class agrees with the torch class within rounding`` (EulerCase(config, steps)) (key: PrngKey) (leading: bool) =
+    let config =
+        { Euler.defaults with
+            BetaSchedule = config.BetaSchedule
+            PredictionType = (if config.PredictionType = PredictionType.VPrediction then PredictionType.VPrediction else PredictionType.Epsilon)
+            TimestepSpacing = (if leading then TimestepSpacing.Leading else TimestepSpacing.Linspace)
+            StepsOffset = (if leading then 1 else 0) }
+    let steps = if leading then steps else max 2 steps
+    let torch = Euler.create config |> Euler.setTimesteps steps
+    let flax = EulerFlax.create config |> EulerFlax.setTimesteps steps
+    let x = NdArray.normal shape key
+    let m = NdArray.normal shape (Prng.foldIn 1u key)
+    let struct (a, _) = Euler.stepOn ops torch m torch.Timesteps[0] x Euler.noChurn ValueNone
+    let b = EulerFlax.stepOn ops flax m flax.Timesteps[0] x
+    let close (p: float32[]) (q: float32[]) =
+        let scale = p |> Array.map (fun v -> abs (float v)) |> Array.max |> max 1.0
+        Array.map2 (fun (u: float32) (v: float32) -> abs (float u - float v)) p q |> Array.max <= 5e-5 * scale
+    let timesteps =
+        if leading then torch.Timesteps = flax.Timesteps
+        else Array.forall2 (fun (u: float32) (v: float32) -> abs (u - v) <= 1e-3f) torch.Timesteps flax.Timesteps
+    let sigmas = Array.forall2 (fun (u: float32) (v: float32) -> abs (u - v) <= 5e-5f * max 1.0f (abs u)) torch.Sigmas flax.Sigmas
+    (timesteps && sigmas
+     && abs (EulerFlax.initNoiseSigma flax - Euler.initNoiseSigma torch) <= 5e-5f * Euler.initNoiseSigma torch
+     && close (a.PrevSample.ToArray()) (b.PrevSample.ToArray())
+     && close (a.PredOriginalSample.ToArray()) (b.PredOriginalSample.ToArray()))
+    |> Prop.label (sprintf "torch %A / %A, flax %A / %A" torch.Timesteps torch.Sigmas flax.Timesteps flax.Sigmas)
+
 /// The relative error of the deterministic Euler loop (linspace spacing, final sigma 0) against the exact
 /// probability-flow solution on a Gaussian target N(0, s²I) with the exact ε-prediction model: dx/dσ = (x − D(x))/σ
 /// with D(x) = s²/(s² + σ²)·x, whose solution is x(σ) ∝ √(s² + σ²), so the final sample is x_T·s/√(s² + σ_T²).

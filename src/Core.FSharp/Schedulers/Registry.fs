@@ -46,7 +46,7 @@ module Registry =
           entry "sde-ve" "ScoreSdeVe: the VE SDE predictor–corrector sampler (Song et al. 2021)" [ Flavour.Torch; Flavour.Flax ] ScoreSdeVeConfig.schema
           entry "heun" "EDM Heun: the deterministic sampler of Karras et al. 2022, Algorithm 1" [ Flavour.Torch ] EdmHeunConfig.schema
           entry "ddim" "DDIM: denoising diffusion implicit models (Song et al. 2021), eta for stochasticity" [ Flavour.Torch; Flavour.Flax ] DdimConfig.schema
-          entry "euler" "Euler: the Euler sampler of Karras et al. 2022 on the VE sigmas of a VP schedule, optional churn" [ Flavour.Torch ] EulerConfig.schema ]
+          entry "euler" "Euler: the Euler sampler of Karras et al. 2022 on the VE sigmas of a VP schedule, optional churn" [ Flavour.Torch; Flavour.Flax ] EulerConfig.schema ]
 
     /// The entry of a diffusers class name, if this library builds the class.
     let tryFindClass (className: string) : RegisteredScheduler option =

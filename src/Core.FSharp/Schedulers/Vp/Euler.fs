@@ -396,6 +396,12 @@ module Euler =
           ChurnScale = MathF.Sqrt(sigmaHat * sigmaHat - sigma * sigma)
           Dt = state.Sigmas[index + 1] - sigmaHat }
 
+    /// `x / d` as the flavour computes a division by a scalar (XLA through the float32 reciprocal).
+    let private divide (ops: IBackend<'T, 'N>) (flavour: Flavour) (x: 'T) (d: float32) : 'T =
+        match flavour.Division with
+        | Divide -> ops.Divide(x, Scalar d)
+        | MultiplyByReciprocal -> Backend.scale ops (1.0f / d) x
+
     /// One Euler step on any backend at the current step index (set from `timestep` when unset): with γ > 0 the
     /// sample is first raised to σ̂ with `noise` (the torch class draws it with its generator); x0 from the model
     /// output by the prediction type; d = (x − x0)/σ̂; x_next = x + d·(σ_{i+1} − σ̂). Returns the state with the step
@@ -433,13 +439,13 @@ module Euler =
             | PredictionType.Epsilon -> Backend.lin ops [ 1.0f, x; -p.SigmaHat, modelOutput ]
             | PredictionType.VPrediction ->
                 let s = p.Sigma
-                let skip = ops.Divide(x, Scalar(s * s + 1.0f))
+                let skip = divide ops state.Flavour x (s * s + 1.0f)
                 let r = Backend.lin ops [ -s / MathF.Sqrt(s * s + 1.0f), modelOutput; 1.0f, skip ]
                 ops.Release skip
                 r
             | PredictionType.FlowPrediction -> invalidArg "prediction_type" "the Euler scheduler does not support flow_prediction"
         let diff = Backend.lin ops [ 1.0f, x; -1.0f, x0 ]
-        let derivative = ops.Divide(diff, Scalar p.SigmaHat)
+        let derivative = divide ops state.Flavour diff p.SigmaHat
         ops.Release diff
         let prev = Backend.lin ops [ 1.0f, x; p.Dt, derivative ]
         ops.Release derivative
@@ -504,6 +510,93 @@ module Euler =
             member _.Result(r) = r.PrevSample
             member _.Tensors(r) = [ r.PrevSample; r.PredOriginalSample ]
             member _.StateTensors(_) = [] }
+
+/// diffusers' `FlaxEulerDiscreteScheduler` over `EulerState` with the Flax flavour's tables: only "linspace" and
+/// "leading" spacing (leading adds 1, not `steps_offset`), only epsilon and v-prediction, sigmas from `jnp.interp`
+/// in float32, no churn, and a step index found anew at every call (the first match of the timestep). The torch
+/// class's other keys are not the Flax class's and are ignored, as diffusers' Flax class ignores them.
+[<RequireQualifiedAccess>]
+module EulerFlax =
+
+    /// The config when the Flax class can run it: its spacing and prediction type checks, on top of `Euler.validate`.
+    let validate (c: EulerConfig) : EulerConfig =
+        let c = Euler.validate c
+        match c.TimestepSpacing with
+        | TimestepSpacing.Linspace
+        | TimestepSpacing.Leading -> ()
+        | TimestepSpacing.Trailing ->
+            invalidArg "timestep_spacing" "timestep_spacing is \"trailing\" but FlaxEulerDiscreteScheduler supports \"linspace\" and \"leading\" only"
+        match c.PredictionType with
+        | PredictionType.Epsilon
+        | PredictionType.VPrediction -> ()
+        | other ->
+            invalidArg "prediction_type" (sprintf "prediction_type is \"%s\" but FlaxEulerDiscreteScheduler supports \"epsilon\" and \"v_prediction\" only" other.Text)
+        c
+
+    /// `jnp.interp(x, jnp.arange(len(fp)), fp)` in float32: `fp[i−1] + (x − (i−1))·(fp[i] − fp[i−1])` with
+    /// i = clip(searchsorted(xp, x, "right"), 1, len − 1), the ends clamped.
+    let interp (fp: float32[]) (x: float32) : float32 =
+        let n = fp.Length
+        if n = 1 then fp[0]
+        elif x < 0.0f then fp[0]
+        elif x > float32 (n - 1) then fp[n - 1]
+        else
+            let i = Math.Clamp(int (MathF.Floor x) + 1, 1, n - 1)
+            let delta = x - float32 (i - 1)
+            fp[i - 1] + delta * (fp[i] - fp[i - 1])
+
+    /// The sigmas of the timesteps (`jnp.interp` of the training sigmas), then 0.
+    let private sigmasAt (state: EulerState) (timesteps: float32[]) =
+        let train = Euler.trainSigmas state.Common
+        Array.append (timesteps |> Array.map (interp train)) [| 0.0f |]
+
+    /// `create_state()`: the Flax flavour's tables, timesteps N−1 … 0 and their interpolated sigmas.
+    let create (config: EulerConfig) : EulerState =
+        let c = validate config
+        let state = Euler.createWith Flavour.Flax { c with TimestepType = TimestepType.Discrete }
+        let state = { state with Config = c }
+        let timesteps = Array.init c.NumTrainTimesteps (fun i -> float32 (c.NumTrainTimesteps - 1 - i))
+        { state with Timesteps = timesteps; Sigmas = sigmasAt state timesteps }
+
+    /// `set_timesteps(state, n)`: "linspace" `jnp.linspace(N − 1, 0, n)`, "leading" `arange(n)·(N div n)`
+    /// descending plus 1.
+    let setTimesteps (n: int) (state: EulerState) : EulerState =
+        if n < 1 then invalidArg "num_inference_steps" (sprintf "num_inference_steps is %d but must be at least 1" n)
+        ConfigLimits.inferenceSteps n
+        let c = state.Config
+        let N = c.NumTrainTimesteps
+        let timesteps =
+            match c.TimestepSpacing with
+            | TimestepSpacing.Leading -> Array.init n (fun i -> float32 ((n - 1 - i) * (N / n)) + 1.0f)
+            | _ -> state.Flavour.Linspace (float32 (N - 1)) 0.0f n
+        { state with
+            NumInferenceSteps = Some n
+            Timesteps = timesteps
+            Sigmas = sigmasAt state timesteps
+            StepIndex = None
+            BeginIndex = None }
+
+    /// `init_noise_sigma`: the largest sigma, or √(σ_max² + 1) for "leading" spacing (as `Euler.initNoiseSigma`).
+    let initNoiseSigma (state: EulerState) : float32 = Euler.initNoiseSigma state
+
+    /// The index of the first timestep equal to `timestep` (`jnp.where(..., size=1)`: 0 when there is none).
+    let indexOf (state: EulerState) (timestep: float32) : int =
+        match Array.tryFindIndex (fun t -> t = timestep) state.Timesteps with
+        | Some i -> i
+        | None -> 0
+
+    /// `scale_model_input(state, sample, timestep)`: x/√(σ² + 1) at the timestep's index.
+    let scaleModelInputOn (ops: IBackend<'T, 'N>) (state: EulerState) (sample: 'T) (timestep: float32) : 'T =
+        ops.Divide(sample, Scalar(Euler.inputScale state.Sigmas[indexOf state timestep]))
+
+    /// `step(state, model_output, timestep, sample)`: the Euler step without churn at the timestep's index; the
+    /// state is returned unchanged (the Flax class keeps no step index).
+    let stepOn (ops: IBackend<'T, 'N>) (state: EulerState) (modelOutput: 'T) (timestep: float32) (sample: 'T) : EulerOutput<'T> =
+        if state.NumInferenceSteps.IsNone then
+            invalidOp "the number of inference steps is not set; call setTimesteps (set_timesteps) before step"
+        let indexed = { state with StepIndex = Some(indexOf state timestep) }
+        let struct (r, _) = Euler.stepOn ops indexed modelOutput timestep sample Euler.noChurn ValueNone
+        r
 
 /// The `scheduler_config.json` schema of `EulerDiscreteScheduler`.
 module EulerConfig =
