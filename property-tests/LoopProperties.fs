@@ -70,7 +70,8 @@ let private cases (flavour: Flavour) =
       case "SDE-DPM-Solver++ 2M" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with AlgorithmType = AlgorithmType.SdeDpmSolverPlusPlus }) flavour
       case "DDIM (v-prediction, thresholding)" (Ddim.scheduler { Ddim.defaults with PredictionType = PredictionType.VPrediction; Thresholding = true }) flavour
       case "PNDM (PRK then PLMS)" (Pndm.scheduler Pndm.defaults) flavour
-      case "LMS (Karras sigmas)" (Lms.scheduler { Lms.defaults with UseKarrasSigmas = true }) flavour ]
+      case "LMS (Karras sigmas)" (Lms.scheduler { Lms.defaults with UseKarrasSigmas = true }) flavour
+      case "Euler (Karras sigmas)" (Euler.scheduler { Euler.defaults with UseKarrasSigmas = true }) flavour ]
     @ (if obj.ReferenceEquals(flavour, Flavour.Flax) then [ case "DPM-Solver Flax" (DpmSolverMultistepFlax.scheduler DpmSolverConfig.defaults) flavour ] else [])
     @ (if obj.ReferenceEquals(flavour, Flavour.Torch) then [ case "DDPM (fixed_small_log, thresholding)" (Ddpm.scheduler { Ddpm.defaults with VarianceType = DdpmVarianceType.FixedSmallLog; Thresholding = true }) flavour ] else [])
 

@@ -11,7 +11,6 @@ public class ConformanceTests
     /// theirs, are skipped. Building one removes it here and turns its skips into passes.</summary>
     private static readonly string[] NotBuilt =
     {
-        "EulerDiscreteScheduler",
         "torch generator streams",
     };
 
@@ -22,7 +21,7 @@ public class ConformanceTests
     public static TheoryData<string> GoldenFiles()
     {
         var data = new TheoryData<string>();
-        foreach (var name in new[] { "jax_prng", "sde_ve_flax", "sde_ve_torch", "karras_ve_flax", "karras_ve_torch", "dpm_flax", "dpm_torch", "ddim_torch", "ddpm_torch", "pndm_torch", "lms_torch" })
+        foreach (var name in new[] { "jax_prng", "sde_ve_flax", "sde_ve_torch", "karras_ve_flax", "karras_ve_torch", "dpm_flax", "dpm_torch", "ddim_torch", "ddpm_torch", "pndm_torch", "lms_torch", "euler_torch" })
             data.Add(name);
         return data;
     }
@@ -47,12 +46,12 @@ public class ConformanceTests
         var skipped = results.Where(c => c.Status == CaseStatus.Skipped).ToList();
         Assert.Empty(skipped.Where(c => WaitsFor(c) is null).Select(c => $"{c.Case}: {c.Reason}"));
         Assert.Equal(NotBuilt.Order(StringComparer.Ordinal), skipped.Select(c => WaitsFor(c)!).Distinct().Order(StringComparer.Ordinal));
-        Assert.True(results.Count(c => c.Status == CaseStatus.Passed) >= 354);
+        Assert.True(results.Count(c => c.Status == CaseStatus.Passed) >= 425);
     }
 
     [Theory]
-    [InlineData("real-configs", 40)]
-    [InlineData("configs", 14)]
+    [InlineData("real-configs", 48)]
+    [InlineData("configs", 16)]
     public void Config_directories_pass_every_case_of_a_built_class(string folder, int cases)
     {
         var output = new StringWriter();
@@ -65,7 +64,8 @@ public class ConformanceTests
         Assert.DoesNotContain(null, skipped);
         var perClass = skipped.GroupBy(c => c!).ToDictionary(g => g.Key, g => g.Count());
         Assert.Equal(NotBuilt.Where(c => c.EndsWith("Scheduler", StringComparison.Ordinal)).Order(StringComparer.Ordinal), perClass.Keys.Order(StringComparer.Ordinal));
-        Assert.Single(perClass.Values.Distinct());
+        // Each class not built is skipped the same number of times (once per config file); with every class built, none is.
+        Assert.True(perClass.Values.Distinct().Count() <= 1);
     }
 
     [Fact]

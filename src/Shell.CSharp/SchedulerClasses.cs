@@ -16,6 +16,7 @@ public static class SchedulerClasses
         ["DDPMScheduler"] = typeof(DDPMScheduler),
         ["PNDMScheduler"] = typeof(PNDMScheduler),
         ["LMSDiscreteScheduler"] = typeof(LMSDiscreteScheduler),
+        ["EulerDiscreteScheduler"] = typeof(EulerDiscreteScheduler),
     };
 
     /// <summary>Every class, by its diffusers name.</summary>

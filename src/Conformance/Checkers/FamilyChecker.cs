@@ -20,6 +20,11 @@ public interface IFamilyScheduler
     /// <summary><c>set_timesteps(num_inference_steps)</c>.</summary>
     void SetTimesteps(int numInferenceSteps);
 
+    /// <summary><c>set_timesteps(**set_timesteps_kwargs)</c>: custom <c>timesteps</c> or <c>sigmas</c>, where the class
+    /// takes them.</summary>
+    void SetTimesteps(JsonValue setTimestepsKwargs) =>
+        throw new InvalidOperationException("this class's set_timesteps takes no custom timesteps or sigmas");
+
     /// <summary><c>timesteps</c>, as doubles.</summary>
     double[] Timesteps { get; }
 
@@ -55,6 +60,7 @@ public static class FamilySchedulers
         ["DDPMScheduler"] = d => new DDPMSchedulerFamily(DDPMScheduler.FromConfig(d)),
         ["PNDMScheduler"] = d => new PNDMSchedulerFamily(PNDMScheduler.FromConfig(d)),
         ["LMSDiscreteScheduler"] = d => new LMSDiscreteSchedulerFamily(LMSDiscreteScheduler.FromConfig(d)),
+        ["EulerDiscreteScheduler"] = d => new EulerDiscreteSchedulerFamily(EulerDiscreteScheduler.FromConfig(d)),
     };
 
     /// <summary>The factory of a class, or null when this build does not have it.</summary>
@@ -104,7 +110,7 @@ public static class FamilySchedulers
 public sealed class FamilyChecker : IGoldenChecker
 {
     private static readonly HashSet<string> CaseFields =
-        ["config_overrides", "num_inference_steps", "step_kwargs", "generator_seed", "config", "timesteps", "sigmas", "init_noise_sigma", "initial", "steps", "final", "error"];
+        ["config_overrides", "num_inference_steps", "set_timesteps_kwargs", "step_kwargs", "generator_seed", "config", "timesteps", "sigmas", "init_noise_sigma", "initial", "steps", "final", "error"];
 
     /// <inheritdoc />
     public bool Recognises(JsonValue root) =>
@@ -191,15 +197,22 @@ public sealed class FamilyChecker : IGoldenChecker
         using var scope = NewDisposeScope();
         var s = Create(make, item, c.Name);
         if (Golden.Field(item, "config") is { } config) CompareConfig(c, s, config);
-        var n = Golden.Field(item, "num_inference_steps") is JsonValue.Number num ? (int)Json.numberValue(num.text) : throw new InvalidOperationException("custom timesteps are not run by this checker");
+        var custom = Golden.Field(item, "set_timesteps_kwargs");
+        int? n = Golden.Field(item, "num_inference_steps") is JsonValue.Number num ? (int)Json.numberValue(num.text)
+            : custom is not null ? null : throw new InvalidOperationException("the case gives neither num_inference_steps nor set_timesteps_kwargs");
+        void SetTimesteps()
+        {
+            if (n is { } steps) s.SetTimesteps(steps);
+            else s.SetTimesteps(custom!);
+        }
         if (Golden.Field(item, "error") is not null)
         {
             // The reference itself raised: the project's run must complete with finite values.
-            s.SetTimesteps(n);
+            SetTimesteps();
             RunLoop(c, s, item, checkSteps: false);
             return;
         }
-        s.SetTimesteps(n);
+        SetTimesteps();
         if (Golden.Field(item, "timesteps") is { } ts)
         {
             // Integer timesteps are exact; float32 ones (LMS, Euler) are a schedule array (golden README, "Tolerances").
