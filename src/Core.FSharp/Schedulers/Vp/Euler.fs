@@ -159,17 +159,7 @@ module Euler =
 
     /// Returns the config when every field is usable, else throws an ArgumentException naming the diffusers key.
     let validate (c: EulerConfig) : EulerConfig =
-        if c.NumTrainTimesteps < 1 then fail "num_train_timesteps" "it must be at least 1" c.NumTrainTimesteps
-        ConfigLimits.atMost "num_train_timesteps" (nameof ConfigLimits.MaxNumTrainTimesteps) ConfigLimits.MaxNumTrainTimesteps c.NumTrainTimesteps
-        match c.TrainedBetas with
-        | Some betas when betas.Length <> c.NumTrainTimesteps ->
-            fail "trained_betas" (sprintf "it must have num_train_timesteps (%d) values" c.NumTrainTimesteps) (sprintf "an array of %d values" betas.Length)
-        | Some betas when betas |> Array.exists (fun b -> not (b > 0.0 && b < 1.0)) ->
-            fail "trained_betas" "every beta must lie in the open interval (0, 1)" "an array with a value outside (0, 1)"
-        | _ -> ()
-        if c.TrainedBetas.IsNone && not (c.BetaStart > 0.0 && c.BetaEnd > 0.0 && c.BetaStart < 1.0 && c.BetaEnd < 1.0) then
-            fail "beta_start" "beta_start and beta_end must lie in the open interval (0, 1)" c.BetaStart
-        if c.StepsOffset < 0 then fail "steps_offset" "it must be at least 0" c.StepsOffset
+        VpCommon.validateSchedule 1 c.NumTrainTimesteps c.TrainedBetas c.BetaStart c.BetaEnd c.StepsOffset
         if c.PredictionType = PredictionType.FlowPrediction then
             fail "prediction_type" "the Euler scheduler supports \"epsilon\", \"sample\" and \"v_prediction\"" "\"flow_prediction\""
         let options = [ c.UseKarrasSigmas; c.UseExponentialSigmas; c.UseBetaSigmas ] |> List.filter id |> List.length
@@ -225,19 +215,6 @@ module Euler =
     /// diffusers' torch class.
     let create (config: EulerConfig) : EulerState = createWith Flavour.Torch config
 
-    /// `numpy.interp(x, arange(len(fp)), fp)` in float64: linear between neighbouring entries, clamped at the ends.
-    let private interp (fp: float32[]) (x: float) : float =
-        let last = fp.Length - 1
-        if Double.IsNaN x then nan
-        elif x <= 0.0 then float fp[0]
-        elif x >= float last then float fp[last]
-        else
-            let j = int (Math.Floor x)
-            if float j = x then float fp[j]
-            else
-                let slope = float fp[j + 1] - float fp[j]
-                slope * (x - float j) + float fp[j]
-
     /// The inference timesteps of a spacing as float32 (`set_timesteps` with `num_inference_steps`).
     let spacedTimesteps (c: EulerConfig) (n: int) : float32[] =
         let N = c.NumTrainTimesteps
@@ -268,7 +245,7 @@ module Euler =
                     | None -> spacedTimesteps c count
                 let sigmas =
                     match c.InterpolationType with
-                    | InterpolationType.Linear -> timesteps |> Array.map (fun t -> interp train (float t))
+                    | InterpolationType.Linear -> timesteps |> Array.map (fun t -> NoiseSchedules.interpAtTimesteps train (float t))
                     | InterpolationType.LogLinear ->
                         state.Flavour.Linspace (state.Flavour.Log train[train.Length - 1]) (state.Flavour.Log train[0]) (count + 1)
                         |> Array.map (fun l -> float (state.Flavour.Exp l))

@@ -82,17 +82,7 @@ module Lms =
 
     /// Returns the config when every field is usable, else throws an ArgumentException naming the diffusers key.
     let validate (c: LmsConfig) : LmsConfig =
-        if c.NumTrainTimesteps < 2 then fail "num_train_timesteps" "it must be at least 2" c.NumTrainTimesteps
-        ConfigLimits.atMost "num_train_timesteps" (nameof ConfigLimits.MaxNumTrainTimesteps) ConfigLimits.MaxNumTrainTimesteps c.NumTrainTimesteps
-        match c.TrainedBetas with
-        | Some betas when betas.Length <> c.NumTrainTimesteps ->
-            fail "trained_betas" (sprintf "it must have num_train_timesteps (%d) values" c.NumTrainTimesteps) (sprintf "an array of %d values" betas.Length)
-        | Some betas when betas |> Array.exists (fun b -> not (b > 0.0 && b < 1.0)) ->
-            fail "trained_betas" "every beta must lie in the open interval (0, 1)" "an array with a value outside (0, 1)"
-        | _ -> ()
-        if c.TrainedBetas.IsNone && not (c.BetaStart > 0.0 && c.BetaEnd > 0.0 && c.BetaStart < 1.0 && c.BetaEnd < 1.0) then
-            fail "beta_start" "beta_start and beta_end must lie in the open interval (0, 1)" c.BetaStart
-        if c.StepsOffset < 0 then fail "steps_offset" "it must be at least 0" c.StepsOffset
+        VpCommon.validateSchedule 2 c.NumTrainTimesteps c.TrainedBetas c.BetaStart c.BetaEnd c.StepsOffset
         let options = [ c.UseKarrasSigmas; c.UseExponentialSigmas; c.UseBetaSigmas ] |> List.filter id |> List.length
         if options > 1 then
             fail "use_karras_sigmas" "at most one of use_karras_sigmas, use_exponential_sigmas and use_beta_sigmas can be true" options

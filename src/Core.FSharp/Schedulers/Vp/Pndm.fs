@@ -101,17 +101,7 @@ module Pndm =
 
     /// Returns the config when every field is usable, else throws an ArgumentException naming the diffusers key.
     let validate (c: PndmConfig) : PndmConfig =
-        if c.NumTrainTimesteps < 1 then fail "num_train_timesteps" "it must be at least 1" c.NumTrainTimesteps
-        ConfigLimits.atMost "num_train_timesteps" (nameof ConfigLimits.MaxNumTrainTimesteps) ConfigLimits.MaxNumTrainTimesteps c.NumTrainTimesteps
-        match c.TrainedBetas with
-        | Some betas when betas.Length <> c.NumTrainTimesteps ->
-            fail "trained_betas" (sprintf "it must have num_train_timesteps (%d) values" c.NumTrainTimesteps) (sprintf "an array of %d values" betas.Length)
-        | Some betas when betas |> Array.exists (fun b -> not (b > 0.0 && b < 1.0)) ->
-            fail "trained_betas" "every beta must lie in the open interval (0, 1)" "an array with a value outside (0, 1)"
-        | _ -> ()
-        if c.TrainedBetas.IsNone && not (c.BetaStart > 0.0 && c.BetaEnd > 0.0 && c.BetaStart < 1.0 && c.BetaEnd < 1.0) then
-            fail "beta_start" "beta_start and beta_end must lie in the open interval (0, 1)" c.BetaStart
-        if c.StepsOffset < 0 then fail "steps_offset" "it must be at least 0" c.StepsOffset
+        VpCommon.validateSchedule 1 c.NumTrainTimesteps c.TrainedBetas c.BetaStart c.BetaEnd c.StepsOffset
         match c.PredictionType with
         | PredictionType.Epsilon
         | PredictionType.VPrediction -> ()

@@ -24,6 +24,23 @@ module VpCommon =
         let alphas = betas |> Array.map (fun b -> 1.0f - b)
         { Betas = betas; Alphas = alphas; AlphasCumprod = flavour.Cumprod alphas }
 
+    /// Checks the training-schedule keys every VP scheduler has, throwing an ArgumentException that names the key:
+    /// `num_train_timesteps` at least `minTrain` and within `ConfigLimits`, `trained_betas` (when given) one value per
+    /// training step, each in (0, 1), else `beta_start`/`beta_end` in (0, 1), and `steps_offset` ≥ 0.
+    let validateSchedule (minTrain: int) (numTrain: int) (trained: float[] option) (betaStart: float) (betaEnd: float) (stepsOffset: int) =
+        let fail (key: string) (expected: string) (value: obj) = invalidArg key (sprintf "%s is %O but %s" key value expected)
+        if numTrain < minTrain then fail "num_train_timesteps" (sprintf "it must be at least %d" minTrain) numTrain
+        ConfigLimits.atMost "num_train_timesteps" (nameof ConfigLimits.MaxNumTrainTimesteps) ConfigLimits.MaxNumTrainTimesteps numTrain
+        match trained with
+        | Some betas when betas.Length <> numTrain ->
+            fail "trained_betas" (sprintf "it must have num_train_timesteps (%d) values" numTrain) (sprintf "an array of %d values" betas.Length)
+        | Some betas when betas |> Array.exists (fun b -> not (b > 0.0 && b < 1.0)) ->
+            fail "trained_betas" "every beta must lie in the open interval (0, 1)" "an array with a value outside (0, 1)"
+        | _ -> ()
+        if trained.IsNone && not (betaStart > 0.0 && betaEnd > 0.0 && betaStart < 1.0 && betaEnd < 1.0) then
+            fail "beta_start" "beta_start and beta_end must lie in the open interval (0, 1)" betaStart
+        if stepsOffset < 0 then fail "steps_offset" "it must be at least 0" stepsOffset
+
     let private cumprodAt (common: CommonSchedulerState) (timesteps: int64[]) =
         timesteps
         |> Array.map (fun t ->
