@@ -30,4 +30,21 @@ public sealed class DdimCommandTests
         Assert.Equal(8, coverage.ModesCovered);
         Assert.True(coverage.TotalVariation < 0.1, $"mode shares differ from the weights by {coverage.TotalVariation}");
     }
+
+    [Theory]
+    [InlineData("ddpm")]
+    [InlineData("pndm")]
+    [InlineData("lms")]
+    [InlineData("euler")]
+    public void Every_family_class_samples_ring8_from_the_command_line(string name)
+    {
+        var kind = SamplerConfigs.ParseKind(name);
+        var sampler = SamplerConfigs.Build(kind, null, [], Targets.ring8);
+        Assert.Equal(name, SamplerConfigs.Name(kind));
+        Assert.True(TargetSampling.nfe(sampler, 20) >= 20);
+        var samples = TargetSampling.run(sampler, Targets.ring8, 20, Prng.key(0), 0, 256, Microsoft.FSharp.Core.FuncConvert.FromAction<int>(_ => { }));
+        Assert.True(NdArrayModule.isFinite(samples));
+        Assert.Equal(8, Metrics.modeCoverage(Targets.ring8, samples).ModesCovered);
+    }
 }
+

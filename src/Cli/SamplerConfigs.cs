@@ -17,6 +17,14 @@ public enum SchedulerKind
     Heun,
     /// <summary>DDIMScheduler, deterministic (η = 0).</summary>
     Ddim,
+    /// <summary>DDPMScheduler's ancestral sampler.</summary>
+    Ddpm,
+    /// <summary>PNDMScheduler.</summary>
+    Pndm,
+    /// <summary>LMSDiscreteScheduler.</summary>
+    Lms,
+    /// <summary>EulerDiscreteScheduler.</summary>
+    Euler,
 }
 
 /// <summary>Builds a <see cref="TargetSampler"/> from the command line: the scheduler name, a
@@ -26,7 +34,7 @@ public enum SchedulerKind
 public static class SamplerConfigs
 {
     /// <summary>The names <c>--scheduler</c> accepts: the registry's tool names, in <see cref="SchedulerKind"/> order.</summary>
-    public static readonly IReadOnlyList<string> SchedulerNames = ["dpm", "karras", "sde-ve", "heun", "ddim"];
+    public static readonly IReadOnlyList<string> SchedulerNames = ["dpm", "karras", "sde-ve", "heun", "ddim", "ddpm", "pndm", "lms", "euler"];
 
     /// <summary>The registry's entry of a scheduler (its names, keys and compatibles).</summary>
     public static RegisteredScheduler Entry(SchedulerKind kind) =>
@@ -40,6 +48,10 @@ public static class SamplerConfigs
         "sde-ve" or "sdeve" or "score-sde-ve" => SchedulerKind.SdeVe,
         "heun" or "edm-heun" or "edm" => SchedulerKind.Heun,
         "ddim" => SchedulerKind.Ddim,
+        "ddpm" => SchedulerKind.Ddpm,
+        "pndm" => SchedulerKind.Pndm,
+        "lms" or "lms-discrete" => SchedulerKind.Lms,
+        "euler" or "euler-discrete" => SchedulerKind.Euler,
         _ => throw new UsageException($"--scheduler is '{name}' but must be one of {string.Join(", ", SchedulerNames)}"),
     };
 
@@ -94,7 +106,7 @@ public static class SamplerConfigs
             SchedulerKind.Karras => [("sigma_max", Text(Math.Round(Math.Sqrt(diameter), 2))), ("sigma_min", "0.1")],
             SchedulerKind.Heun => [("sigma_max", Text(Math.Ceiling(diameter)))],
             // DDIM clips x0 to [−1, 1] by default (sized for images); a target's samples lie farther out.
-            SchedulerKind.Ddim => [("clip_sample", "false")],
+            SchedulerKind.Ddim or SchedulerKind.Ddpm => [("clip_sample", "false")],
             _ => [],
         };
     }
@@ -159,6 +171,10 @@ public static class SamplerConfigs
                 SchedulerKind.Karras => TargetSampler.NewKarrasVeSampler(Apply(KarrasVeConfig.Schema, members, overrides, KarrasVeConfig.Schema.Validate)),
                 SchedulerKind.Heun => TargetSampler.NewEdmHeunSampler(Apply(EdmHeunConfig.Schema, members, overrides, EdmHeunConfig.Schema.Validate)),
                 SchedulerKind.Ddim => TargetSampler.NewDdimSampler(Apply(DdimConfig.Schema, members, overrides, DdimConfig.Schema.Validate)),
+                SchedulerKind.Ddpm => TargetSampler.NewDdpmSampler(Apply(DdpmConfig.Schema, members, overrides, DdpmConfig.Schema.Validate)),
+                SchedulerKind.Pndm => TargetSampler.NewPndmSampler(Apply(PndmConfig.Schema, members, overrides, PndmConfig.Schema.Validate)),
+                SchedulerKind.Lms => TargetSampler.NewLmsSampler(Apply(LmsConfig.Schema, members, overrides, LmsConfig.Schema.Validate)),
+                SchedulerKind.Euler => TargetSampler.NewEulerSampler(Apply(EulerConfig.Schema, members, overrides, EulerConfig.Schema.Validate)),
                 _ => TargetSampler.NewScoreSdeVeSampler(Apply(ScoreSdeVeConfig.Schema, members, overrides, ScoreSdeVeConfig.Schema.Validate)),
             };
         }
@@ -210,6 +226,10 @@ public static class SamplerConfigs
         TargetSampler.KarrasVeSampler k => $"KarrasVe (σ {Text(k.karras.SigmaMin)}..{Text(k.karras.SigmaMax)}, churn {Text(k.karras.SChurn)})",
         TargetSampler.EdmHeunSampler h => $"EDM Heun (σ {Text(h.heun.SigmaMin)}..{Text(h.heun.SigmaMax)}, ρ {Text(h.heun.Rho)})",
         TargetSampler.DdimSampler d => $"DDIM (η 0, {d.ddim.PredictionType}, {d.ddim.TimestepSpacing}{(d.ddim.ClipSample ? $", clip {Text(d.ddim.ClipSampleRange)}" : "")})",
+        TargetSampler.DdpmSampler d => $"DDPM ({d.ddpm.VarianceType}, {d.ddpm.PredictionType})",
+        TargetSampler.PndmSampler p => $"PNDM ({(p.pndm.SkipPrkSteps ? "PLMS" : "PRK + PLMS")}, {p.pndm.PredictionType})",
+        TargetSampler.LmsSampler l => $"LMS ({l.lms.PredictionType}{(l.lms.UseKarrasSigmas ? ", Karras σ" : "")})",
+        TargetSampler.EulerSampler e => $"Euler ({e.euler.PredictionType}{(e.euler.UseKarrasSigmas ? ", Karras σ" : "")})",
         TargetSampler.ScoreSdeVeSampler s => $"ScoreSdeVe PC (σ {Text(s.sdeVe.SigmaMin)}..{Text(s.sdeVe.SigmaMax)}, {s.sdeVe.CorrectSteps} corrector, snr {Text(s.sdeVe.Snr)})",
         _ => sampler.ToString(),
     };

@@ -35,6 +35,18 @@ public static class SamplerSteps
                 case TargetSampler.DdimSampler d:
                     Ddim.setTimesteps(steps, Ddim.create(d.ddim));
                     break;
+                case TargetSampler.DdpmSampler d:
+                    SetTimesteps(Ddpm.scheduler<NdArray>(d.ddpm), steps);
+                    break;
+                case TargetSampler.PndmSampler p:
+                    SetTimesteps(Pndm.scheduler<NdArray>(p.pndm), steps);
+                    break;
+                case TargetSampler.LmsSampler l:
+                    SetTimesteps(Lms.scheduler<NdArray>(l.lms), steps);
+                    break;
+                case TargetSampler.EulerSampler e:
+                    SetTimesteps(Euler.scheduler<NdArray>(e.euler), steps);
+                    break;
                 case TargetSampler.ScoreSdeVeSampler s:
                     ScoreSdeVe.setTimesteps(s.sdeVe, steps, ScoreSdeVe.emptyWith(Flavour.Flax));
                     break;
@@ -45,4 +57,7 @@ public static class SamplerSteps
             throw new UsageException($"{label}: {SamplerConfigs.Clean(e)}");
         }
     }
+
+    private static void SetTimesteps<TState, TOutput>(IScheduler<TState, NdArray, TOutput> scheduler, int steps) =>
+        scheduler.SetTimesteps(steps, [1, 1], scheduler.Create(Flavour.Torch));
 }

@@ -58,6 +58,14 @@ type TargetSampler =
     | EdmHeunSampler of heun: EdmHeunConfig
     /// DDIM, deterministic (η = 0), torch flavour.
     | DdimSampler of ddim: DdimConfig
+    /// DDPM's ancestral sampler, torch flavour.
+    | DdpmSampler of ddpm: DdpmConfig
+    /// PNDM (Runge–Kutta warm-up unless skipped, then linear multistep), torch flavour.
+    | PndmSampler of pndm: PndmConfig
+    /// LMS (linear multistep on the VE sigmas), torch flavour.
+    | LmsSampler of lms: LmsConfig
+    /// Euler on the VE sigmas, torch flavour.
+    | EulerSampler of euler: EulerConfig
 
 /// The model outputs the sampling loops ask for, one function per scheduler family: the exact ones of a target
 /// (`TargetSampling.exactModel`) or a trained network's, converted (`ModelConversion`).
@@ -92,6 +100,10 @@ module TargetSampling =
         | ScoreSdeVeSampler c -> steps * (1 + c.CorrectSteps)
         | EdmHeunSampler _ -> EdmHeun.nfe steps
         | DdimSampler _ -> steps
+        | DdpmSampler c -> (Ddpm.scheduler<NdArray> c).Evaluations steps
+        | PndmSampler c -> (Pndm.scheduler<NdArray> c).Evaluations steps
+        | LmsSampler c -> (Lms.scheduler<NdArray> c).Evaluations steps
+        | EulerSampler c -> (Euler.scheduler<NdArray> c).Evaluations steps
 
     /// A VP scheduler's model output of the prediction type at VP point (α, σ), exact for the target.
     let vpModelOutput (prediction: PredictionType) (target: GaussianMixture) (alpha: float32) (sigma: float32) (x: NdArray) : NdArray =
@@ -137,6 +149,9 @@ module TargetSampling =
         let roots = Array.init count (fun i -> Prng.split 2 (sampleKey key (start + i)))
         let carried = roots |> Array.map (fun ks -> ks[0])
         let noise = PerSampleOps.Rows (roots |> Array.map (fun ks -> ks[1])) [| count; d |]
+        let vpOutput (prediction: PredictionType) (x: NdArray) (q: ModelQuery) =
+            let alpha = 1.0 / sqrt (q.Sigma * q.Sigma + 1.0)
+            model.Vp prediction (float32 alpha) (float32 (q.Sigma * alpha)) (float32 q.Timestep) x
         // Every family runs through the one loop (`Loop.run`); what differs is its scheduler object, the exact
         // model output it expects, and how its noise keys advance.
         let run (scheduler: IScheduler<'S, NdArray, 'O>) (state: 'S) (output: NdArray -> ModelQuery -> NdArray) (stream: NoiseStream<PrngKey[]>) =
@@ -181,6 +196,20 @@ module TargetSampling =
                 let a = state.Common.AlphasCumprod[int q.Timestep]
                 model.Vp state.Config.PredictionType (MathF.Sqrt a) (MathF.Sqrt(1.0f - a)) (float32 q.Timestep) x
             run scheduler state output Loop.shared
+        // The rest of the family gives its model the VP sample x_t and its VE σ; the VP point is α = 1/√(σ² + 1),
+        // σ_vp = σ·α.
+        | DdpmSampler config ->
+            let scheduler = Ddpm.scheduler<NdArray> config
+            run scheduler (scheduler.Create Flavour.Torch) (vpOutput config.PredictionType) (splitEach plainSplit)
+        | PndmSampler config ->
+            let scheduler = Pndm.scheduler<NdArray> config
+            run scheduler (scheduler.Create Flavour.Torch) (vpOutput config.PredictionType) Loop.shared
+        | LmsSampler config ->
+            let scheduler = Lms.scheduler<NdArray> config
+            run scheduler (scheduler.Create Flavour.Torch) (vpOutput config.PredictionType) Loop.shared
+        | EulerSampler config ->
+            let scheduler = Euler.scheduler<NdArray> config
+            run scheduler (scheduler.Create Flavour.Torch) (vpOutput config.PredictionType) (splitEach plainSplit)
 
     /// `runBatchWith` with the target's exact model outputs.
     let runBatch (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
