@@ -99,6 +99,13 @@ module Backend =
     /// `c·x`.
     let scale (ops: IBackend<'T, 'N>) (c: float32) (x: 'T) : 'T = lin ops [ c, x ]
 
+    /// `x / d` for a scalar d as the flavour's reference computes it: a true division (torch) or a multiplication by the
+    /// float32 reciprocal (XLA's rewrite, `ScalarDivision.MultiplyByReciprocal`).
+    let divideAs (ops: IBackend<'T, 'N>) (flavour: Flavour) (x: 'T) (d: float32) : 'T =
+        match flavour.Division with
+        | Divide -> ops.Divide(x, Scalar d)
+        | MultiplyByReciprocal -> scale ops (1.0f / d) x
+
     /// Throws unless `x` has the shape of `reference`; the message names both arguments and shapes.
     let checkSame (ops: IBackend<'T, 'N>) (referenceName: string) (reference: 'T) (name: string) (x: 'T) =
         let expected = ops.Shape reference

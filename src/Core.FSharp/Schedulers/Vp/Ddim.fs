@@ -174,16 +174,10 @@ module Ddim =
           StdDev = std
           DirectionCoef = MathF.Sqrt(1.0f - alphaPrev - std * std) }
 
-    /// `x / d` as the flavour computes a division by a scalar.
-    let private divide (ops: IBackend<'T, 'N>) (flavour: Flavour) (x: 'T) (d: float32) : 'T =
-        match flavour.Division with
-        | Divide -> ops.Divide(x, Scalar d)
-        | MultiplyByReciprocal -> Backend.scale ops (1.0f / d) x
-
     /// `(a·x + b·y) / d`, the intermediate released.
     let private quotient (ops: IBackend<'T, 'N>) (flavour: Flavour) (terms: (float32 * 'T) list) (d: float32) : 'T =
         let numerator = Backend.lin ops terms
-        let q = divide ops flavour numerator d
+        let q = Backend.divideAs ops flavour numerator d
         ops.Release numerator
         q
 

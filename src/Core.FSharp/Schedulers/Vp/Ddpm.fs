@@ -234,11 +234,6 @@ module Ddpm =
           StdDev = std
           LogBounds = struct (flavour.Log variance, flavour.Log currentBeta) }
 
-    let private divide (ops: IBackend<'T, 'N>) (flavour: Flavour) (x: 'T) (d: float32) : 'T =
-        match flavour.Division with
-        | Divide -> ops.Divide(x, Scalar d)
-        | MultiplyByReciprocal -> Backend.scale ops (1.0f / d) x
-
     /// One DDPM step on any backend (Ho et al. 2020, eqs. 7 and 15): with a learned variance type and twice the
     /// sample's channels, the model output is split into ε (or x0, v) and the variance v; x0 from the prediction type,
     /// thresholded or clipped; the posterior mean μ = c₀·x0 + c_t·x_t; for t > 0, plus σ·z with z from `noise`
@@ -260,7 +255,7 @@ module Ddpm =
             match c.PredictionType with
             | PredictionType.Epsilon ->
                 let numerator = Backend.lin ops [ 1.0f, sample; -p.SqrtBeta, model ]
-                let q = divide ops flavour numerator p.SqrtAlpha
+                let q = Backend.divideAs ops flavour numerator p.SqrtAlpha
                 ops.Release numerator
                 q
             | PredictionType.Sample -> model

@@ -374,11 +374,6 @@ module Euler =
           Dt = state.Sigmas[index + 1] - sigmaHat }
 
     /// `x / d` as the flavour computes a division by a scalar (XLA through the float32 reciprocal).
-    let private divide (ops: IBackend<'T, 'N>) (flavour: Flavour) (x: 'T) (d: float32) : 'T =
-        match flavour.Division with
-        | Divide -> ops.Divide(x, Scalar d)
-        | MultiplyByReciprocal -> Backend.scale ops (1.0f / d) x
-
     /// One Euler step on any backend at the current step index (set from `timestep` when unset): with γ > 0 the
     /// sample is first raised to σ̂ with `noise` (the torch class draws it with its generator); x0 from the model
     /// output by the prediction type; d = (x − x0)/σ̂; x_next = x + d·(σ_{i+1} − σ̂). Returns the state with the step
@@ -416,13 +411,13 @@ module Euler =
             | PredictionType.Epsilon -> Backend.lin ops [ 1.0f, x; -p.SigmaHat, modelOutput ]
             | PredictionType.VPrediction ->
                 let s = p.Sigma
-                let skip = divide ops state.Flavour x (s * s + 1.0f)
+                let skip = Backend.divideAs ops state.Flavour x (s * s + 1.0f)
                 let r = Backend.lin ops [ -s / MathF.Sqrt(s * s + 1.0f), modelOutput; 1.0f, skip ]
                 ops.Release skip
                 r
             | PredictionType.FlowPrediction -> invalidArg "prediction_type" "the Euler scheduler does not support flow_prediction"
         let diff = Backend.lin ops [ 1.0f, x; -1.0f, x0 ]
-        let derivative = divide ops state.Flavour diff p.SigmaHat
+        let derivative = Backend.divideAs ops state.Flavour diff p.SigmaHat
         ops.Release diff
         let prev = Backend.lin ops [ 1.0f, x; p.Dt, derivative ]
         ops.Release derivative

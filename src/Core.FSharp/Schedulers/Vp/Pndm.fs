@@ -190,12 +190,6 @@ module Pndm =
           AlphaDiff = alphaPrev - alphaT
           Denominator = alphaT * MathF.Sqrt betaPrev + MathF.Sqrt(alphaT * betaT * alphaPrev) }
 
-    /// `x / d` as the flavour computes a division by a scalar.
-    let private divide (ops: IBackend<'T, 'N>) (flavour: Flavour) (x: 'T) (d: float32) : 'T =
-        match flavour.Division with
-        | Divide -> ops.Divide(x, Scalar d)
-        | MultiplyByReciprocal -> Backend.scale ops (1.0f / d) x
-
     /// `_get_prev_sample` (Liu et al. 2022, eq. 9): with ε the model output (converted from v when
     /// `prediction_type` is v_prediction), x_prev = √(ᾱ_prev/ᾱ_t)·x − (ᾱ_prev − ᾱ_t)·ε / (ᾱ_t·√(1 − ᾱ_prev) +
     /// √(ᾱ_t·(1 − ᾱ_t)·ᾱ_prev)), the product rounded before the division as torch does.
@@ -207,7 +201,7 @@ module Pndm =
             | _ -> modelOutput
         let scaled = Backend.scale ops p.AlphaDiff eps
         if not (obj.ReferenceEquals(eps, modelOutput)) then ops.Release eps
-        let term = divide ops state.Flavour scaled p.Denominator
+        let term = Backend.divideAs ops state.Flavour scaled p.Denominator
         ops.Release scaled
         let prev = Backend.lin ops [ p.SampleCoeff, sample; -1.0f, term ]
         ops.Release term
@@ -275,18 +269,18 @@ module Pndm =
             | 1 when counter = 1 ->
                 let cur = state.CurSample |> ValueOption.defaultWith (fun () -> invalidOp "the second PLMS step needs the first one's sample")
                 let sum = Backend.lin ops [ 1.0f, modelOutput; 1.0f, recent[0] ]
-                let avg = divide ops flavour sum 2.0f
+                let avg = Backend.divideAs ops flavour sum 2.0f
                 ops.Release sum
                 avg, cur, ValueNone
             | 1 -> modelOutput, sample, state.CurSample
             | 2 ->
                 let sum = Backend.lin ops [ 3.0f, recent[0]; -1.0f, recent[1] ]
-                let r = divide ops flavour sum 2.0f
+                let r = Backend.divideAs ops flavour sum 2.0f
                 ops.Release sum
                 r, sample, state.CurSample
             | 3 ->
                 let sum = Backend.lin ops [ 23.0f, recent[0]; -16.0f, recent[1]; 5.0f, recent[2] ]
-                let r = divide ops flavour sum 12.0f
+                let r = Backend.divideAs ops flavour sum 12.0f
                 ops.Release sum
                 r, sample, state.CurSample
             | _ ->
