@@ -104,3 +104,40 @@ let ``the plan is the posterior of eq. 7`` (DdpmCase(config, steps)) =
         let close (x: float32) (y: float) = abs (float x - y) <= 1e-4 * (1.0 + abs y)
         p.PrevTimestep = prev && close p.OriginalCoef (sqrt ap * beta / (1.0 - a)) && close p.SampleCoef (sqrt (a / ap) * (1.0 - ap) / (1.0 - a)))
     |> Array.forall id
+
+/// The Flax class against the torch class where the two define the same step: before `set_timesteps` torch also
+/// steps from t to t − 1, so with the same noise the results agree to float32 rounding (jnp's linspace and cumprod,
+/// β_t read from the table where torch derives 1 − ᾱ_t/ᾱ_{t−1}, XLA's division by a scalar). Near t = 0 the
+/// coefficients divide by 1 − ᾱ_t ≈ 1e-4, whose float32 rounding (≈ ε/(1 − ᾱ_t) relative) the tolerance carries.
+[<Property(MaxTest = 100)>]
+let ``the Flax step agrees with the torch step from t to t - 1`` (key: PrngKey) (t: NonNegativeInt) (v: bool) =
+    let config =
+        { Ddpm.defaults with
+            PredictionType = (if v then PredictionType.VPrediction else PredictionType.Epsilon)
+            ClipSample = false }
+    let torch = Ddpm.create config
+    let flax = Ddpm.flaxCreateState config
+    let timestep = int64 (t.Get % config.NumTrainTimesteps)
+    let shape = [| 2; 3; 4 |]
+    let x = NdArray.normal shape (Prng.foldIn 1u key)
+    let m = NdArray.normal shape (Prng.foldIn 2u key)
+    let z () = NdArray.normal shape (Prng.split 1 key).[0]
+    let ops = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
+    let a = (Ddpm.stepOn ops torch m timestep x z).PrevSample.ToArray()
+    let b = (Ddpm.flaxStep flax m timestep x key).PrevSample.ToArray()
+    let scale = a |> Array.map (fun e -> abs (float e)) |> Array.max |> max 1.0
+    let worst = Array.map2 (fun (p: float32) (q: float32) -> abs (float p - float q)) a b |> Array.max
+    let cancellation = 2.0 * 6e-8 / (1.0 - float torch.Common.AlphasCumprod[int timestep])
+    (worst <= (5e-5 + cancellation) * scale) |> Prop.label (sprintf "t = %d: worst %g (scale %g)" timestep worst scale)
+
+/// The Flax class refuses, naming the key, the options it does not have.
+[<Xunit.Fact>]
+let ``the Flax class refuses options it lacks`` () =
+    for config, key in
+        [ { Ddpm.defaults with Thresholding = true }, "thresholding"
+          { Ddpm.defaults with TimestepSpacing = TimestepSpacing.Trailing }, "timestep_spacing"
+          { Ddpm.defaults with VarianceType = DdpmVarianceType.Learned }, "variance_type" ] do
+        let e = Xunit.Assert.Throws<System.ArgumentException>(fun () -> Ddpm.flaxCreateState config |> ignore)
+        Xunit.Assert.Equal(key, e.ParamName)
+    let state = Ddpm.flaxCreateState Ddpm.defaults |> Ddpm.flaxSetTimesteps 10
+    Xunit.Assert.Equal<int64[]>([| 900L; 800L; 700L; 600L; 500L; 400L; 300L; 200L; 100L; 0L |], state.Timesteps)

@@ -315,6 +315,83 @@ module Ddpm =
     let getVelocityOn (ops: IBackend<'T, 'N>) (state: DdpmState) (sample: 'T) (noise: 'T) (timesteps: int64[]) : 'T =
         VpCommon.getVelocity ops state.Common sample noise timesteps
 
+    /// Why diffusers' `FlaxDDPMScheduler` cannot run a config, as (key, reason), or None when it can: the Flax class
+    /// has no thresholding, clip range, spacing, steps offset or zero-SNR rescale, and its learned variance types split
+    /// the model output into `sample.shape[1]` pieces (which fails for any channel count but 2).
+    let flaxUnsupported (c: DdpmConfig) : (string * string) option =
+        if c.Thresholding then Some("thresholding", "the Flax DDPM class has no thresholding")
+        elif c.ClipSample && c.ClipSampleRange <> 1.0 then Some("clip_sample_range", "the Flax DDPM class clips to [-1, 1] only")
+        elif c.TimestepSpacing <> TimestepSpacing.Leading then Some("timestep_spacing", "the Flax DDPM class has only \"leading\" spacing")
+        elif c.StepsOffset <> 0 then Some("steps_offset", "the Flax DDPM class has no steps_offset")
+        elif c.RescaleBetasZeroSnr then Some("rescale_betas_zero_snr", "the Flax DDPM class has no zero-SNR rescale")
+        else
+            match c.VarianceType with
+            | DdpmVarianceType.Learned
+            | DdpmVarianceType.LearnedRange -> Some("variance_type", "the Flax DDPM class splits a learned variance into sample.shape[1] pieces, which fails")
+            | _ -> None
+
+    /// `FlaxDDPMScheduler.create_state()`: the Flax tables (jnp.linspace, jnp.cumprod), timesteps [N−1 … 0]. Throws,
+    /// naming the key, for a config the Flax class cannot run (`flaxUnsupported`).
+    let flaxCreateState (config: DdpmConfig) : DdpmState =
+        match flaxUnsupported (validate config) with
+        | Some(key, reason) -> invalidArg key reason
+        | None -> createWith Flavour.Flax config
+
+    /// `FlaxDDPMScheduler.set_timesteps(state, n)`: `arange(0, n)·(N div n)` descending (leading, no offset).
+    let flaxSetTimesteps (n: int) (state: DdpmState) : DdpmState =
+        ConfigLimits.inferenceSteps n
+        { state with
+            NumInferenceSteps = Some n
+            CustomTimesteps = false
+            Timesteps = VpCommon.timesteps TimestepSpacing.Leading state.Config.NumTrainTimesteps 0 n }
+
+    /// `FlaxDDPMScheduler.step(state, model_output, timestep, sample, key)` on arrays. The Flax class differs from the
+    /// torch one: ᾱ_prev is always ᾱ_{t−1} (whatever the number of inference steps), its coefficients use β_t and α_t
+    /// from the tables (torch derives them from ᾱ_t/ᾱ_prev), it clips to [−1, 1], and its noise is
+    /// `normal(split(key, 1)[0], shape)` for t > 0. Its `fixed_small_log` takes the root of a logarithm (NaN); here it
+    /// does what the torch class does, exp(½·log σ²), the evident intent.
+    let flaxStep (state: DdpmState) (modelOutput: NdArray) (timestep: int64) (sample: NdArray) (key: PrngKey) : DdpmOutput<NdArray> =
+        let ops = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
+        let c = state.Config
+        Backend.checkSame ops "sample" sample "model_output" modelOutput
+        let common = state.Common
+        if timestep < 0L || timestep >= int64 common.AlphasCumprod.Length then
+            raise (ArgumentOutOfRangeException("timestep", timestep, sprintf "timestep must lie in [0, %d)" common.AlphasCumprod.Length))
+        let t = int timestep
+        let alphaT = common.AlphasCumprod[t]
+        let alphaPrev = if t > 0 then common.AlphasCumprod[t - 1] else 1.0f
+        let betaProdT = 1.0f - alphaT
+        let betaProdPrev = 1.0f - alphaPrev
+        let sqrtAlpha, sqrtBeta = MathF.Sqrt alphaT, MathF.Sqrt betaProdT
+        let x0 =
+            match c.PredictionType with
+            | PredictionType.Epsilon ->
+                let numerator = Backend.lin ops [ 1.0f, sample; -sqrtBeta, modelOutput ]
+                Backend.divideAs ops state.Flavour numerator sqrtAlpha
+            | PredictionType.Sample -> modelOutput
+            | PredictionType.VPrediction -> Backend.lin ops [ sqrtAlpha, sample; -sqrtBeta, modelOutput ]
+            | PredictionType.FlowPrediction -> invalidArg "prediction_type" "DDPM does not support flow_prediction"
+        let x0 = if c.ClipSample then ops.Clamp(x0, -1.0f, 1.0f) else x0
+        let originalCoef = MathF.Sqrt alphaPrev * common.Betas[t] / betaProdT
+        let sampleCoef = MathF.Sqrt common.Alphas[t] * betaProdPrev / betaProdT
+        let terms = [| struct (Scalar originalCoef, x0); struct (Scalar sampleCoef, sample) |]
+        if t > 0 then
+            let variance = betaProdPrev / betaProdT * common.Betas[t]
+            let std =
+                match c.VarianceType with
+                | DdpmVarianceType.FixedSmall
+                | DdpmVarianceType.Unset -> MathF.Sqrt(MathF.Max(variance, 1e-20f))
+                | DdpmVarianceType.FixedSmallLog -> state.Flavour.Exp(0.5f * state.Flavour.Log(MathF.Max(variance, 1e-20f)))
+                | DdpmVarianceType.FixedLarge -> MathF.Sqrt common.Betas[t]
+                | DdpmVarianceType.FixedLargeLog -> MathF.Sqrt(state.Flavour.Log common.Betas[t])
+                | DdpmVarianceType.Learned
+                | DdpmVarianceType.LearnedRange -> invalidArg "variance_type" "the Flax DDPM class cannot run learned variance types"
+            let z = ops.Normal((Prng.split 1 key)[0], sample)
+            let struct (_, prev) = Backend.combineThenAdd ops terms std z
+            { PrevSample = prev; PredOriginalSample = x0 }
+        else
+            { PrevSample = ops.Combine terms; PredOriginalSample = x0 }
+
     /// The scheduler of the one shape (`IScheduler`): the pipeline loop, the model at timesteps[i] (its query's σ is
     /// √((1 − ᾱ)/ᾱ) there), each step's noise drawn from the loop's noise source for t > 0.
     let scheduler<'T> (config: DdpmConfig) : IScheduler<DdpmState, 'T, DdpmOutput<'T>> =
