@@ -312,14 +312,14 @@ module Pndm =
         |> List.fold (fun acc t -> if List.exists (fun k -> obj.ReferenceEquals(k, t)) acc then acc else acc @ [ t ]) []
 
     /// The scheduler of the one shape (`IScheduler`): one model evaluation per entry of `timesteps` (the model at
-    /// timesteps[i], its query's σ √((1 − ᾱ)/ᾱ) there). The torch class's maths in every flavour (the Flax class's
-    /// fixed-shape history is not built). The state keeps its own copy of a sample it holds, since the loop
+    /// timesteps[i], its query's σ √((1 − ᾱ)/ᾱ) there). The torch class's maths on the flavour's tables (the Flax
+    /// class's own steps are `PndmFlax`). The state keeps its own copy of a sample it holds, since the loop
     /// releases its samples.
     let scheduler<'T> (config: PndmConfig) : IScheduler<PndmState<'T>, 'T, PndmOutput<'T>> =
         let config = validate config
         { new IScheduler<PndmState<'T>, 'T, PndmOutput<'T>> with
             member _.ClassName = "PNDMScheduler"
-            member _.Create(_) = create config
+            member _.Create(flavour) = createWith flavour config
             member _.SetTimesteps(n, _, state) = setTimesteps n state
             member _.Steps(state) = state.Timesteps.Length
             member _.FirstIndex(_) = 0
