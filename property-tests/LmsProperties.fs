@@ -133,3 +133,90 @@ let ``LMS converges at its order on a Gaussian target`` () =
             orders |> List.forall (fun o -> o > float order - 0.5 && o < float order + 0.6),
             sprintf "order %d: errors %A, measured orders %A" order errors orders
         )
+
+/// The Flax class's schedule for every step count 1–N of a 1000-step training schedule: int32 timesteps decreasing
+/// from N − 1 to 0 — strictly below n = N; at n = N XLA's float32 linspace gives 1.999999, 0.999999, 0 at the end,
+/// which truncate to 1, 0, 0 — and sigmas strictly decreasing from the largest training sigma to the final 0.
+[<Xunit.Fact>]
+let ``the Flax schedule has distinct decreasing timesteps for every step count`` () =
+    let state = LmsFlax.create Lms.defaults
+    let N = Lms.defaults.NumTrainTimesteps
+    for n in 1..N do
+        let s = LmsFlax.setTimesteps n state
+        let ts = s.Timesteps
+        let sg = s.Lms.Sigmas
+        Xunit.Assert.True(ts.Length = n && ts[0] = int64 (N - 1) && (n = 1 || ts[n - 1] = 0L), sprintf "n = %d: ends %A" n ts)
+        Xunit.Assert.True(Array.pairwise ts |> Array.forall (fun (a, b) -> a > b || n = N && a = b), sprintf "n = %d: timesteps repeat" n)
+        Xunit.Assert.True(sg.Length = n + 1 && sg[n] = 0.0f && sg[0] = LmsFlax.initNoiseSigma s, sprintf "n = %d: sigma ends" n)
+        Xunit.Assert.True(Array.pairwise sg |> Array.forall (fun (a, b) -> a > b), sprintf "n = %d: sigmas do not decrease" n)
+
+/// A model of the scaled input only, for runs whose timesteps differ in kind (the Flax class's are integers).
+let private lmsTestModel (x: NdArray) = x |> NdArray.map (fun v -> 0.8f * tanh v)
+
+/// The Flax class against the torch class over whole runs of 2–60 steps (linspace spacing, order 4, both prediction
+/// types of the Flax class; at one step the classes differ: torch's linspace(0, N − 1, 1) is [0], the Flax class's
+/// linspace(N − 1, 0, 1) is [N − 1]): the torch class's sigmas are numpy's float64 interpolation rounded to float32, the Flax
+/// class's a float32 (1 − f)·σ₀ + f·σ₁, its tables XLA's, its divisions by a scalar a multiplication by the
+/// reciprocal; the samples agree within 1e-5 of the largest value of the run, the start included (with
+/// squaredcos_cap_v2, σ_max ≈ 1e4: the first step cancels x against the multistep sum, leaving an ulp of the start
+/// in both).
+[<Property(Arbitrary = [| typeof<LmsGenerators> |], MaxTest = 60)>]
+let ``the Flax class agrees with the torch class within float32 rounding`` (LmsCase(config, steps)) (key: PrngKey) =
+    let config =
+        { config with
+            TimestepSpacing = TimestepSpacing.Linspace
+            UseKarrasSigmas = false
+            UseExponentialSigmas = false
+            UseBetaSigmas = false
+            PredictionType = (if config.PredictionType = PredictionType.VPrediction then PredictionType.VPrediction else PredictionType.Epsilon) }
+    let steps = max steps 2
+    let flax0 = LmsFlax.create config |> LmsFlax.setTimesteps steps
+    let torch0 = Lms.create<NdArray> config |> Lms.setTimesteps steps
+    let x = NdArray.normal shape key |> NdArray.scale (LmsFlax.initNoiseSigma flax0)
+    let _, _, _, _, worst, scale =
+        Seq.fold
+            (fun (flax: LmsFlaxState, torch: LmsState<NdArray>, xf, xt, worst, scale) i ->
+                let tf = flax.Timesteps[i]
+                let tt = torch.Timesteps[i]
+                let struct (flax', rf) = LmsFlax.step flax (lmsTestModel (LmsFlax.scaleModelInput flax xf tf)) tf xf 4
+                let struct (torch, scaled) = Lms.scaleModelInputOn ops torch xt tt
+                let rt = Lms.stepOn ops torch (lmsTestModel scaled) tt xt 4
+                let a, b = rf.PrevSample.ToArray(), rt.PrevSample.ToArray()
+                let d = Array.map2 (fun (p: float32) (q: float32) -> abs (float p - float q)) a b |> Array.max
+                let m = b |> Array.fold (fun m v -> max m (abs (float v))) scale
+                flax', rt.State, rf.PrevSample, rt.PrevSample, max worst d, m)
+            (flax0, torch0, x, x, 0.0, x.ToArray() |> Array.fold (fun m v -> max m (abs (float v))) 1.0)
+            (seq { 0 .. steps - 1 })
+    (worst <= 1e-5 * scale) |> Prop.label (sprintf "steps %d: worst %g (scale %g)" steps worst scale)
+
+/// The Flax class refuses what it does not have, naming the key, and a timestep its schedule does not hold.
+[<Xunit.Fact>]
+let ``the Flax class refuses options it lacks`` () =
+    for config, key in
+        [ { Lms.defaults with PredictionType = PredictionType.Sample }, "prediction_type"
+          { Lms.defaults with TimestepSpacing = TimestepSpacing.Leading }, "timestep_spacing"
+          { Lms.defaults with UseKarrasSigmas = true }, "use_karras_sigmas"
+          { Lms.defaults with UseBetaSigmas = true }, "use_beta_sigmas" ] do
+        let e = Xunit.Assert.Throws<ArgumentException>(fun () -> LmsFlax.create config |> ignore)
+        Xunit.Assert.Equal(key, e.ParamName)
+    let state = LmsFlax.create Lms.defaults |> LmsFlax.setTimesteps 10
+    let x = NdArray.zeros shape
+    let e = Xunit.Assert.Throws<ArgumentException>(fun () -> LmsFlax.step state x 998L x 4 |> ignore)
+    Xunit.Assert.Equal("timestep", e.ParamName)
+    Xunit.Assert.Throws<InvalidOperationException>(fun () -> LmsFlax.step (LmsFlax.create Lms.defaults) x 999L x 4 |> ignore) |> ignore
+
+/// At n = N the truncated timesteps end 1, 0, 0; the step index takes each sigma once, so the run still ends on
+/// the final sigma 0 with finite samples.
+[<Xunit.Fact>]
+let ``the Flax class runs the repeated timestep of n = N once per position`` () =
+    let state = LmsFlax.create Lms.defaults |> LmsFlax.setTimesteps Lms.defaults.NumTrainTimesteps
+    let x0 = NdArray.normal shape (Prng.key 3L) |> NdArray.scale (LmsFlax.initNoiseSigma state)
+    let final, x =
+        state.Timesteps
+        |> Array.fold
+            (fun (s, x) t ->
+                let struct (s', r) = LmsFlax.step s (lmsTestModel (LmsFlax.scaleModelInput s x t)) t x 4
+                s', r.PrevSample)
+            (state, x0)
+    Xunit.Assert.Equal(Some state.Timesteps.Length, final.Lms.StepIndex)
+    Xunit.Assert.True(x.ToArray() |> Array.forall Single.IsFinite)

@@ -48,7 +48,7 @@ module Registry =
           entry "ddim" "DDIM: denoising diffusion implicit models (Song et al. 2021), eta for stochasticity" [ Flavour.Torch; Flavour.Flax ] DdimConfig.schema
           entry "ddpm" "DDPM: denoising diffusion probabilistic models (Ho et al. 2020), ancestral sampling" [ Flavour.Torch; Flavour.Flax ] DdpmConfig.schema
           entry "pndm" "PNDM: pseudo numerical methods, Runge–Kutta warm-up then linear multistep (Liu et al. 2022)" [ Flavour.Torch; Flavour.Flax ] PndmConfig.schema
-          entry "lms" "LMS: linear multistep on the VE sigmas (Karras et al. 2022, k-diffusion), order 4 by default" [ Flavour.Torch ] LmsConfig.schema
+          entry "lms" "LMS: linear multistep on the VE sigmas (Karras et al. 2022, k-diffusion), order 4 by default" [ Flavour.Torch; Flavour.Flax ] LmsConfig.schema
           entry "euler" "Euler: the Euler sampler of Karras et al. 2022 on the VE sigmas of a VP schedule, optional churn" [ Flavour.Torch; Flavour.Flax ] EulerConfig.schema ]
 
     /// The entry of a diffusers class name, if this library builds the class.

@@ -245,7 +245,7 @@ module Lms =
     /// One LMS step on any backend: x0 from the model output by the prediction type, the derivative d = (x − x0)/σ
     /// appended to the history (at most `order` kept), then x_next = x + Σ cₖ·d_{newest−k} with the
     /// min(step index + 1, order) coefficients of `coefficients` (each rounded to float32 as torch rounds a Python
-    /// float meeting a tensor), summed newest first, then added to x.
+    /// float meeting a tensor), summed newest first, then added to x. Divisions by a scalar follow the flavour.
     let stepOn (ops: IBackend<'T, 'N>) (state: LmsState<'T>) (modelOutput: 'T) (timestep: float32) (sample: 'T) (order: int) : LmsOutput<'T> =
         Backend.checkSame ops "sample" sample "model_output" modelOutput
         if order < 1 then invalidArg "order" (sprintf "order is %d but must be at least 1" order)
@@ -258,14 +258,14 @@ module Lms =
             | PredictionType.Epsilon -> Backend.lin ops [ 1.0f, sample; -sigma, modelOutput ]
             | PredictionType.VPrediction ->
                 let s2 = sigma * sigma + 1.0f
-                let scaled = ops.Divide(sample, Scalar s2)
+                let scaled = Backend.divideAs ops state.Flavour sample s2
                 let x0 = Backend.lin ops [ -sigma / MathF.Sqrt s2, modelOutput; 1.0f, scaled ]
                 ops.Release scaled
                 x0
             | PredictionType.Sample -> modelOutput
             | PredictionType.FlowPrediction -> invalidArg "prediction_type" "LMS does not support flow_prediction"
         let difference = Backend.sub ops sample x0
-        let derivative = ops.Divide(difference, Scalar sigma)
+        let derivative = Backend.divideAs ops state.Flavour difference sigma
         ops.Release difference
         let history = Array.append state.Derivatives [| derivative |]
         let history = if history.Length > order then history[history.Length - order ..] else history
