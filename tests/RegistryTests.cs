@@ -1,3 +1,4 @@
+using Microsoft.FSharp.Core;
 using Schedulers.Core;
 
 namespace Schedulers.Tests;
@@ -74,6 +75,18 @@ public sealed class RegistryTests
         Assert.Equal(new[] { typeof(KarrasVeScheduler) }, KarrasVeScheduler.CompatibleClasses);
         // Every registry class has its shell class.
         foreach (var entry in Registry.all) Assert.NotNull(SchedulerClasses.Find(entry.ClassName));
+    }
+
+    [Fact]
+    public void Flax_compatibles_are_the_six_flax_classes_all_built()
+    {
+        // diffusers' FlaxKarrasDiffusionSchedulers: each of the six loads the others' configs, and all six are built.
+        var names = Registry.flaxCompatibles("FlaxEulerDiscreteScheduler").Select(e => Registry.flaxClassName(e)!.Value).ToList();
+        Assert.Equal(DiffusersClasses.flaxKarrasDiffusionSchedulers.OrderBy(n => n), names.OrderBy(n => n));
+        Assert.Equal(names, Registry.flaxCompatibles("FlaxDDPMScheduler").Select(e => Registry.flaxClassName(e)!.Value));
+        // The VE Flax classes are not in the group; the EDM Heun class has no Flax flavour.
+        Assert.Empty(Registry.flaxCompatibles("FlaxKarrasVeScheduler"));
+        Assert.True(OptionModule.IsNone(Registry.flaxClassName(Registry.tryFindName("heun")!.Value)));
     }
 }
 

@@ -70,3 +70,9 @@ module DiffusersClasses =
            "DPMSolverSinglestepScheduler"; "KDPM2DiscreteScheduler"; "KDPM2AncestralDiscreteScheduler"
            "DEISMultistepScheduler"; "UniPCMultistepScheduler"; "DPMSolverSDEScheduler"; "EDMEulerScheduler" |]
 
+    /// diffusers' `FlaxKarrasDiffusionSchedulers`: the six Flax classes whose configs each of them loads (the
+    /// `compatibles` of every one of them).
+    let flaxKarrasDiffusionSchedulers: string[] =
+        [| "FlaxDDIMScheduler"; "FlaxDDPMScheduler"; "FlaxPNDMScheduler"; "FlaxLMSDiscreteScheduler"
+           "FlaxDPMSolverMultistepScheduler"; "FlaxEulerDiscreteScheduler" |]
+

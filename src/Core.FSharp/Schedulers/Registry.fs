@@ -69,3 +69,19 @@ module Registry =
         | Some entry -> all |> List.filter (fun other -> Seq.contains other.ClassName entry.Compatibles)
         | None -> []
 
+    /// The diffusers Flax class of an entry ("Flax" + its class name) when the entry reproduces the Flax flavour.
+    let flaxClassName (entry: RegisteredScheduler) : string option =
+        if entry.Flavours |> List.exists (fun f -> f.Name = Flavour.Flax.Name) then Some("Flax" + entry.ClassName) else None
+
+    /// `FlaxSchedulerMixin.compatibles` made real: for a Flax class of `FlaxKarrasDiffusionSchedulers`, the built
+    /// entries whose Flax class is one too (itself included), in registry order; none for any other name.
+    let flaxCompatibles (flaxClass: string) : RegisteredScheduler list =
+        let family = DiffusersClasses.flaxKarrasDiffusionSchedulers
+        if not (Array.contains flaxClass family) then []
+        else
+            all
+            |> List.filter (fun entry ->
+                match flaxClassName entry with
+                | Some name -> Array.contains name family
+                | None -> false)
+
