@@ -1,5 +1,6 @@
 module Schedulers.PropertyTests.DdpmProperties
 
+open System
 open FsCheck
 open FsCheck.FSharp
 open FsCheck.Xunit
@@ -141,3 +142,32 @@ let ``the Flax class refuses options it lacks`` () =
         Xunit.Assert.Equal(key, e.ParamName)
     let state = Ddpm.flaxCreateState Ddpm.defaults |> Ddpm.flaxSetTimesteps 10
     Xunit.Assert.Equal<int64[]>([| 900L; 800L; 700L; 600L; 500L; 400L; 300L; 200L; 100L; 0L |], state.Timesteps)
+
+/// Timesteps strictly decrease within [0, N) for every spacing and step count (1–60).
+[<Property(Arbitrary = [| typeof<DdpmGenerators> |], MaxTest = 200)>]
+let ``timesteps strictly decrease within the training range`` (DdpmCase(config, steps)) =
+    let state = Ddpm.create config |> Ddpm.setTimesteps steps
+    let ts = state.Timesteps
+    ts.Length = steps
+    && Array.forall (fun t -> t >= 0L && t < int64 config.NumTrainTimesteps) ts
+    && Array.pairwise ts |> Array.forall (fun (a, b) -> a > b)
+
+/// A step is a function of its inputs and its noise: the same state, model output, sample and noise give the same
+/// output (twice, at every timestep of the schedule), and neither the state's tables and timesteps nor the inputs
+/// change.
+[<Property(Arbitrary = [| typeof<DdpmGenerators> |], MaxTest = 60)>]
+let ``a step is a pure function of its inputs`` (DdpmCase(config, steps)) (key: PrngKey) =
+    let state = Ddpm.create config |> Ddpm.setTimesteps steps
+    let before = Array.copy state.Common.AlphasCumprod, Array.copy state.Timesteps
+    let x = NdArray.normal shape (Prng.foldIn 1u key)
+    let m = modelOutput config (Prng.foldIn 3u key)
+    let copy = x.ToArray(), m.ToArray()
+    let draw () = NdArray.normal shape (Prng.foldIn 2u key)
+    state.Timesteps
+    |> Array.forall (fun t ->
+        let a = Ddpm.stepOn ops state m t x draw
+        let b = Ddpm.stepOn ops state m t x draw
+        let same (p: NdArray) (q: NdArray) = Array.forall2 (fun (u: float32) (v: float32) -> u = v || (Single.IsNaN u && Single.IsNaN v)) (p.ToArray()) (q.ToArray())
+        same a.PrevSample b.PrevSample && same a.PredOriginalSample b.PredOriginalSample)
+    && (x.ToArray(), m.ToArray()) = copy
+    && (state.Common.AlphasCumprod, state.Timesteps) = before
