@@ -155,3 +155,22 @@ let ``an img2img start at a begin index recovers the clean sample with a perfect
     let result = Loop.run scheduler ops model Loop.shared key (fun p -> progress.Add p.Step) state noised
     let err = Array.map2 (fun (a: float32) (c: float32) -> abs (float a - float c)) (result.Sample.ToArray()) (x0.ToArray()) |> Array.max
     (progress.Count = steps - b && progress[0] = b && err < 1e-3) |> Prop.label (sprintf "b = %d, steps run %d, error %g" b progress.Count err)
+
+/// The step's one-pass program (two around thresholding) gives the bits of the same program op by op, for every
+/// option: prediction types, clipping, thresholding, `use_clipped_model_output`, η with noise.
+[<Property(Arbitrary = [| typeof<DdimGenerators>; typeof<Generators> |], MaxTest = 100)>]
+let ``a step in one pass equals the step op by op`` (DdimCase(config, steps)) (key: PrngKey) (thresholding: bool) (clipped: bool) (eta: bool) =
+    let config = { config with Thresholding = thresholding }
+    let state = Ddim.create config |> Ddim.setTimesteps steps
+    let x = NdArray.normal shape key |> NdArray.scale 2.0f
+    let m = NdArray.normal shape (Prng.foldIn 1u key)
+    let draw () = NdArray.normal shape (Prng.foldIn 2u key)
+    let fused = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
+    let reference = OpByOpBackend(fused) :> IBackend<NdArray, PrngKey>
+    let e = if eta then 0.7 else 0.0
+    state.Timesteps
+    |> Array.forall (fun t ->
+        let a = Ddim.stepOn fused state m t x e clipped (ValueSome draw)
+        let b = Ddim.stepOn reference state m t x e clipped (ValueSome draw)
+        let bits (y: NdArray) = y.ToArray() |> Array.map BitConverter.SingleToInt32Bits
+        bits a.PrevSample = bits b.PrevSample && bits a.PredOriginalSample = bits b.PredOriginalSample)

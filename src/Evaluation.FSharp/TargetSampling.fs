@@ -45,6 +45,7 @@ type PerSampleOps() =
         member _.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative) =
             inner.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative)
         member _.TryDpmUpdate(plan, sample, outputs, noise) = inner.TryDpmUpdate(plan, sample, outputs, noise)
+        member _.TryRun(program, inputs) = inner.TryRun(program, inputs)
 
 /// A scheduler with its config, as the target sampler runs it.
 type TargetSampler =

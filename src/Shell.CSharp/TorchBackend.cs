@@ -243,4 +243,36 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
         Stages.dpmUpdate(HostKernels.Threads(memory), plan, In(sample), outputs.Take(plan.Order).Select(In).ToArray(), z, memory);
         return Some(output);
     }
+
+    /// <summary>An elementwise program in one pass over CPU memory when every input fits the fast path (else
+    /// ValueNone: <c>Backend.run</c> runs it op by op).</summary>
+    FSharpValueOption<Tensor[]> IBackend<Tensor, NoiseSource>.TryRun(ElementwiseProgram program, Tensor[] inputs)
+    {
+        ArgumentNullException.ThrowIfNull(program);
+        ArgumentNullException.ThrowIfNull(inputs);
+        if (inputs.Length != program.Inputs || inputs.Length == 0) return None<Tensor[]>();
+        var first = inputs[0];
+        if (!HostKernels.FitTogether(first, inputs.Skip(1).ToArray())) return None<Tensor[]>();
+        var results = new Tensor[program.Outputs.Length];
+        var written = new List<Reg>();
+        var buffers = new List<Tensor>();
+        for (var j = 0; j < program.Outputs.Length; j++)
+        {
+            var r = program.Outputs[j];
+            if (r.Index < program.Inputs)
+            {
+                results[j] = inputs[r.Index];
+                continue;
+            }
+            var output = HostKernels.EmptyLike(first);
+            results[j] = output;
+            written.Add(r);
+            buffers.Add(output);
+        }
+        var memories = buffers.Select(HostKernels.Of).ToArray();
+        var threads = HostKernels.Threads(memories.Length > 0 ? memories[0] : HostKernels.Of(first));
+        var subset = new ElementwiseProgram(program.Inputs, program.Body, written.ToArray());
+        Stages.run(threads, HostKernels.Batch(first), subset, inputs.Select(In).ToArray(), memories);
+        return Some(results);
+    }
 }

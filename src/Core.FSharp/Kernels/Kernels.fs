@@ -125,7 +125,8 @@ module Kernels =
             total <- total + float (MathF.Abs x[i])
         total
 
-    /// out[i] = min(max(x[i], lo), hi).
+    /// out[i] = min(max(x[i], lo), hi), NaN kept as torch.clamp keeps it (the vector min/max of x86 would return
+    /// a bound for NaN, so NaN lanes are selected back; the scalar MathF.Min/Max propagate NaN already).
     let clamp (lo: float32) (hi: float32) (x: ReadOnlySpan<float32>) (out: Span<float32>) =
         checkLengths "x" out.Length x.Length
         let w = Vector<float32>.Count
@@ -133,7 +134,9 @@ module Kernels =
         let vhi = Vector<float32>(hi)
         let mutable i = 0
         while i <= out.Length - w do
-            Vector.Min(Vector.Max(Vector<float32>(x.Slice i), vlo), vhi).CopyTo(out.Slice i)
+            let v = Vector<float32>(x.Slice i)
+            let clamped = Vector.Min(Vector.Max(v, vlo), vhi)
+            Vector.ConditionalSelect(Vector.Equals(v, v), clamped, v).CopyTo(out.Slice i)
             i <- i + w
         while i < out.Length do
             out[i] <- MathF.Min(MathF.Max(x[i], lo), hi)

@@ -147,3 +147,58 @@ module Stages =
             DpmKernels.update
                 plan (sample.Span.Slice(o, len)) ((at 0).Span.Slice(o, len)) ((at 1).Span.Slice(o, len)) ((at 2).Span.Slice(o, len))
                 noise.IsSome (z.Span.Slice(o, len)) (out.Span.Slice(o, len)))
+
+    /// The elements of one tile of a program pass: with a few registers live, the tiles of every register stay in
+    /// the first- or second-level cache, so the pass reads each input and writes each output once.
+    let programTile = 2048
+
+    /// An elementwise program in one pass (`ElementwiseProgram`): chunk by chunk and, within a chunk, tile by tile,
+    /// every instruction runs with the span kernels of the op-by-op form (`combine`, `divide`, `Kernels.clamp`) on
+    /// the tile, its result in a tile buffer or, for a returned register, in its output. Same bits as running the
+    /// instructions one at a time over whole tensors; `outputs[j]` receives register `program.Outputs[j]` (an input
+    /// register among the outputs is not written: the caller returns the input itself).
+    let run (threads: int) (batch: int) (program: ElementwiseProgram) (inputs: ReadOnlyMemory<float32>[]) (outputs: Memory<float32>[]) =
+        if inputs.Length <> program.Inputs then
+            invalidArg "inputs" (sprintf "the program reads %d inputs but %d were given" program.Inputs inputs.Length)
+        if outputs.Length <> program.Outputs.Length then
+            invalidArg "outputs" (sprintf "the program returns %d registers but %d outputs were given" program.Outputs.Length outputs.Length)
+        let n = inputs[0].Length
+        inputs |> Array.iteri (fun k x -> checkLength (sprintf "inputs[%d]" k) n x)
+        outputs |> Array.iteri (fun k x -> checkLength (sprintf "outputs[%d]" k) n (readOnly x))
+        let registers = program.Inputs + program.Body.Length
+        // Which output (if any) each register is written to.
+        let outputOf = Array.create registers -1
+        program.Outputs |> Array.iteri (fun j r -> if r.Index >= program.Inputs && outputOf[r.Index] < 0 then outputOf[r.Index] <- j)
+        let width = segmentWidth n batch program.Coefficients
+        Parallelism.forChunksUpTo threads n (fun start length ->
+            let temps = Array.init registers (fun r -> if r >= program.Inputs && outputOf[r] < 0 then Array.zeroCreate<float32> programTile else [||])
+            let sources = program.Body |> Array.map (fun i ->
+                match i with
+                | Instr.Combine terms -> Array.zeroCreate<ReadOnlyMemory<float32>> terms.Length
+                | _ -> Array.zeroCreate<ReadOnlyMemory<float32>> 1)
+            let cs = program.Body |> Array.map (fun i ->
+                match i with
+                | Instr.Combine terms -> Array.zeroCreate<float32> terms.Length
+                | _ -> [||])
+            forSegments width start length (fun segment o len ->
+                let mutable t = o
+                while t < o + len do
+                    let m = min programTile (o + len - t)
+                    let target (r: int) : Memory<float32> =
+                        if outputOf[r] >= 0 then outputs[outputOf[r]].Slice(t, m) else Memory(temps[r], 0, m)
+                    let source (r: Reg) : ReadOnlyMemory<float32> =
+                        let r = r.Index
+                        if r < program.Inputs then inputs[r].Slice(t, m) else readOnly (target r)
+                    for k in 0 .. program.Body.Length - 1 do
+                        let dest = target (program.Inputs + k)
+                        match program.Body[k] with
+                        | Instr.Combine terms ->
+                            let xs = sources[k]
+                            for j in 0 .. terms.Length - 1 do
+                                let struct (c, r) = terms[j]
+                                cs[k][j] <- Coef.at segment c
+                                xs[j] <- source r
+                            combineSegment cs[k] xs dest 0 m
+                        | Instr.Divide(r, d) -> Kernels.divide (source r).Span (Coef.at segment d) dest.Span
+                        | Instr.Clamp(r, lo, hi) -> Kernels.clamp lo hi (source r).Span dest.Span
+                    t <- t + m))

@@ -76,6 +76,11 @@ type IBackend<'T, 'Noise> =
     /// (newest first, at least `plan.Order` of them) and the noise of the SDE variants.
     abstract TryDpmUpdate: plan: DpmUpdatePlan * sample: 'T * outputs: 'T[] * noise: 'T voption -> 'T voption
 
+    /// An elementwise program (`ElementwiseProgram`) over same-shaped inputs in one pass: its returned registers, an
+    /// input register as the input itself. ValueNone where the backend cannot (`Backend.run` then runs it op by op,
+    /// with the same bits).
+    abstract TryRun: program: ElementwiseProgram * inputs: 'T[] -> 'T[] voption
+
 /// Shapes as backends report them (`int[]`, outermost axis first).
 module Shapes =
 
@@ -133,6 +138,41 @@ module Backend =
             ops.Release z
             result
 
+    /// Runs an elementwise program: in one pass where the backend can (`IBackend.TryRun`), else instruction by
+    /// instruction with `Combine`, `Divide` and `Clamp`, releasing each intermediate once it is no longer needed.
+    /// The returned tensors are new, but for input registers, which are returned as given.
+    let run (ops: IBackend<'T, 'N>) (program: ElementwiseProgram) (inputs: 'T[]) : 'T[] =
+        if inputs.Length <> program.Inputs then
+            invalidArg "inputs" (sprintf "the program reads %d inputs but %d were given" program.Inputs inputs.Length)
+        for k in 1 .. inputs.Length - 1 do
+            checkSame ops "inputs[0]" inputs[0] (sprintf "inputs[%d]" k) inputs[k]
+        match ops.TryRun(program, inputs) with
+        | ValueSome outputs -> outputs
+        | ValueNone ->
+            let registers = Array.zeroCreate<'T> (program.Inputs + program.Body.Length)
+            Array.blit inputs 0 registers 0 inputs.Length
+            // The last instruction that reads each register: a temporary is released right after it.
+            let lastUse = Array.create registers.Length -1
+            program.Body
+            |> Array.iteri (fun k i ->
+                match i with
+                | Instr.Combine terms -> for struct (_, r) in terms do lastUse[r.Index] <- k
+                | Instr.Divide(r, _)
+                | Instr.Clamp(r, _, _) -> lastUse[r.Index] <- k)
+            let returned = program.Outputs |> Array.map (fun r -> r.Index)
+            for k in 0 .. program.Body.Length - 1 do
+                registers[program.Inputs + k] <-
+                    match program.Body[k] with
+                    | Instr.Combine terms -> ops.Combine(terms |> Array.map (fun struct (c, r) -> struct (c, registers[r.Index])))
+                    | Instr.Divide(r, d) -> ops.Divide(registers[r.Index], d)
+                    | Instr.Clamp(r, lo, hi) -> ops.Clamp(registers[r.Index], lo, hi)
+                for r in program.Inputs .. program.Inputs + k - 1 do
+                    if lastUse[r] = k && not (Array.contains r returned) then ops.Release registers[r]
+            // Temporaries no instruction reads.
+            for r in program.Inputs .. registers.Length - 1 do
+                if lastUse[r] < 0 && not (Array.contains r returned) then ops.Release registers[r]
+            returned |> Array.map (fun r -> registers[r])
+
 /// A backend with every fused stage switched off: the elementary members of `inner`, each `Try…` ValueNone. Every
 /// scheduler then composes its stages op by op, which is the reference the fused passes are checked against bit for
 /// bit (the property tests run both), and a starting point for a new backend.
@@ -158,3 +198,4 @@ type OpByOpBackend<'T, 'Noise>(inner: IBackend<'T, 'Noise>) =
         member _.TryKarrasEuler(_, _, _) = ValueNone
         member _.TryKarrasHeun(_, _, _, _, _) = ValueNone
         member _.TryDpmUpdate(_, _, _, _) = ValueNone
+        member _.TryRun(_, _) = ValueNone

@@ -174,3 +174,19 @@ type NdArrayBackend(mode: ThreefryMode) =
                 let out = output sample
                 Stages.dpmUpdate threads plan (memory sample) (outputs |> Array.map memory) (noise |> ValueOption.map memory) (Memory out)
                 ValueSome(wrap sample out)
+
+        member _.TryRun(program, inputs) =
+            let first = inputs[0]
+            for k in 1 .. inputs.Length - 1 do
+                NdArray.checkSameShape "inputs[0]" first (sprintf "inputs[%d]" k) inputs[k]
+            let written = program.Outputs |> Array.filter (fun r -> r.Index >= program.Inputs)
+            let buffers = written |> Array.map (fun _ -> output first)
+            Stages.run threads first.BatchSize { program with Outputs = written } (inputs |> Array.map memory) (buffers |> Array.map Memory)
+            let mutable next = 0
+            ValueSome(
+                program.Outputs
+                |> Array.map (fun r ->
+                    if r.Index < program.Inputs then inputs[r.Index]
+                    else
+                        next <- next + 1
+                        wrap first buffers[next - 1]))

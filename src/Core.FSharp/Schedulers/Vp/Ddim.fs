@@ -174,17 +174,28 @@ module Ddim =
           StdDev = std
           DirectionCoef = MathF.Sqrt(1.0f - alphaPrev - std * std) }
 
-    /// `(a·x + b·y) / d`, the intermediate released.
-    let private quotient (ops: IBackend<'T, 'N>) (flavour: Flavour) (terms: (float32 * 'T) list) (d: float32) : 'T =
-        let numerator = Backend.lin ops terms
-        let q = Backend.divideAs ops flavour numerator d
-        ops.Release numerator
-        q
+    /// x0 and ε from the model output `m` and the sample `x` by the prediction type (before clipping).
+    let private predict (b: ProgramBuilder) (flavour: Flavour) (prediction: PredictionType) (p: DdimPlan) (x: Reg) (m: Reg) =
+        match prediction with
+        | PredictionType.Epsilon -> b.Lin [ 1.0f, x; -p.SqrtBeta, m ] |> b.DivAs flavour p.SqrtAlpha, m
+        | PredictionType.Sample -> m, b.Lin [ 1.0f, x; -p.SqrtAlpha, m ] |> b.DivAs flavour p.SqrtBeta
+        | PredictionType.VPrediction -> b.Lin [ p.SqrtAlpha, x; -p.SqrtBeta, m ], b.Lin [ p.SqrtAlpha, m; p.SqrtBeta, x ]
+        | PredictionType.FlowPrediction -> invalidArg "prediction_type" "DDIM does not support flow_prediction"
+
+    /// From the final x0: ε (recomputed from x0 with `use_clipped_model_output`), the mean
+    /// √ᾱ_prev·x0 + √(1 − ᾱ_prev − σ²)·ε, and σ·z added when there is noise.
+    let private finish (b: ProgramBuilder) (flavour: Flavour) (p: DdimPlan) (useClipped: bool) (x: Reg) (x0: Reg) (eps: Reg) (z: Reg voption) =
+        let eps = if useClipped then b.Lin [ 1.0f, x; -p.SqrtAlpha, x0 ] |> b.DivAs flavour p.SqrtBeta else eps
+        let mean = b.Lin [ p.SqrtAlphaPrev, x0; p.DirectionCoef, eps ]
+        match z with
+        | ValueSome z -> b.Lin [ 1.0f, mean; p.StdDev, z ]
+        | ValueNone -> mean
 
     /// One DDIM step on any backend (Song et al. 2021, eq. 12): x0 and ε from the model output by the prediction
     /// type; x0 thresholded or clipped; with `use_clipped_model_output`, ε recomputed from the clipped x0;
     /// x_prev = √ᾱ_prev·x0 + √(1 − ᾱ_prev − σ²)·ε, plus σ·z when η > 0 and `noise` gives z (the torch class draws
-    /// it, or takes `variance_noise`; the Flax class adds none).
+    /// it, or takes `variance_noise`; the Flax class adds none). The elementwise arithmetic is one program, one pass
+    /// where the backend fuses (two around dynamic thresholding, whose quantile needs the whole x0).
     let stepOn
         (ops: IBackend<'T, 'N>)
         (state: DdimState)
@@ -199,44 +210,41 @@ module Ddim =
         let c = state.Config
         let p = plan state timestep eta
         let flavour = state.Flavour
-        let x0, eps =
-            match c.PredictionType with
-            | PredictionType.Epsilon ->
-                quotient ops flavour [ 1.0f, sample; -p.SqrtBeta, modelOutput ] p.SqrtAlpha, modelOutput
-            | PredictionType.Sample ->
-                modelOutput, quotient ops flavour [ 1.0f, sample; -p.SqrtAlpha, modelOutput ] p.SqrtBeta
-            | PredictionType.VPrediction ->
-                Backend.lin ops [ p.SqrtAlpha, sample; -p.SqrtBeta, modelOutput ], Backend.lin ops [ p.SqrtAlpha, modelOutput; p.SqrtBeta, sample ]
-            | PredictionType.FlowPrediction -> invalidArg "prediction_type" "DDIM does not support flow_prediction"
-        let owned (x: 'T) = not (obj.ReferenceEquals(x, modelOutput)) && not (obj.ReferenceEquals(x, sample))
-        let x0 =
-            if c.Thresholding then
-                let t = ops.Threshold(x0, float32 c.DynamicThresholdingRatio, float32 c.SampleMaxValue)
-                if owned x0 then ops.Release x0
-                t
-            elif c.ClipSample then
-                let r = float32 c.ClipSampleRange
-                let t = ops.Clamp(x0, -r, r)
-                if owned x0 then ops.Release x0
-                t
-            else x0
-        let eps =
-            if useClippedModelOutput then
-                if owned eps then ops.Release eps
-                quotient ops flavour [ 1.0f, sample; -p.SqrtAlpha, x0 ] p.SqrtBeta
-            else eps
-        let terms = [| struct (Scalar p.SqrtAlphaPrev, x0); struct (Scalar p.DirectionCoef, eps) |]
-        let prev =
+        let z =
             match noise with
-            | ValueSome draw when eta > 0.0 ->
-                let z = draw ()
-                let struct (mean, prev) = Backend.combineThenAdd ops terms p.StdDev z
-                ops.Release mean
-                // The draw is this step's (a caller's variance_noise comes as its own handle).
-                ops.Release z
-                prev
-            | _ -> ops.Combine terms
-        if owned eps then ops.Release eps
+            | ValueSome draw when eta > 0.0 -> ValueSome(draw ())
+            | _ -> ValueNone
+        let withNoise (inputs: 'T list) = Array.ofList (inputs @ (z |> ValueOption.toList))
+        let x0, prev =
+            if c.Thresholding then
+                let b = ProgramBuilder(2)
+                let x, m = b.Input 0, b.Input 1
+                let x0, eps = predict b flavour c.PredictionType p x m
+                let first = Backend.run ops (b.Build(if useClippedModelOutput then [ x0 ] else [ x0; eps ])) [| sample; modelOutput |]
+                let raw = first[0]
+                let x0 = ops.Threshold(raw, float32 c.DynamicThresholdingRatio, float32 c.SampleMaxValue)
+                if not (obj.ReferenceEquals(raw, modelOutput)) then ops.Release raw
+                let b = ProgramBuilder(if z.IsSome then 4 else 3)
+                let x, x0r = b.Input 0, b.Input 1
+                let prev = finish b flavour p useClippedModelOutput x x0r (b.Input 2) (if z.IsSome then ValueSome(b.Input 3) else ValueNone)
+                let eps = if useClippedModelOutput then sample else first[1]
+                let second = Backend.run ops (b.Build [ prev ]) (withNoise [ sample; x0; eps ])
+                if not useClippedModelOutput && not (obj.ReferenceEquals(eps, modelOutput)) then ops.Release eps
+                x0, second[0]
+            else
+                let b = ProgramBuilder(if z.IsSome then 3 else 2)
+                let x, m = b.Input 0, b.Input 1
+                let x0, eps = predict b flavour c.PredictionType p x m
+                let x0 =
+                    if c.ClipSample then
+                        let r = float32 c.ClipSampleRange
+                        b.Clamp -r r x0
+                    else x0
+                let prev = finish b flavour p useClippedModelOutput x x0 eps (if z.IsSome then ValueSome(b.Input 2) else ValueNone)
+                let r = Backend.run ops (b.Build [ x0; prev ]) (withNoise [ sample; modelOutput ])
+                r[0], r[1]
+        // The draw is this step's (a caller's variance_noise comes as its own handle).
+        z |> ValueOption.iter ops.Release
         { PrevSample = prev; PredOriginalSample = x0 }
 
     /// `add_noise(original, noise, timesteps)` (`VpCommon.addNoise`).

@@ -1,0 +1,91 @@
+module Schedulers.PropertyTests.ProgramProperties
+
+open System
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.Xunit
+open Schedulers.Core
+
+/// A random elementwise program over `inputs` tensors of `batch` rows of `row` elements: combinations of 1–7 terms
+/// (scalar or per-batch coefficients), divisions, clamps, and 1–3 returned registers.
+type ProgramCase = ProgramCase of program: ElementwiseProgram * batch: int * row: int * seed: int
+
+type ProgramGenerators =
+    static member ProgramCase() : Arbitrary<ProgramCase> =
+        gen {
+            let! inputs = Gen.choose (1, 4)
+            let! length = Gen.choose (1, 12)
+            let! batch = Gen.choose (1, 4)
+            let! row = Gen.elements [ 1; 3; 7; 16; 33; 700; 2049 ]
+            let! seed = Gen.choose (0, 100000)
+            let! choices = Gen.listOfLength length (Gen.choose (0, 99))
+            let b = ProgramBuilder(inputs)
+            let random = Random(seed)
+            let coef () =
+                if random.Next 4 = 0 then PerBatch(Array.init batch (fun _ -> float32 (random.NextDouble() * 4.0 - 2.0)))
+                else Scalar(float32 (random.NextDouble() * 4.0 - 2.0))
+            let mutable defined = inputs
+            for choice in choices do
+                let pick () = Reg(random.Next defined)
+                if choice < 60 then
+                    b.Combine(Array.init (1 + random.Next 7) (fun _ -> struct (coef (), pick ()))) |> ignore
+                elif choice < 85 then
+                    let d = float32 (random.NextDouble() * 3.0 + 0.1) * (if random.Next 2 = 0 then -1.0f else 1.0f)
+                    b.Div d (pick ()) |> ignore
+                else
+                    let lo = float32 (random.NextDouble() * -2.0)
+                    b.Clamp lo (lo + float32 (random.NextDouble() * 3.0)) (pick ()) |> ignore
+                defined <- defined + 1
+            let outputs = List.init (1 + random.Next 3) (fun _ -> random.Next defined) |> List.distinct |> List.map Reg
+            return ProgramCase(b.Build outputs, batch, row, seed)
+        }
+        |> Arb.fromGen
+
+let private inputsOf (program: ElementwiseProgram) (batch: int) (row: int) (seed: int) =
+    let random = Random(seed + 1)
+    Array.init program.Inputs (fun _ ->
+        NdArray.create [| batch; row |] (Array.init (batch * row) (fun _ ->
+            match random.Next 50 with
+            | 0 -> nanf
+            | 1 -> infinityf
+            | _ -> float32 (random.NextDouble() * 6.0 - 3.0))))
+
+let private bits (x: NdArray) = x.ToArray() |> Array.map BitConverter.SingleToInt32Bits
+
+/// The one-pass run (tile by tile, thread chunks, batch segments) gives the bits of the instructions run one at a
+/// time over whole arrays, NaN and infinities included; an input register comes back as the input itself.
+[<Property(Arbitrary = [| typeof<ProgramGenerators> |], MaxTest = 200)>]
+let ``a program in one pass equals the program op by op`` (ProgramCase(program, batch, row, seed)) =
+    let inputs = inputsOf program batch row seed
+    let fused = Backend.run NdArrayBackend.Default program inputs
+    let reference = Backend.run (OpByOpBackend(NdArrayBackend.Default)) program inputs
+    Array.forall2 (fun (a: NdArray) (b: NdArray) -> bits a = bits b) fused reference
+    && Array.forall2
+        (fun (r: Reg) (x: NdArray) -> r.Index >= program.Inputs || obj.ReferenceEquals(x, inputs[r.Index]))
+        program.Outputs
+        fused
+
+/// Large enough to cross the parallel threshold: every thread's chunk and every tile boundary gives the same bits.
+[<Xunit.Fact>]
+let ``a program over many tiles and threads equals the program op by op`` () =
+    let b = ProgramBuilder(2)
+    let x, e = b.Input 0, b.Input 1
+    let x0 = b.Lin [ 1.0f, x; -0.3f, e ] |> b.Div 0.7f |> b.Clamp -1.0f 1.0f
+    let prev = b.Combine [| struct (PerBatch [| 0.5f; 0.25f |], x0); struct (Scalar 0.9f, e); struct (Scalar -0.1f, x) |]
+    let program = b.Build [ x0; prev ]
+    let n = 300_001
+    let random = Random(7)
+    let inputs = Array.init 2 (fun _ -> NdArray.create [| 2; n |] (Array.init (2 * n) (fun _ -> float32 (random.NextDouble() * 4.0 - 2.0))))
+    let fused = Backend.run NdArrayBackend.Default program inputs
+    let reference = Backend.run (OpByOpBackend(NdArrayBackend.Default)) program inputs
+    Xunit.Assert.Equal<int[]>(bits reference[0], bits fused[0])
+    Xunit.Assert.Equal<int[]>(bits reference[1], bits fused[1])
+
+/// The builder refuses registers that are not defined yet and returns each register once.
+[<Xunit.Fact>]
+let ``the builder refuses undefined registers`` () =
+    let b = ProgramBuilder(1)
+    Xunit.Assert.Throws<ArgumentException>(fun () -> b.Lin [ 1.0f, Reg 1 ] |> ignore) |> ignore
+    let r = b.Lin [ 2.0f, b.Input 0 ]
+    Xunit.Assert.Throws<ArgumentException>(fun () -> b.Build [ r; r ] |> ignore) |> ignore
+    Xunit.Assert.Throws<ArgumentException>(fun () -> b.Input 1 |> ignore) |> ignore

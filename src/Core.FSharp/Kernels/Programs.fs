@@ -1,0 +1,42 @@
+namespace Schedulers.Core
+
+open System
+
+/// A register of an elementwise program: an input (0 … inputs − 1) or the result of an instruction.
+[<Struct>]
+type Reg =
+    | Reg of int
+
+    /// The register's number.
+    member r.Index = let (Reg i) = r in i
+
+/// One instruction of an elementwise program; its result is a new register (single assignment).
+[<RequireQualifiedAccess>]
+type Instr =
+    /// `Σ cₖ·rₖ` left to right, each product rounded before it is added (`IBackend.Combine`).
+    | Combine of terms: struct (Coef * Reg)[]
+    /// `r / d`, a true division (`IBackend.Divide`).
+    | Divide of source: Reg * divisor: Coef
+    /// `min(max(r, lo), hi)`, NaN kept (`IBackend.Clamp`).
+    | Clamp of source: Reg * lo: float32 * hi: float32
+
+/// A scheduler step's elementwise arithmetic as a straight-line program over same-shaped tensors: the inputs,
+/// the instructions (instruction i defines register inputs + i) and the registers returned. A backend runs it in
+/// one pass over memory, tile by tile, with the same span kernels the op-by-op form uses one operation at a time,
+/// so the two give the same bits (`IBackend.TryRun`, `Backend.run`); any other backend runs it op by op.
+type ElementwiseProgram =
+    { /// How many input tensors it reads.
+      Inputs: int
+      /// The instructions, in order.
+      Body: Instr[]
+      /// The registers it returns, in order (inputs may be among them: they are returned as given).
+      Outputs: Reg[] }
+
+    /// Every coefficient and divisor of the program (their per-batch values decide how a pass is segmented).
+    member p.Coefficients: Coef[] =
+        p.Body
+        |> Array.collect (fun i ->
+            match i with
+            | Instr.Combine terms -> terms |> Array.map (fun struct (c, _) -> c)
+            | Instr.Divide(_, d) -> [| d |]
+            | Instr.Clamp _ -> [||])
