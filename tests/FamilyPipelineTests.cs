@@ -114,3 +114,57 @@ public sealed class FamilyPipelineTests
         Assert.Equal([50, 10, 0], new[] { 0.0, 0.8, 1.0 }.Select(st => Img2Img.beginIndex(50, 1, st)));
     }
 }
+
+/// <summary>The compatible family on the shell's CPU fast path (each step one pass: <c>IBackend.TryRun</c>) against
+/// the same runs op by op through torch: whole pipeline runs bit for bit, every option that changes the program.</summary>
+public sealed class FamilyFastPathTests
+{
+    public static TheoryData<string, string> Cases => new()
+    {
+        { "ddim", "{}" },
+        { "ddim", "{\"prediction_type\": \"v_prediction\", \"clip_sample\": true}" },
+        { "ddim", "{\"prediction_type\": \"sample\", \"thresholding\": true}" },
+        { "ddpm", "{\"variance_type\": \"fixed_large\"}" },
+        { "pndm", "{}" },
+        { "pndm", "{\"skip_prk_steps\": true, \"prediction_type\": \"v_prediction\"}" },
+        { "lms", "{}" },
+        { "lms", "{\"prediction_type\": \"v_prediction\"}" },
+        { "euler", "{}" },
+        { "euler", "{\"prediction_type\": \"v_prediction\", \"use_karras_sigmas\": true}" },
+    };
+
+    private static IPipelineScheduler Make(string name, string json)
+    {
+        var config = ConfigFile.parse(json);
+        return name switch
+        {
+            "ddim" => PipelineSchedulers.For(DDIMScheduler.FromConfig(config)),
+            "ddpm" => PipelineSchedulers.For(DDPMScheduler.FromConfig(config)),
+            "pndm" => PipelineSchedulers.For(PNDMScheduler.FromConfig(config)),
+            "lms" => PipelineSchedulers.For(LMSDiscreteScheduler.FromConfig(config)),
+            "euler" => PipelineSchedulers.For(EulerDiscreteScheduler.FromConfig(config)),
+            _ => throw new ArgumentException(name),
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void A_run_on_the_fast_path_equals_the_run_op_by_op(string name, string json)
+    {
+        int[] Run(bool fastPath)
+        {
+            HostKernels.Enabled = fastPath;
+            try
+            {
+                using var scope = NewDisposeScope();
+                var result = FamilyPipeline.Generate(Make(name, json), (x, t) => tanh(x) * 0.7 + (float)(t / 1000.0), [2, 3, 40], 9, new Generator(4));
+                return HostKernelsTests.Bits(result);
+            }
+            finally
+            {
+                HostKernels.Enabled = true;
+            }
+        }
+        Assert.Equal(Run(false), Run(true));
+    }
+}

@@ -392,36 +392,36 @@ module Euler =
         if not (Double.IsFinite churn.SNoise) then invalidArg "s_noise" (sprintf "s_noise is %g but must be finite" churn.SNoise)
         let struct (index, state) = withStepIndex timestep state
         let p = plan state index churn
-        let x =
+        let z =
             if p.Gamma > 0.0 then
-                let draw =
-                    match noise with
-                    | ValueSome d -> d
-                    | ValueNone -> invalidArg "generator" "s_churn makes gamma > 0 and the step needs noise, but none was given"
-                let z = draw ()
-                let eps = if churn.SNoise = 1.0 then z else Backend.scale ops (float32 churn.SNoise) z
-                let x = Backend.lin ops [ 1.0f, sample; p.ChurnScale, eps ]
-                if not (obj.ReferenceEquals(eps, z)) then ops.Release eps
-                ops.Release z
-                x
-            else sample
+                match noise with
+                | ValueSome draw -> ValueSome(draw ())
+                | ValueNone -> invalidArg "generator" "s_churn makes gamma > 0 and the step needs noise, but none was given"
+            else ValueNone
+        // One program: the churn x̂ = x + √(σ̂² − σ²)·s_noise·z, x0 by the prediction type, d = (x̂ − x0)/σ̂ and
+        // x_prev = x̂ + (σ_next − σ̂)·d (Karras et al. 2022, Alg. 2 without the Heun correction).
+        let b = ProgramBuilder(if z.IsSome then 3 else 2)
+        let sample', m = b.Input 0, b.Input 1
+        let x =
+            if z.IsSome then
+                let eps = if churn.SNoise = 1.0 then b.Input 2 else b.Lin [ float32 churn.SNoise, b.Input 2 ]
+                b.Lin [ 1.0f, sample'; p.ChurnScale, eps ]
+            else sample'
         let x0 =
             match state.Config.PredictionType with
-            | PredictionType.Sample -> modelOutput
-            | PredictionType.Epsilon -> Backend.lin ops [ 1.0f, x; -p.SigmaHat, modelOutput ]
+            | PredictionType.Sample -> m
+            | PredictionType.Epsilon -> b.Lin [ 1.0f, x; -p.SigmaHat, m ]
             | PredictionType.VPrediction ->
                 let s = p.Sigma
-                let skip = Backend.divideAs ops state.Flavour x (s * s + 1.0f)
-                let r = Backend.lin ops [ -s / MathF.Sqrt(s * s + 1.0f), modelOutput; 1.0f, skip ]
-                ops.Release skip
-                r
+                let skip = b.DivAs state.Flavour (s * s + 1.0f) x
+                b.Lin [ -s / MathF.Sqrt(s * s + 1.0f), m; 1.0f, skip ]
             | PredictionType.FlowPrediction -> invalidArg "prediction_type" "the Euler scheduler does not support flow_prediction"
-        let diff = Backend.lin ops [ 1.0f, x; -1.0f, x0 ]
-        let derivative = Backend.divideAs ops state.Flavour diff p.SigmaHat
-        ops.Release diff
-        let prev = Backend.lin ops [ 1.0f, x; p.Dt, derivative ]
-        ops.Release derivative
-        if not (obj.ReferenceEquals(x, sample)) then ops.Release x
+        let derivative = b.Lin [ 1.0f, x; -1.0f, x0 ] |> b.DivAs state.Flavour p.SigmaHat
+        let prev = b.Lin [ 1.0f, x; p.Dt, derivative ]
+        let inputs = Array.ofList ([ sample; modelOutput ] @ (z |> ValueOption.toList))
+        let r = Backend.run ops (b.Build [ prev; x0 ]) inputs
+        z |> ValueOption.iter ops.Release
+        let prev, x0 = r[0], r[1]
         struct ({ PrevSample = prev; PredOriginalSample = x0 }, { state with StepIndex = Some(index + 1) })
 
     /// The step indices of `add_noise`: each timestep's index when no begin index is set, else the current step index

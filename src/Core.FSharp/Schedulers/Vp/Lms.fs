@@ -253,28 +253,30 @@ module Lms =
         if index + 1 >= state.Sigmas.Length then
             invalidOp (sprintf "step index %d is past the last step (%d timesteps); call set_timesteps again" index state.Timesteps.Length)
         let sigma = state.Sigmas[index]
-        let x0 =
-            match state.Config.PredictionType with
-            | PredictionType.Epsilon -> Backend.lin ops [ 1.0f, sample; -sigma, modelOutput ]
-            | PredictionType.VPrediction ->
-                let s2 = sigma * sigma + 1.0f
-                let scaled = Backend.divideAs ops state.Flavour sample s2
-                let x0 = Backend.lin ops [ -sigma / MathF.Sqrt s2, modelOutput; 1.0f, scaled ]
-                ops.Release scaled
-                x0
-            | PredictionType.Sample -> modelOutput
-            | PredictionType.FlowPrediction -> invalidArg "prediction_type" "LMS does not support flow_prediction"
-        let difference = Backend.sub ops sample x0
-        let derivative = Backend.divideAs ops state.Flavour difference sigma
-        ops.Release difference
-        let history = Array.append state.Derivatives [| derivative |]
-        let history = if history.Length > order then history[history.Length - order ..] else history
+        let kept = if state.Derivatives.Length >= order then state.Derivatives[state.Derivatives.Length - order + 1 ..] else state.Derivatives
         let used = min (index + 1) order
         let coeffs = coefficients state.Sigmas used index
-        let terms = Array.init (min used history.Length) (fun k -> struct (Scalar(float32 coeffs[k]), history[history.Length - 1 - k]))
-        let sum = ops.Combine terms
-        let prev = Backend.lin ops [ 1.0f, sample; 1.0f, sum ]
-        ops.Release sum
+        // One program: x0, d = (x − x0)/σ, then x + Σ cₖ·d_{newest−k} over the history with d appended.
+        let b = ProgramBuilder(2 + kept.Length)
+        let x, m = b.Input 0, b.Input 1
+        let x0 =
+            match state.Config.PredictionType with
+            | PredictionType.Epsilon -> b.Lin [ 1.0f, x; -sigma, m ]
+            | PredictionType.VPrediction ->
+                let s2 = sigma * sigma + 1.0f
+                let scaled = b.DivAs state.Flavour s2 x
+                b.Lin [ -sigma / MathF.Sqrt s2, m; 1.0f, scaled ]
+            | PredictionType.Sample -> m
+            | PredictionType.FlowPrediction -> invalidArg "prediction_type" "LMS does not support flow_prediction"
+        let derivative = b.Lin [ 1.0f, x; -1.0f, x0 ] |> b.DivAs state.Flavour sigma
+        // Newest first: the new derivative, then the kept history from its newest.
+        let newestFirst = Array.append [| derivative |] (Array.init kept.Length (fun k -> b.Input(2 + kept.Length - 1 - k)))
+        let terms = Array.init (min used newestFirst.Length) (fun k -> struct (Scalar(float32 coeffs[k]), newestFirst[k]))
+        let sum = b.Combine terms
+        let prev = b.Lin [ 1.0f, x; 1.0f, sum ]
+        let r = Backend.run ops (b.Build [ prev; x0; derivative ]) (Array.append [| sample; modelOutput |] kept)
+        let prev, x0 = r[0], r[1]
+        let history = Array.append kept [| r[2] |]
         { PrevSample = prev
           PredOriginalSample = x0
           State = { state with Derivatives = history; StepIndex = Some(index + 1) } }

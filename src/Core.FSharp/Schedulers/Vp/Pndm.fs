@@ -190,22 +190,23 @@ module Pndm =
           AlphaDiff = alphaPrev - alphaT
           Denominator = alphaT * MathF.Sqrt betaPrev + MathF.Sqrt(alphaT * betaT * alphaPrev) }
 
-    /// `_get_prev_sample` (Liu et al. 2022, eq. 9): with ε the model output (converted from v when
-    /// `prediction_type` is v_prediction), x_prev = √(ᾱ_prev/ᾱ_t)·x − (ᾱ_prev − ᾱ_t)·ε / (ᾱ_t·√(1 − ᾱ_prev) +
+    /// `_get_prev_sample` (Liu et al. 2022, eq. 9) as program instructions: with ε the model output (converted from
+    /// v when `prediction_type` is v_prediction), x_prev = √(ᾱ_prev/ᾱ_t)·x − (ᾱ_prev − ᾱ_t)·ε / (ᾱ_t·√(1 − ᾱ_prev) +
     /// √(ᾱ_t·(1 − ᾱ_t)·ᾱ_prev)), the product rounded before the division as torch does.
-    let prevSampleOn (ops: IBackend<'T, 'N>) (state: PndmState<'T>) (sample: 'T) (timestep: int64) (prevTimestep: int64) (modelOutput: 'T) : 'T =
+    let prevSample (b: ProgramBuilder) (state: PndmState<'T>) (timestep: int64) (prevTimestep: int64) (sample: Reg) (modelOutput: Reg) : Reg =
         let p = plan state timestep prevTimestep
         let eps =
             match state.Config.PredictionType with
-            | PredictionType.VPrediction -> Backend.lin ops [ p.SqrtAlpha, modelOutput; p.SqrtBeta, sample ]
+            | PredictionType.VPrediction -> b.Lin [ p.SqrtAlpha, modelOutput; p.SqrtBeta, sample ]
             | _ -> modelOutput
-        let scaled = Backend.scale ops p.AlphaDiff eps
-        if not (obj.ReferenceEquals(eps, modelOutput)) then ops.Release eps
-        let term = Backend.divideAs ops state.Flavour scaled p.Denominator
-        ops.Release scaled
-        let prev = Backend.lin ops [ p.SampleCoeff, sample; -1.0f, term ]
-        ops.Release term
-        prev
+        let term = b.Lin [ p.AlphaDiff, eps ] |> b.DivAs state.Flavour p.Denominator
+        b.Lin [ p.SampleCoeff, sample; -1.0f, term ]
+
+    /// `_get_prev_sample` on tensors (one program; see `prevSample`).
+    let prevSampleOn (ops: IBackend<'T, 'N>) (state: PndmState<'T>) (sample: 'T) (timestep: int64) (prevTimestep: int64) (modelOutput: 'T) : 'T =
+        let b = ProgramBuilder(2)
+        let prev = prevSample b state timestep prevTimestep (b.Input 0) (b.Input 1)
+        (Backend.run ops (b.Build [ prev ]) [| sample; modelOutput |])[0]
 
     let private requireSet (state: PndmState<'T>) =
         match state.NumInferenceSteps with
@@ -226,24 +227,31 @@ module Pndm =
         let t = state.PrkTimesteps[counter / 4 * 4]
         let sixth = float32 (1.0 / 6.0)
         let third = float32 (1.0 / 3.0)
-        let accumulate (weight: float32) =
-            match state.CurModelOutput with
-            | ValueSome cur -> Backend.lin ops [ 1.0f, cur; weight, modelOutput ]
-            | ValueNone -> Backend.scale ops weight modelOutput
         let phase = counter % 4
-        let next, output, curSample =
+        let curSample = if phase = 0 then sample else state.CurSample |> ValueOption.defaultValue sample
+        // One program over [x; ε; the running sum]: the running sum's update and the transfer with this evaluation's
+        // output (evaluations 1–3) or with (e₁ + 2e₂ + 2e₃ + e₄)/6 (the fourth).
+        let b = ProgramBuilder(3)
+        let x, m, cur = b.Input 0, b.Input 1, b.Input 2
+        let hasCur = state.CurModelOutput.IsSome && phase <> 0
+        let plus (weight: float32) = if hasCur then b.Lin [ 1.0f, cur; weight, m ] else b.Lin [ weight, m ]
+        let sum, output =
             match phase with
-            | 0 ->
-                { state with CurModelOutput = ValueSome(Backend.scale ops sixth modelOutput); Ets = state.Ets @ [ modelOutput ]; CurSample = ValueSome sample },
-                modelOutput,
-                sample
+            | 0 -> ValueSome(plus sixth), m
             | 1
-            | 2 ->
-                { state with CurModelOutput = ValueSome(accumulate third) }, modelOutput, (state.CurSample |> ValueOption.defaultValue sample)
-            | _ -> { state with CurModelOutput = ValueNone }, accumulate sixth, (state.CurSample |> ValueOption.defaultValue sample)
-        let prev = prevSampleOn ops state curSample t prevTimestep output
-        if not (obj.ReferenceEquals(output, modelOutput)) then ops.Release output
-        struct ({ next with Counter = counter + 1 }, { PrevSample = prev })
+            | 2 -> ValueSome(plus third), m
+            | _ -> ValueNone, plus sixth
+        let prev = prevSample b state t prevTimestep x output
+        let outputs = [ yield prev; yield! sum |> ValueOption.toList ]
+        let running = state.CurModelOutput |> ValueOption.defaultValue modelOutput
+        let r = Backend.run ops (b.Build outputs) [| curSample; modelOutput; running |]
+        let next =
+            match phase with
+            | 0 -> { state with CurModelOutput = ValueSome r[1]; Ets = state.Ets @ [ modelOutput ]; CurSample = ValueSome sample }
+            | 1
+            | 2 -> { state with CurModelOutput = ValueSome r[1] }
+            | _ -> { state with CurModelOutput = ValueNone }
+        struct ({ next with Counter = counter + 1 }, { PrevSample = r[0] })
 
     /// `step_plms`: one linear multistep step (Liu et al. 2022, eq. 12) with the Adams–Bashforth combination of the
     /// outputs in `ets` (orders 1–4 as the history fills). Without the Runge–Kutta stage the first two steps are a
@@ -263,33 +271,23 @@ module Pndm =
             else timestep + ratio, timestep, state.Ets
         let recent = List.rev ets |> List.toArray
         let flavour = state.Flavour
-        let output, stepSample, curSample =
+        // One program: the Adams–Bashforth combination of the outputs (newest first: inputs 1 …) and the transfer.
+        let b = ProgramBuilder(1 + recent.Length + 1)
+        let x = b.Input 0
+        let e (k: int) = b.Input(1 + k)
+        let m = b.Input(1 + recent.Length)
+        let combined, stepSample, curSample =
             match ets.Length with
-            | 1 when counter = 0 -> modelOutput, sample, ValueSome sample
+            | 1 when counter = 0 -> m, sample, ValueSome sample
             | 1 when counter = 1 ->
                 let cur = state.CurSample |> ValueOption.defaultWith (fun () -> invalidOp "the second PLMS step needs the first one's sample")
-                let sum = Backend.lin ops [ 1.0f, modelOutput; 1.0f, recent[0] ]
-                let avg = Backend.divideAs ops flavour sum 2.0f
-                ops.Release sum
-                avg, cur, ValueNone
-            | 1 -> modelOutput, sample, state.CurSample
-            | 2 ->
-                let sum = Backend.lin ops [ 3.0f, recent[0]; -1.0f, recent[1] ]
-                let r = Backend.divideAs ops flavour sum 2.0f
-                ops.Release sum
-                r, sample, state.CurSample
-            | 3 ->
-                let sum = Backend.lin ops [ 23.0f, recent[0]; -16.0f, recent[1]; 5.0f, recent[2] ]
-                let r = Backend.divideAs ops flavour sum 12.0f
-                ops.Release sum
-                r, sample, state.CurSample
-            | _ ->
-                let sum = Backend.lin ops [ 55.0f, recent[0]; -59.0f, recent[1]; 37.0f, recent[2]; -9.0f, recent[3] ]
-                let r = Backend.scale ops (float32 (1.0 / 24.0)) sum
-                ops.Release sum
-                r, sample, state.CurSample
-        let prev = prevSampleOn ops state stepSample timestep prevTimestep output
-        if not (obj.ReferenceEquals(output, modelOutput)) then ops.Release output
+                b.Lin [ 1.0f, m; 1.0f, e 0 ] |> b.DivAs flavour 2.0f, cur, ValueNone
+            | 1 -> m, sample, state.CurSample
+            | 2 -> b.Lin [ 3.0f, e 0; -1.0f, e 1 ] |> b.DivAs flavour 2.0f, sample, state.CurSample
+            | 3 -> b.Lin [ 23.0f, e 0; -16.0f, e 1; 5.0f, e 2 ] |> b.DivAs flavour 12.0f, sample, state.CurSample
+            | _ -> b.Lin [ 55.0f, e 0; -59.0f, e 1; 37.0f, e 2; -9.0f, e 3 ] |> (fun r -> b.Lin [ float32 (1.0 / 24.0), r ]), sample, state.CurSample
+        let prev = prevSample b state timestep prevTimestep x combined
+        let prev = (Backend.run ops (b.Build [ prev ]) (Array.concat [ [| stepSample |]; recent; [| modelOutput |] ]))[0]
         struct ({ state with Ets = ets; CurSample = curSample; Counter = counter + 1 }, { PrevSample = prev })
 
     /// `step`: the Runge–Kutta step while its stage lasts, then linear multistep steps. Returns the next state (the
