@@ -166,6 +166,7 @@ internal sealed class QuickBench
         Metric("copy_3r2w_ns_per_elem", copy / n, "ns");
         Metric("fused_update_vs_copy_ratio", fused / copy, "x");
         RunDpm(n, sample, model);
+        new FamilyStepBench(Large, Metric).Run();
     }
 
     /// <summary>DPM-Solver++ (solver_order 3, 20 steps) on the core: one update of each order from the states
@@ -267,6 +268,33 @@ internal sealed class QuickBench
 /// <summary>The memory baseline: a pass reading three float32 arrays and writing two, vectorised.</summary>
 internal static class MemoryBaseline
 {
+    /// <summary>
+    /// Reads every array of <paramref name="inputs"/> and writes <paramref name="writes"/> new arrays of their length
+    /// (allocated uninitialised, as a step's outputs are): output j = the running sum of the inputs plus j·1, vector
+    /// by vector — the least work a pass with these reads and writes can do.
+    /// </summary>
+    public static float[][] Pass(float[][] inputs, int writes)
+    {
+        var n = inputs[0].Length;
+        var outputs = new float[writes][];
+        for (var j = 0; j < writes; j++) outputs[j] = GC.AllocateUninitializedArray<float>(n);
+        var w = System.Numerics.Vector<float>.Count;
+        var i = 0;
+        for (; i <= n - w; i += w)
+        {
+            var s = new System.Numerics.Vector<float>(inputs[0], i);
+            for (var k = 1; k < inputs.Length; k++) s += new System.Numerics.Vector<float>(inputs[k], i);
+            for (var j = 0; j < writes; j++) (s + new System.Numerics.Vector<float>(j)).CopyTo(outputs[j], i);
+        }
+        for (; i < n; i++)
+        {
+            var s = 0f;
+            foreach (var x in inputs) s += x[i];
+            for (var j = 0; j < writes; j++) outputs[j][i] = s + j;
+        }
+        return outputs;
+    }
+
     /// <summary>o1 = a + b, o2 = o1 + c: the least work a 3-read/2-write pass can do.</summary>
     public static void Copy3Read2Write(float[] a, float[] b, float[] c, float[] o1, float[] o2)
     {

@@ -1,0 +1,86 @@
+using Microsoft.FSharp.Core;
+using Schedulers.Core;
+
+namespace Schedulers.Cli;
+
+/// <summary>
+/// The noise-free steps of the compatible family on the core backend at the large shape: each step's ns per element,
+/// its ratio to a plain vectorised pass with the same reads and writes measured in the same run, and the speed-up
+/// of two threads over one (<c>threads_speedup_&lt;name&gt;</c>).
+/// </summary>
+internal sealed class FamilyStepBench
+{
+    private readonly Action<string, double, string> _metric;
+    private readonly int[] _shape;
+    private readonly int _n;
+    private readonly NdArray _x;
+    private readonly NdArray _m;
+    private static readonly IBackend<NdArray, PrngKey> Ops = NdArrayBackend.Default;
+
+    public FamilyStepBench(int[] shape, Action<string, double, string> metric)
+    {
+        _metric = metric;
+        _shape = shape;
+        _n = Prng.elementCount(shape);
+        _x = NdArrayModule.normal(shape, Prng.key(11));
+        _m = NdArrayModule.normal(shape, Prng.key(12));
+    }
+
+    /// <summary>Each step with the reads and writes of its pass.</summary>
+    private IEnumerable<(string Name, int Reads, int Writes, Action Step)> Steps()
+    {
+        var ddim = Ddim.setTimesteps(20, Ddim.create(Ddim.defaults));
+        var t = ddim.Timesteps[5];
+        yield return ("ddim", 2, 2, () => Ddim.stepOn(Ops, ddim, _m, t, _x, 0.0, false, FSharpValueOption<FSharpFunc<Unit, NdArray>>.None));
+
+        var euler = Euler.setTimesteps(20, Euler.create(Euler.defaults));
+        euler = Euler.setBeginIndex(5, euler);
+        var te = euler.Timesteps[5];
+        yield return ("euler", 2, 2, () => Euler.stepOn(Ops, euler, _m, te, _x, Euler.noChurn, FSharpValueOption<FSharpFunc<Unit, NdArray>>.None));
+        yield return ("euler_scale_model_input", 1, 1, () => Euler.scaleModelInputOn(Ops, euler, _x, te));
+
+        // LMS at order 4 with three derivatives already kept: x, ε and three derivatives in; prev, x0 and d out.
+        var lms = Lms.setTimesteps(20, Lms.create<NdArray>(Lms.defaults));
+        for (var i = 0; i < 3; i++) lms = Lms.stepOn(Ops, lms, _m, lms.Timesteps[i], _x, 4).State;
+        var tl = lms.Timesteps[3];
+        yield return ("lms", 5, 3, () => Lms.stepOn(Ops, lms, _m, tl, _x, 4));
+
+        // PNDM's fourth-order PLMS step: x, three kept outputs and ε in; prev out.
+        var pndmConfig = PndmConfig.Schema.SetValue("skip_prk_steps", true, PndmConfig.Schema.Defaults);
+        var pndm = Pndm.setTimesteps(20, Pndm.create<NdArray>(pndmConfig));
+        for (var i = 0; i < 5; i++) pndm = Pndm.stepOn(Ops, pndm, _m, pndm.Timesteps[i], _x).Item1;
+        var tp = pndm.Timesteps[5];
+        yield return ("pndm_plms", 5, 1, () => Pndm.stepOn(Ops, pndm, _m, tp, _x));
+    }
+
+    public void Run()
+    {
+        var previous = KernelSettings.MaxThreads;
+        try
+        {
+            foreach (var (name, reads, writes, step) in Steps())
+            {
+                KernelSettings.MaxThreads = 1;
+                var ns = QuickBench.MedianNs(step, 3, 9, 2);
+                var pass = PassNs(reads, writes);
+                _metric($"{name}_step_ns_per_elem", ns / _n, "ns");
+                _metric($"{name}_step_vs_pass_ratio", ns / pass, "x");
+                KernelSettings.MaxThreads = 2;
+                var two = QuickBench.MedianNs(step, 3, 9, 2);
+                _metric($"threads_speedup_{name}", ns / two, "x");
+            }
+        }
+        finally
+        {
+            KernelSettings.MaxThreads = previous;
+        }
+    }
+
+    /// <summary>A plain vectorised pass reading <paramref name="reads"/> arrays and writing <paramref name="writes"/>
+    /// fresh ones (allocated per call, as a step allocates its outputs): the memory cost a one-pass step cannot beat.</summary>
+    private double PassNs(int reads, int writes)
+    {
+        var inputs = Enumerable.Range(0, reads).Select(k => NdArrayModule.normal(_shape, Prng.key(20 + k)).ToArray()).ToArray();
+        return QuickBench.MedianNs(() => MemoryBaseline.Pass(inputs, writes), 3, 9, 2);
+    }
+}
