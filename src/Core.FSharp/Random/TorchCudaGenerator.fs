@@ -19,7 +19,7 @@ type CudaDevice =
 
 /// Named devices (their multiprocessor counts and threads per multiprocessor as the CUDA runtime reports them).
 /// Only draws larger than a device's `UniformLayoutLimit` depend on which one is chosen.
-module CudaDevice =
+module CudaDevices =
 
     /// Validates a user-made description: both counts positive, at least one 256-thread block per multiprocessor.
     let create (name: string) (multiprocessors: int) (maxThreadsPerMultiprocessor: int) : CudaDevice =
