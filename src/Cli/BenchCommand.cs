@@ -214,6 +214,21 @@ internal sealed class QuickBench
         var step = new CoreStep(Large);
         Metric($"sde_step_pred_core_{_allThreads}threads_ns_per_elem", step.PredNs(3, 9, 3) / step.Count, "ns");
         Metric($"sde_step_pred_torch_{_allThreads}threads_ns_per_elem", PlainTorchStepNs(Large, 3, 9) / step.Count, "ns");
+
+        // torch's CPU randn stream: the core's managed generator against TorchSharp's torch.randn on the same draw
+        // (both one thread: torch fills its normals serially), and the managed CUDA (Philox) stream.
+        var n = step.Count;
+        var cpu = TorchCpu.manualSeed(0);
+        // Small draws first, so the managed code is measured at its optimised tier, not its first compilation.
+        for (int i = 0; i < 200; i++) TorchCpu.randn(4096, cpu);
+        Metric("torch_cpu_randn_managed_ns_per_elem", MedianNs(() => TorchCpu.randn(n, cpu), 1, 7, 2) / n, "ns");
+        using (var generator = new Generator(0))
+        {
+            var longShape = Large.Select(d => (long)d).ToArray();
+            Metric("torch_cpu_randn_torchsharp_ns_per_elem", MedianNs(() => randn(longShape, generator: generator).Dispose(), 1, 7, 2) / n, "ns");
+        }
+        var cuda = TorchCuda.manualSeed(CudaDevices.H100Sxm, 0);
+        Metric("torch_cuda_randn_managed_ns_per_elem", MedianNs(() => TorchCuda.randn(n, cuda), 1, 5, 1) / n, "ns");
     }
 
     /// <summary>diffusers' <c>ScoreSdeVeScheduler.step_pred</c> transcribed op for op into TorchSharp.</summary>

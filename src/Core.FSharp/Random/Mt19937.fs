@@ -1,6 +1,7 @@
 namespace Schedulers.Core
 
 open System
+open System.Runtime.InteropServices
 open System.Runtime.Intrinsics
 
 /// The 32-bit Mersenne Twister as torch's CPU generator runs it (ATen `at::mt19937`,
@@ -38,16 +39,18 @@ module internal Mt19937 =
         let y = (s[i] &&& Upper) ||| (s[(i + 1) % N] &&& Lower)
         s[i] <- s[far] ^^^ (y >>> 1) ^^^ ((0u - (y &&& 1u)) &&& MatrixA)
 
-    let private twistVector (s: uint32[]) (i: int) (far: int) =
+    /// Eight words at `i` of the 624 (the callers keep i + 8 ≤ 624; unchecked loads: the bounds checks of spans
+    /// cost more than the twist itself).
+    let inline private load (s: uint32[]) (i: int) =
+        Vector256.LoadUnsafe(&MemoryMarshal.GetArrayDataReference s, unativeint i)
+
+    let inline private twistVector (s: uint32[]) (i: int) (far: int) =
         // Lanes i..i+7 read words i+1..i+8 (not yet rewritten) and far..far+7, which the split of the loop
         // below keeps on the right side of the rewrite (distances 227 and 397 exceed the 8 lanes).
-        let cur = Vector256.Create<uint32>(ReadOnlySpan(s, i, 8))
-        let next = Vector256.Create<uint32>(ReadOnlySpan(s, i + 1, 8))
-        let farV = Vector256.Create<uint32>(ReadOnlySpan(s, far, 8))
-        let y = (cur &&& Vector256.Create Upper) ||| (next &&& Vector256.Create Lower)
+        let y = (load s i &&& Vector256.Create Upper) ||| (load s (i + 1) &&& Vector256.Create Lower)
         let odd = Vector256.Equals(y &&& Vector256.Create 1u, Vector256.Create 1u)
-        let v = farV ^^^ Vector256.ShiftRightLogical(y, 1) ^^^ (odd &&& Vector256.Create MatrixA)
-        v.CopyTo(Span(s, i, 8))
+        let v = load s far ^^^ Vector256.ShiftRightLogical(y, 1) ^^^ (odd &&& Vector256.Create MatrixA)
+        v.StoreUnsafe(&MemoryMarshal.GetArrayDataReference s, unativeint i)
 
     /// `mt19937::next_state`: rewrite all 624 words in place (eight at a time where the recurrence allows).
     let twist (s: uint32[]) =
@@ -92,14 +95,13 @@ module internal Mt19937 =
                 twist s
                 next <- 0
             let take = min (dest.Length - written) (N - next)
-            let src = ReadOnlySpan(s, next, take)
             let out = dest.Slice(written, take)
             let mutable k = 0
             while k + 8 <= take do
-                (temperVector (Vector256.Create<uint32>(src.Slice(k, 8)))).CopyTo(out.Slice(k, 8))
+                (temperVector (load s (next + k))).StoreUnsafe(&MemoryMarshal.GetReference out, unativeint k)
                 k <- k + 8
             while k < take do
-                out[k] <- temper src[k]
+                out[k] <- temper s[next + k]
                 k <- k + 1
             next <- next + take
             written <- written + take

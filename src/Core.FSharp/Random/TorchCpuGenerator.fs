@@ -67,9 +67,10 @@ module TorchCpu =
         let words = MemoryMarshal.Cast<float32, uint32> data
         let scale = 1.0f / 16777216.0f
         let mutable i = 0
+        // Unchecked eight-lane loads and stores within the span (i + 8 ≤ length).
         while i + 8 <= data.Length do
-            let w = Vector256.Create<uint32>(words.Slice(i, 8)) &&& Vector256.Create 0xFFFFFFu
-            (Vector256.ConvertToSingle(w.AsInt32()) * Vector256.Create scale).CopyTo(data.Slice(i, 8))
+            let w = Vector256.LoadUnsafe(&MemoryMarshal.GetReference words, unativeint i) &&& Vector256.Create 0xFFFFFFu
+            (Vector256.ConvertToSingle(w.AsInt32()) * Vector256.Create scale).StoreUnsafe(&MemoryMarshal.GetReference data, unativeint i)
             i <- i + 8
         while i < data.Length do
             data[i] <- float32 (words[i] &&& 0xFFFFFFu) * scale
@@ -105,7 +106,8 @@ module TorchCpu =
     /// `torch.rand(count, generator=g)` in float32: one engine output per value, in order.
     let rand (count: int) (g: TorchCpuGenerator) : float32[] * TorchCpuGenerator =
         checkCount count
-        let data = Array.zeroCreate<float32> count
+        // Every value is written: no need to zero the array first.
+        let data = GC.AllocateUninitializedArray<float32> count
         let g' = uniformsInto g data 0 count
         data, g'
 
@@ -153,10 +155,13 @@ module TorchCpu =
         =
         let count = data.Length
         let mutable state = uniforms g data 0 count
-        let mutable i = 0
-        while i <= count - 16 do
-            block data i
-            i <- i + 16
+        // The whole blocks are independent once the uniforms are drawn: large draws transform them on several
+        // threads (chunks are multiples of 64 values, so no block straddles two); the values do not depend on it.
+        Parallelism.forChunks (count / 16 * 16) (fun start length ->
+            let mutable i = start
+            while i < start + length do
+                block data i
+                i <- i + 16)
         if count % 16 <> 0 then
             state <- uniforms state data (count - 16) 16
             block data (count - 16)
@@ -170,7 +175,7 @@ module TorchCpu =
             let values, g' = scalarNormals count g
             Array.map float32 values, g'
         else
-            let data = Array.zeroCreate<float32> count
+            let data = GC.AllocateUninitializedArray<float32> count
             let g' =
                 match boxMuller with
                 | TorchCpuBoxMuller.Avx2 ->

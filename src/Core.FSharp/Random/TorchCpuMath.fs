@@ -1,6 +1,7 @@
 namespace Schedulers.Core
 
 open System
+open System.Runtime.InteropServices
 open System.Runtime.Intrinsics
 open System.Runtime.Intrinsics.X86
 
@@ -180,23 +181,35 @@ module internal TorchCpuMath =
     /// Whether the eight-lane AVX2 block runs on this processor (else the lanes run one by one, same bits).
     let avx2Vectorised = Fma.IsSupported && Vector256.IsHardwareAccelerated
 
-    let private avx2BlockVector (data: Span<float32>) =
-        let a = Vector256.Create<float32>(data.Slice(0, 8))
-        let b = Vector256.Create<float32>(data.Slice(8, 8))
+    /// The 16 values at `offset` (the caller checks offset + 16 ≤ length; the loads and stores are unchecked).
+    let private avx2BlockVector (block: float32[]) (offset: int) =
+        let at = &MemoryMarshal.GetArrayDataReference block
+        let a = Vector256.LoadUnsafe(&at, unativeint offset)
+        let b = Vector256.LoadUnsafe(&at, unativeint (offset + 8))
         let radius = Vector256.Sqrt(Vector256.Create -2.0f * logVector (Vector256.Create 1.0f - a))
         let struct (s, c) = sinCosVector (Vector256.Create twoPi * b)
-        Fma.MultiplyAdd(radius * c, Vector256.Create 1.0f, F.Zero).CopyTo(data.Slice(0, 8))
-        Fma.MultiplyAdd(radius * s, Vector256.Create 1.0f, F.Zero).CopyTo(data.Slice(8, 8))
+        Fma.MultiplyAdd(radius * c, Vector256.Create 1.0f, F.Zero).StoreUnsafe(&at, unativeint offset)
+        Fma.MultiplyAdd(radius * s, Vector256.Create 1.0f, F.Zero).StoreUnsafe(&at, unativeint (offset + 8))
 
     /// `normal_fill_16_AVX2` in place on the 16 uniforms at `offset`.
     let avx2Block (block: float32[]) (offset: int) =
-        let data = Span(block, offset, 16)
-        if avx2Vectorised then avx2BlockVector data
+        if offset < 0 || offset > block.Length - 16 then
+            invalidArg "offset" (sprintf "offset is %d but a block of 16 must fit in %d values" offset block.Length)
+        if avx2Vectorised then avx2BlockVector block offset
         else
+            let data = Span(block, offset, 16)
             for j in 0 .. 7 do
                 let struct (n1, n2) = avx2Pair data[j] data[j + 8]
                 data[j] <- n1
                 data[j + 8] <- n2
+
+    /// `normal_fill_16_AVX2` one lane at a time (what processors without FMA run): the same bits as the vector block.
+    let avx2BlockLanes (block: float32[]) (offset: int) =
+        let data = Span(block, offset, 16)
+        for j in 0 .. 7 do
+            let struct (n1, n2) = avx2Pair data[j] data[j + 8]
+            data[j] <- n1
+            data[j + 8] <- n2
 
     /// `normal_fill_16<float>` in place on the 16 uniforms at `offset`: θ = 2π·u2 in double rounded to float32,
     /// then libm's float32 log, cos and sin; `r·cos θ·std + mean` with std 1 and mean 0 is `r·cos θ` rounded once.

@@ -134,10 +134,13 @@ module TorchCuda =
             let c0 = uint32 counter
             let c1 = uint32 (counter >>> 32)
             let baseIndex = k * l.Stride * Unroll
-            // Threads whose first value of this round lies beyond the draw write nothing.
-            let threads = min l.Stride (int64 count - baseIndex)
-            for idx in 0L .. threads - 1L do
-                write (baseIndex + idx) l.Stride (Philox.block k0 k1 c0 c1 (uint32 idx) (uint32 (idx >>> 32)))
+            // Threads whose first value of this round lies beyond the draw write nothing. The threads write disjoint
+            // elements, so large draws run them in chunks on several host threads.
+            let threads = int (min l.Stride (int64 count - baseIndex))
+            Parallelism.forChunks threads (fun start length ->
+                for t in start .. start + length - 1 do
+                    let idx = int64 t
+                    write (baseIndex + idx) l.Stride (Philox.block k0 k1 c0 c1 (uint32 idx) (uint32 (idx >>> 32))))
         { g with Offset = g.Offset + l.OffsetIncrement }
 
     /// `_curand_uniform`: `x · 2^−32 + 2^−33` as one fused multiply-add on x rounded to float32, in (0, 1].
