@@ -9,12 +9,12 @@ open System.Runtime.Intrinsics.X86
 /// aten/src/ATen/native/cpu/DistributionTemplates.h). Which one torch runs depends on the CPU capability ATen
 /// dispatches to, so the choice is the caller's.
 type TorchCpuBoxMuller =
-    /// `normal_fill_16_AVX2` (CPU capability AVX2: x86-64 processors with AVX2 but not the AVX-512 set ATen asks
-    /// for): avx_mathfun's Cephes `log256_ps`/`sincos256_ps` in float32, with the fused multiply-adds GCC
-    /// contracts them into. Bit for bit with torch's x86-64 Linux builds; the golden streams were recorded so.
+    /// `normal_fill_16_AVX2` (ATen's CPU capability AVX2, what x86-64 builds run on AVX2 processors; TorchSharp's
+    /// libtorch ran it on an AVX-512 test machine too): avx_mathfun's Cephes `log256_ps`/`sincos256_ps` in float32,
+    /// with the fused multiply-adds GCC contracts them into. Bit for bit with the golden streams and TorchSharp.
     | Avx2 = 0
-    /// `normal_fill_16<float>` (CPU capabilities DEFAULT and AVX512, and ARM): libm's `logf`, `cosf`, `sinf`.
-    /// .NET's `MathF` calls the C runtime's functions, so on Linux (glibc) this is bit for bit too.
+    /// `normal_fill_16<float>` (any other CPU capability: DEFAULT, ARM): libm's `logf`, `cosf`, `sinf`. .NET's
+    /// `MathF` calls the C runtime's functions, so on Linux (glibc) this follows torch's arithmetic exactly.
     | Libm = 1
 
 /// The float32 and float64 Box–Muller blocks of torch's CPU `normal_fill` (16 values: the pairs (j, j+8)).
