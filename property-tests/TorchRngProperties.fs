@@ -84,3 +84,15 @@ module TorchCudaStream =
         && l.Stride * 4L * (l.Rounds - 1L) < int64 n
         && l.OffsetIncrement % 4UL = 0UL
         && l.Blocks <= int64 device.MultiprocessorCount * 6L
+
+[<Properties(MaxTest = 40)>]
+module TorchCpuInto =
+
+    [<Property>]
+    let ``randnInto fills a buffer with what randn returns and the same next state`` (seed: uint64) (n: uint16) =
+        let n = int n % 3000
+        let g = TorchCpu.manualSeed seed
+        let values, next = TorchCpu.randn n g
+        let buffer = Array.create n nanf
+        let next' = TorchCpu.randnInto buffer g
+        bits buffer = bits values && next' = next

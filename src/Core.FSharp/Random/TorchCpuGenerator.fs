@@ -169,25 +169,35 @@ module TorchCpu =
 
     /// `torch.randn(count, generator=g)` in float32 with the given Box–Muller block (which one torch uses depends on
     /// its CPU capability: `TorchCpuBoxMuller`). Fewer than 16 values take the scalar double-precision path.
-    let randnWith (boxMuller: TorchCpuBoxMuller) (count: int) (g: TorchCpuGenerator) : float32[] * TorchCpuGenerator =
+    let rec randnWith (boxMuller: TorchCpuBoxMuller) (count: int) (g: TorchCpuGenerator) : float32[] * TorchCpuGenerator =
         checkCount count
+        // Every value is written: no need to zero the array first.
+        let data = GC.AllocateUninitializedArray<float32> count
+        data, randnIntoWith boxMuller data g
+
+    /// `torch.randn(dest.Length, generator=g)` written into `dest` (as `Tensor.normal_(generator=g)` fills a tensor in
+    /// place): the caller's array is the output, the state is returned. For reusing one buffer across draws.
+    and randnIntoWith (boxMuller: TorchCpuBoxMuller) (dest: float32[]) (g: TorchCpuGenerator) : TorchCpuGenerator =
+        let count = dest.Length
         if count < 16 then
             let values, g' = scalarNormals count g
-            Array.map float32 values, g'
+            for i in 0 .. count - 1 do
+                dest[i] <- float32 values[i]
+            g'
         else
-            let data = GC.AllocateUninitializedArray<float32> count
-            let g' =
-                match boxMuller with
-                | TorchCpuBoxMuller.Avx2 ->
-                    normalFill uniformsInto TorchCpuMath.avx2Block data g
-                | TorchCpuBoxMuller.Libm -> normalFill uniformsInto TorchCpuMath.libmBlock data g
-                | other -> invalidArg "boxMuller" (sprintf "boxMuller is %A but must be Avx2 or Libm" other)
-            data, g'
+            match boxMuller with
+            | TorchCpuBoxMuller.Avx2 -> normalFill uniformsInto TorchCpuMath.avx2Block dest g
+            | TorchCpuBoxMuller.Libm -> normalFill uniformsInto TorchCpuMath.libmBlock dest g
+            | other -> invalidArg "boxMuller" (sprintf "boxMuller is %A but must be Avx2 or Libm" other)
 
     /// `torch.randn(count, generator=g)` in float32 as torch's x86-64 builds compute it on AVX2 processors
     /// (`TorchCpuBoxMuller.Avx2`), the stream the golden data records.
     let randn (count: int) (g: TorchCpuGenerator) : float32[] * TorchCpuGenerator =
         randnWith TorchCpuBoxMuller.Avx2 count g
+
+    /// `randnIntoWith TorchCpuBoxMuller.Avx2`: `dest` filled with the next `dest.Length` normals.
+    let randnInto (dest: float32[]) (g: TorchCpuGenerator) : TorchCpuGenerator =
+        randnIntoWith TorchCpuBoxMuller.Avx2 dest g
 
     /// `torch.randn(count, dtype=torch.float64, generator=g)`: the scalar path below 16 values, else `normal_fill`
     /// over uniform float64 with libm's double log, cos and sin.
