@@ -33,7 +33,7 @@ public sealed class FamilyPipelineTests
     {
         s.SetTimesteps(steps);
         var x = Noise.Randn(NoiseSource.Of(new Generator(seed)), Shape, CPU) * s.InitNoiseSigma;
-        var g = new Generator(seed + 1);
+        var g = NoiseSource.Of(new Generator(seed + 1));
         foreach (var t in s.Timesteps)
             x = s.Step(Model(s.ScaleModelInput(x, t), t), t, x, g);
         return x;
@@ -67,6 +67,19 @@ public sealed class FamilyPipelineTests
         var b = FamilyPipeline.Generate(Make(name), Model, Shape, 8, new Generator(3)).data<float>().ToArray();
         Assert.Equal(a, b);
         Assert.All(a, v => Assert.True(float.IsFinite(v)));
+    }
+
+    /// <summary>The managed torch CPU stream gives the run a <c>torch.Generator</c> with the same seed gives (DDPM draws
+    /// its variance noise at every step but the last, SDE-DPM-Solver++ at every step).</summary>
+    [Theory]
+    [InlineData("ddpm")]
+    [InlineData("dpm")]
+    public void Generate_from_the_managed_torch_stream_equals_the_torch_generator(string name)
+    {
+        using var scope = NewDisposeScope();
+        var torchRun = FamilyPipeline.Generate(Make(name), Model, Shape, 10, new Generator(123)).data<float>().ToArray();
+        var managed = FamilyPipeline.Generate(Make(name), Model, Shape, 10, NoiseSource.FromTorchCpuSeed(123)).data<float>().ToArray();
+        Assert.Equal(torchRun, managed);
     }
 
     /// <summary>

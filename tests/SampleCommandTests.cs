@@ -57,6 +57,32 @@ public sealed class SampleCommandTests
         }
     }
 
+    [Theory]
+    [InlineData("torch-cpu")]
+    [InlineData("torch-cuda")]
+    public void A_torch_noise_run_draws_its_initial_noise_from_that_stream(string noise)
+    {
+        var dir = TempDir();
+        try
+        {
+            var (code, output, error) = Run("--out", dir, "--noise", noise, "--samples", "300", "--steps", "1", "--seed", "7", "--quiet",
+                "--scheduler", "ddim");
+            Assert.True(code == 0, error);
+            Assert.Contains($"noise {noise}", output);
+            var (comment, points) = SampleFiles.ReadCsv(Path.Combine(dir, "samples.csv"));
+            Assert.Contains($"noise={noise}", comment);
+            // The run is one batch whose initial noise is the stream's first draw of [300, 2].
+            var choice = NoiseChoice.Parse(noise, null);
+            var again = choice.Sample(Sampler("ddim"), Targets.ring8, 1, 7, 300, null, null);
+            Assert.Equal(again.ToArray(), points.ToArray());
+            Assert.NotEqual(SampleRun.Run(Sampler("ddim"), Targets.ring8, 1, 7, 0, 300, 256).ToArray(), points.ToArray());
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
     public static TheoryData<string, string[]> Samplers() => new()
     {
         { "dpm", [] },

@@ -80,6 +80,7 @@ internal sealed class QuickBench
             // cores for a while after each op, which would be charged to the core's microsecond-scale calls.
             RunSmallCore();
             RunLarge();
+            RunRandn();
             RunSmallTorch();
             KernelSettings.MaxThreads = _allThreads;
             torch.set_num_threads(_allThreads);
@@ -215,6 +216,29 @@ internal sealed class QuickBench
         var step = new CoreStep(Large);
         Metric($"sde_step_pred_core_{_allThreads}threads_ns_per_elem", step.PredNs(3, 9, 3) / step.Count, "ns");
         Metric($"sde_step_pred_torch_{_allThreads}threads_ns_per_elem", PlainTorchStepNs(Large, 3, 9) / step.Count, "ns");
+
+    }
+
+    /// <summary>torch's CPU <c>randn</c> stream on the large shape, one thread each: the core's managed generator
+    /// against TorchSharp's <c>torch.randn</c> (a new array or tensor per draw), then both filling a buffer they reuse
+    /// (<c>TorchCpu.randnInto</c> against <c>Tensor.normal_</c>); and the managed CUDA (Philox) stream.</summary>
+    private void RunRandn()
+    {
+        var n = Large.Aggregate(1, (a, d) => a * d);
+        var longShape = Large.Select(d => (long)d).ToArray();
+        var cpu = TorchCpu.manualSeed(0);
+        // Small draws first, so the managed code is measured at its optimised tier, not its first compilation.
+        for (int i = 0; i < 200; i++) TorchCpu.randn(4096, cpu);
+        Metric("torch_cpu_randn_managed_ns_per_elem", MedianNs(() => TorchCpu.randn(n, cpu), 1, 9, 2) / n, "ns");
+        using (var generator = new Generator(0))
+            Metric("torch_cpu_randn_torchsharp_ns_per_elem", MedianNs(() => randn(longShape, generator: generator).Dispose(), 1, 9, 2) / n, "ns");
+        var buffer = new float[n];
+        Metric("torch_cpu_randn_into_managed_ns_per_elem", MedianNs(() => TorchCpu.randnInto(buffer, cpu), 1, 9, 2) / n, "ns");
+        using (var generator = new Generator(0))
+        using (var target = empty(longShape))
+            Metric("torch_cpu_normal_inplace_torchsharp_ns_per_elem", MedianNs(() => target.normal_(generator: generator), 1, 9, 2) / n, "ns");
+        var cuda = TorchCuda.manualSeed(CudaDevices.H100Sxm, 0);
+        Metric("torch_cuda_randn_managed_ns_per_elem", MedianNs(() => TorchCuda.randn(n, cuda), 1, 5, 1) / n, "ns");
     }
 
     /// <summary>diffusers' <c>ScoreSdeVeScheduler.step_pred</c> transcribed op for op into TorchSharp.</summary>

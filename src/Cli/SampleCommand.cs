@@ -24,7 +24,9 @@ public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcomma
         var scheduler = TextOption("--scheduler", "dpm (DPM-Solver++ 2M, default), karras (KarrasVe), sde-ve (ScoreSdeVe predictor-corrector) or heun (EDM Heun, Karras et al. 2022 Alg. 1).");
         var steps = TextOption("--steps", "Number of inference steps (default 20).");
         var samples = TextOption("--samples", "Number of samples N (default 2000).");
-        var seed = TextOption("--seed", "Seed of the JAX key, 0 … 4294967295 (default 0); sample g uses fold_in(key, g).");
+        var seed = TextOption("--seed", "Seed, 0 … 4294967295 (default 0): of the JAX key (sample g uses fold_in(key, g)) or of the torch generator.");
+        var noise = TextOption("--noise", "jax (default: a key per sample), torch-cpu or torch-cuda: torch.Generator(device).manual_seed(seed) computed in managed code, shared by the whole run in diffusers' order (one batch; no --shard).");
+        var cudaDevice = TextOption("--cuda-device", "The GPU whose launch layout torch-cuda reproduces: " + string.Join(", ", CudaDevices.presets.Select(p => p.Item1)) + " (default h100; only draws above its multiprocessors × threads per multiprocessor depend on it).");
         var target = TextOption("--target", "ring8 (default), grid, moons, line1d or gaussian64.");
         var batchSize = TextOption("--batch-size", "Samples per core-loop call (default 256); the samples do not depend on it.");
         var outDir = TextOption("--out", "Output folder (default: the current folder).");
@@ -42,7 +44,7 @@ public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcomma
         var command = new Command("sample", "Sample a built-in target with a scheduler and the target's exact model; print the quality report; write samples.csv/.npy/.png.")
         {
             scheduler, steps, samples, seed, target, batchSize, outDir, config, configFile, shard, quiet,
-            model, modelOutput, modelInput,
+            model, modelOutput, modelInput, noise, cudaDevice,
         };
         // A run fails when the model fails while sampling (a model that does not load is a usage error) or the disk
         // fails while writing.
@@ -66,7 +68,10 @@ public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcomma
                 Model = run.NonEmptyText(model),
                 ModelOutput = ModelOutputOf(run.Text(modelOutput), run.Parse.GetResult(model) is not null),
                 ModelInput = ModelInputOf(run.Text(modelInput)),
+                Noise = NoiseChoice.Parse(run.NonEmptyText(noise), run.NonEmptyText(cudaDevice)),
             };
+            if (request.Noise.IsTorch && request.Shard is not null)
+                throw new UsageException($"--shard needs --noise jax: a torch stream is drawn in one sequence by the whole run");
             if (request.Model is null && (run.Parse.GetResult(modelOutput) is not null || run.Parse.GetResult(modelInput) is not null))
                 throw new UsageException("--model-output and --model-input need --model");
             if (request.Model is not null && request.ModelInput.IsTimestep && request.Scheduler is not (SchedulerKind.Dpm or SchedulerKind.Ddim))
@@ -126,7 +131,7 @@ public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcomma
             + (r.Model is null ? "" : $" with model {Path.GetFileName(r.Model)} ({ModelConversion.outputName(r.ModelOutput)} at {(r.ModelInput.IsTimestep ? "t" : "σ")})");
         int nfe = TargetSampling.nfe(sampler, r.Steps);
         var part = r.Shard is { } sh ? $", shard {sh.Index}/{sh.Count} ({(count == 0 ? "no samples" : $"samples {first}…{first + count - 1}")})" : "";
-        output.WriteLine($"{name} on {r.Target.Name}: {r.Samples} samples{part}, {r.Steps} steps ({nfe} NFE), seed {r.Seed}, batch size {r.BatchSize}");
+        output.WriteLine($"{name} on {r.Target.Name}: {r.Samples} samples{part}, {r.Steps} steps ({nfe} NFE), seed {r.Seed}, " + (r.Noise.IsTorch ? $"noise {r.Noise.Name}{(r.Noise.Device is { } dev ? $" ({dev.Name})" : "")}, one batch" : $"batch size {r.BatchSize}"));
         var clock = Stopwatch.StartNew();
         NdArray points;
         if (count == 0)
@@ -138,7 +143,9 @@ public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcomma
             using var bar = new ProgressBar("sampling", (long)count * r.Steps, r.Progress);
             try
             {
-                points = SampleRun.Run(sampler, r.Target, r.Steps, r.Seed, first, count, r.BatchSize, bar.Advance, outputs);
+                points = r.Noise.IsTorch
+                    ? r.Noise.Sample(sampler, r.Target, r.Steps, r.Seed, count, bar.Advance, outputs)
+                    : SampleRun.Run(sampler, r.Target, r.Steps, r.Seed, first, count, r.BatchSize, bar.Advance, outputs);
             }
             catch (AggregateException a) when (a.InnerException is ModelException inner)
             {
@@ -148,9 +155,14 @@ public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcomma
             {
                 throw new UsageException(SamplerConfigs.Clean(inner));
             }
+            catch (ArgumentException inner) when (r.Noise.IsTorch)
+            {
+                throw new UsageException(SamplerConfigs.Clean(inner));
+            }
         }
         double sampling = clock.Elapsed.TotalSeconds;
         var header = $"schedulers sample target={r.Target.Name} scheduler={SamplerConfigs.Name(r.Scheduler)} steps={r.Steps} nfe={nfe} samples={r.Samples} seed={r.Seed} first={first} count={count}"
+            + (r.Noise.IsTorch ? $" noise={r.Noise.Name}" + (r.Noise.Device is { } nd ? $" cuda-device={nd.Name.Replace(' ', '_')}" : "") : "")
             + (r.Shard is { } c ? $" shard={c.Index}/{c.Count}" : "")
             + string.Concat(r.ConfigPairs.Select(p => " config:" + p.Replace(' ', '_')))
             + (r.ConfigFile is null ? "" : " config-file=" + r.ConfigFile.Replace(' ', '_'))
@@ -180,8 +192,10 @@ public sealed record SampleRequest
     public int Steps { get; init; } = 20;
     /// <summary>Total number of samples N.</summary>
     public int Samples { get; init; } = 2000;
-    /// <summary>The seed of the JAX key.</summary>
+    /// <summary>The seed of the JAX key or of the torch generator.</summary>
     public uint Seed { get; init; }
+    /// <summary>The noise stream (JAX keys by default).</summary>
+    public NoiseChoice Noise { get; init; } = NoiseChoice.Jax;
     /// <summary>The target.</summary>
     public GaussianMixture Target { get; init; } = Targets.ring8;
     /// <summary>Samples per core-loop call.</summary>

@@ -17,6 +17,7 @@ public static class CheckerRegistry
         yield return new DpmTorchChecker();
         yield return new DpmFlaxChecker();
         yield return new FamilyChecker();
+        yield return new TorchRngChecker();
         yield return new PendingSchedulerChecker();
     }
 

@@ -22,6 +22,12 @@ public sealed record Tolerance(string Name, double Rtol, double Atol, bool Scale
     /// <summary>Whole loops and trajectories: rtol 1e-4, atol 1e-5 scaled by the largest magnitude.</summary>
     public static Tolerance Loop { get; } = new("loop", 1e-4, 1e-5, true);
 
+    /// <summary>torch's CPU <c>randn</c> (golden README "Generator streams"): 2e-6 + 1e-6·|expected|.</summary>
+    public static Tolerance TorchCpuRandn { get; } = new("torch cpu randn", 1e-6, 2e-6, false);
+
+    /// <summary>torch's CUDA <c>randn</c> (the device's logf/sincosf are not specified to the bit): 4e-6 + 2e-6·|expected|.</summary>
+    public static Tolerance TorchCudaRandn { get; } = new("torch cuda randn", 2e-6, 4e-6, false);
+
     /// <summary>Distance between two float32 values in units in the last place (ordered bit patterns).</summary>
     public static long UlpDistance(float a, float b)
     {

@@ -3,33 +3,21 @@ namespace Schedulers.Evaluation
 open System
 open Schedulers.Core
 
-/// The core's array operations with one JAX key per batch row as the noise source: a normal draw fills row b from
-/// key b alone, so a sample's noise never depends on the batch it shares. Everything else is `NdArrayBackend`'s.
+/// The core's array operations with a noise source that draws a whole array at a time: `draw source shape` returns
+/// the values (a torch stream shared by every step, as diffusers' loops share one `torch.Generator`, or one JAX key
+/// per batch row: `PerSampleOps`). Noise is drawn before a pass, never inside it. Everything else is
+/// `NdArrayBackend`'s.
 [<Sealed>]
-type PerSampleOps() =
+type StreamOps<'N>(draw: 'N -> int[] -> float32[]) =
     static let inner = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
 
-    /// The shared instance (the operations hold no state).
-    static member val Default = PerSampleOps()
-
-    /// An array of `shape` ([B, ...]) whose row b is `normal(keys[b], [1, ...])`.
-    static member Rows (keys: PrngKey[]) (shape: int[]) : NdArray =
-        if shape.Length < 1 || shape[0] <> keys.Length then
-            invalidArg "keys" (sprintf "noise has %d keys but the sample has shape [%s]" keys.Length (String.Join(",", shape)))
-        let rowShape = Array.copy shape
-        rowShape[0] <- 1
-        let inner = Prng.elementCount rowShape
-        let data = Array.zeroCreate<float32> (keys.Length * inner)
-        keys |> Array.iteri (fun b k -> (Prng.normal rowShape k).CopyTo(data, b * inner))
-        NdArray.own (Array.copy shape) data
-
-    interface IBackend<NdArray, PrngKey[]> with
+    interface IBackend<NdArray, 'N> with
         member _.Shape(x) = inner.Shape x
         member _.Combine(terms) = inner.Combine terms
         member _.Divide(x, d) = inner.Divide(x, d)
         member _.BatchNorms(x) = inner.BatchNorms x
         member _.Norm(x) = inner.Norm x
-        member _.Normal(keys, like) = PerSampleOps.Rows keys like.Shape
+        member _.Normal(source, like) = NdArray.own (Array.copy like.Shape) (draw source like.Shape)
         member _.FirstChannels(x, count) = inner.FirstChannels(x, count)
         member _.LastChannels(x, count) = inner.LastChannels(x, count)
         member _.LearnedVarianceNoise(v, bounds, z) = inner.LearnedVarianceNoise(v, bounds, z)
@@ -37,7 +25,6 @@ type PerSampleOps() =
         member _.Clamp(x, lo, hi) = inner.Clamp(x, lo, hi)
         member _.Release(x) = inner.Release x
         member _.TryCombineThenAdd(terms, scale, z) = inner.TryCombineThenAdd(terms, scale, z)
-        // Per-row keys are drawn row by row, not inside a pass: the callers fall back to `Normal` then the pass.
         member _.TryCombineWithNoise(_, _, _) = ValueNone
         member _.TryChurn(sNoise, scale, sample, z) = inner.TryChurn(sNoise, scale, sample, z)
         member _.TryChurnWithNoise(_, _, _, _) = ValueNone
@@ -46,6 +33,44 @@ type PerSampleOps() =
             inner.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative)
         member _.TryDpmUpdate(plan, sample, outputs, noise) = inner.TryDpmUpdate(plan, sample, outputs, noise)
         member _.TryRun(program, inputs) = inner.TryRun(program, inputs)
+
+/// One JAX key per batch row as the noise source: a normal draw fills row b from key b alone, so a sample's noise
+/// never depends on the batch it shares.
+[<AbstractClass; Sealed>]
+type PerSampleOps =
+
+    /// The values of an array of `shape` ([B, ...]) whose row b is `normal(keys[b], [1, ...])`.
+    static member private RowValues (keys: PrngKey[]) (shape: int[]) : float32[] =
+        if shape.Length < 1 || shape[0] <> keys.Length then
+            invalidArg "keys" (sprintf "noise has %d keys but the sample has shape [%s]" keys.Length (String.Join(",", shape)))
+        let rowShape = Array.copy shape
+        rowShape[0] <- 1
+        let inner = Prng.elementCount rowShape
+        let data = Array.zeroCreate<float32> (keys.Length * inner)
+        keys |> Array.iteri (fun b k -> (Prng.normal rowShape k).CopyTo(data, b * inner))
+        data
+
+    /// An array of `shape` ([B, ...]) whose row b is `normal(keys[b], [1, ...])`.
+    static member Rows (keys: PrngKey[]) (shape: int[]) : NdArray = NdArray.own (Array.copy shape) (PerSampleOps.RowValues keys shape)
+
+    /// The operations (they hold no state).
+    static member val Default = StreamOps<PrngKey[]>(fun keys shape -> PerSampleOps.RowValues keys shape)
+
+/// How a batch's noise is drawn: the operations whose `Normal` draws from a source, the initial noise, the source the
+/// loop starts with, and how each kind of loop advances it (JAX keys split; a shared torch stream returns itself).
+type NoisePlan<'N> =
+    { /// The array operations, `Normal` included.
+      Ops: IBackend<NdArray, 'N>
+      /// The initial noise, shape [count; D] (scaled by the scheduler's init_noise_sigma).
+      Initial: NdArray
+      /// The source the loop carries.
+      Source: 'N
+      /// Loops that draw a fresh normal per step (torch DPM-Solver SDE, DDPM, Euler's churn).
+      PerStep: NoiseStream<'N>
+      /// KarrasVe's churn chain.
+      Karras: NoiseStream<'N>
+      /// ScoreSdeVe's predictor–corrector chain.
+      PredictorCorrector: NoiseStream<'N> }
 
 /// A scheduler with its config, as the target sampler runs it.
 type TargetSampler =
@@ -137,25 +162,22 @@ module TargetSampling =
         let ks = Prng.split 2 key
         struct (ks[0], ks[1])
 
-    /// Samples `start` … `start + count − 1` (shape [count; D]) as one batch of the sampler's loop fed `model`'s
-    /// outputs (the quality of the samples is still the target's business: it only sets D). `onStep n` is
-    /// called after every loop step with the number of samples that step advanced (for progress).
-    let runBatchWith (model: SamplingModel) (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
+    /// Runs one batch (the rows of `plan.Initial`) of the sampler's loop fed `model`'s outputs, with the plan's noise.
+    let runPlanned (model: SamplingModel) (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (plan: NoisePlan<'N>) (onStep: int -> unit) : NdArray =
         if steps < 1 then invalidArg "steps" (sprintf "steps is %d but must be at least 1" steps)
-        if start < 0 then invalidArg "start" (sprintf "start is %d but must be non-negative" start)
-        if count < 1 then invalidArg "count" (sprintf "count is %d but must be at least 1" count)
         let d = target.Dimension
-        let ops = PerSampleOps.Default :> IBackend<NdArray, PrngKey[]>
-        // As the Flax pipelines do: `key, sub = split(key)`, the initial noise from sub, the loop carries key.
-        let roots = Array.init count (fun i -> Prng.split 2 (sampleKey key (start + i)))
-        let carried = roots |> Array.map (fun ks -> ks[0])
-        let noise = PerSampleOps.Rows (roots |> Array.map (fun ks -> ks[1])) [| count; d |]
+        if plan.Initial.Shape.Length <> 2 || plan.Initial.Shape[1] <> d then
+            invalidArg "plan" (sprintf "the initial noise has shape [%s] but the target needs [count, %d]" (String.Join(",", plan.Initial.Shape)) d)
+        let count = plan.Initial.Shape[0]
+        let ops = plan.Ops
+        let noise = plan.Initial
+        let carried = plan.Source
         let vpOutput (prediction: PredictionType) (x: NdArray) (q: ModelQuery) =
             let alpha = 1.0 / sqrt (q.Sigma * q.Sigma + 1.0)
             model.Vp prediction (float32 alpha) (float32 (q.Sigma * alpha)) (float32 q.Timestep) x
         // Every family runs through the one loop (`Loop.run`); what differs is its scheduler object, the exact
         // model output it expects, and how its noise keys advance.
-        let run (scheduler: IScheduler<'S, NdArray, 'O>) (state: 'S) (output: NdArray -> ModelQuery -> NdArray) (stream: NoiseStream<PrngKey[]>) =
+        let run (scheduler: IScheduler<'S, NdArray, 'O>) (state: 'S) (output: NdArray -> ModelQuery -> NdArray) (stream: NoiseStream<'N>) =
             let ready = scheduler.SetTimesteps(steps, [| count; d |], state)
             let x0 = NdArray.scale (float32 (scheduler.InitNoiseSigma ready)) noise
             (Loop.run scheduler ops output stream carried (fun _ -> onStep count) ready x0).Sample
@@ -175,13 +197,13 @@ module TargetSampling =
             let output (x: NdArray) (q: ModelQuery) =
                 let p = DpmSolverUpdate.pointOfSigma state.Config.UseFlowSigmas (float32 q.Sigma)
                 model.Vp state.Config.PredictionType p.Alpha p.Sigma (float32 q.Timestep) x
-            run scheduler state output (splitEach plainSplit)
+            run scheduler state output plan.PerStep
         | KarrasVeSampler config ->
             let scheduler = KarrasVe.scheduler<NdArray> config
-            run scheduler (scheduler.Create Flavour.Flax) (fun x q -> model.Karras x q.Sigma) (splitEach KarrasStochastic.flaxKeyChain)
+            run scheduler (scheduler.Create Flavour.Flax) (fun x q -> model.Karras x q.Sigma) plan.Karras
         | ScoreSdeVeSampler config ->
             let scheduler = ScoreSdeVe.scheduler<NdArray> config
-            run scheduler (scheduler.Create Flavour.Flax) (fun x q -> model.VeScore x (float32 q.Sigma)) (splitEach PredictorCorrector.nextKey)
+            run scheduler (scheduler.Create Flavour.Flax) (fun x q -> model.VeScore x (float32 q.Sigma)) plan.PredictorCorrector
         | EdmHeunSampler config ->
             // The model gives KarrasVe's output o with D(x; σ) = x + σ·o (the target's EDM denoiser when exact).
             let denoiser (x: NdArray) (q: ModelQuery) =
@@ -201,7 +223,7 @@ module TargetSampling =
         // σ_vp = σ·α.
         | DdpmSampler config ->
             let scheduler = Ddpm.scheduler<NdArray> config
-            run scheduler (scheduler.Create Flavour.Torch) (vpOutput config.PredictionType) (splitEach plainSplit)
+            run scheduler (scheduler.Create Flavour.Torch) (vpOutput config.PredictionType) plan.PerStep
         | PndmSampler config ->
             let scheduler = Pndm.scheduler<NdArray> config
             run scheduler (scheduler.Create Flavour.Torch) (vpOutput config.PredictionType) Loop.shared
@@ -210,7 +232,26 @@ module TargetSampling =
             run scheduler (scheduler.Create Flavour.Torch) (vpOutput config.PredictionType) Loop.shared
         | EulerSampler config ->
             let scheduler = Euler.scheduler<NdArray> config
-            run scheduler (scheduler.Create Flavour.Torch) (vpOutput config.PredictionType) (splitEach plainSplit)
+            run scheduler (scheduler.Create Flavour.Torch) (vpOutput config.PredictionType) plan.PerStep
+
+    /// Samples `start` … `start + count − 1` (shape [count; D]) as one batch of the sampler's loop fed `model`'s
+    /// outputs (the quality of the samples is still the target's business: it only sets D). `onStep n` is
+    /// called after every loop step with the number of samples that step advanced (for progress).
+    let runBatchWith (model: SamplingModel) (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =
+        if steps < 1 then invalidArg "steps" (sprintf "steps is %d but must be at least 1" steps)
+        if start < 0 then invalidArg "start" (sprintf "start is %d but must be non-negative" start)
+        if count < 1 then invalidArg "count" (sprintf "count is %d but must be at least 1" count)
+        let d = target.Dimension
+        // As the Flax pipelines do: `key, sub = split(key)`, the initial noise from sub, the loop carries key.
+        let roots = Array.init count (fun i -> Prng.split 2 (sampleKey key (start + i)))
+        let plan =
+            { Ops = PerSampleOps.Default :> IBackend<NdArray, PrngKey[]>
+              Initial = PerSampleOps.Rows (roots |> Array.map (fun ks -> ks[1])) [| count; d |]
+              Source = roots |> Array.map (fun ks -> ks[0])
+              PerStep = splitEach plainSplit
+              Karras = splitEach KarrasStochastic.flaxKeyChain
+              PredictorCorrector = splitEach PredictorCorrector.nextKey }
+        runPlanned model sampler target steps plan onStep
 
     /// `runBatchWith` with the target's exact model outputs.
     let runBatch (sampler: TargetSampler) (target: GaussianMixture) (steps: int) (key: PrngKey) (start: int) (count: int) (onStep: int -> unit) : NdArray =

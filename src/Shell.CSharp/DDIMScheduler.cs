@@ -80,17 +80,32 @@ public sealed class DDIMScheduler : SchedulerBase<DDIMScheduler, DdimConfig>, IS
         Tensor modelOutput, long timestep, Tensor sample, double eta = 0.0, bool useClippedModelOutput = false,
         Generator? generator = null, Tensor? varianceNoise = null)
     {
-        ArgumentNullException.ThrowIfNull(modelOutput);
-        ArgumentNullException.ThrowIfNull(sample);
         if (generator is not null && varianceNoise is not null)
             throw new ArgumentException("generator and variance_noise cannot both be given: the noise comes from one of them", nameof(varianceNoise));
+        return StepWith(modelOutput, timestep, sample, eta, useClippedModelOutput, NoiseSource.Of(generator), varianceNoise);
+    }
+
+    /// <summary><c>step</c> drawing its normal (when <paramref name="eta"/> &gt; 0) from <paramref name="noise"/> (a
+    /// managed torch stream, a generator or a key).</summary>
+    public DDIMSchedulerOutput Step(
+        Tensor modelOutput, long timestep, Tensor sample, NoiseSource noise, double eta = 0.0, bool useClippedModelOutput = false)
+    {
+        ArgumentNullException.ThrowIfNull(noise);
+        return StepWith(modelOutput, timestep, sample, eta, useClippedModelOutput, noise, null);
+    }
+
+    private DDIMSchedulerOutput StepWith(
+        Tensor modelOutput, long timestep, Tensor sample, double eta, bool useClippedModelOutput, NoiseSource source, Tensor? varianceNoise)
+    {
+        ArgumentNullException.ThrowIfNull(modelOutput);
+        ArgumentNullException.ThrowIfNull(sample);
         var state = State;
         if (state.NumInferenceSteps is null)
             throw new InvalidOperationException("the number of inference steps is not set; call SetTimesteps before Step");
         var noise = FSharpValueOption<FSharpFunc<Unit, Tensor>>.NewValueSome(FuncConvert.FromFunc<Unit, Tensor>(_ =>
             varianceNoise is not null
                 ? varianceNoise.to(modelOutput.dtype).to(modelOutput.device).alias()
-                : Noise.Randn(NoiseSource.Of(generator), TensorShapes.Of(modelOutput), modelOutput.device).to(modelOutput.dtype)));
+                : Noise.Randn(source, TensorShapes.Of(modelOutput), modelOutput.device).to(modelOutput.dtype)));
         var output = Ddim.stepOn(TorchBackend.Instance, state, modelOutput, timestep, sample, eta, useClippedModelOutput, noise);
         return new DDIMSchedulerOutput(output.PrevSample, output.PredOriginalSample);
     }

@@ -82,14 +82,19 @@ public sealed class DDPMScheduler : SchedulerBase<DDPMScheduler, DdpmConfig>, IS
     /// <paramref name="timestep"/> &gt; 0 one normal of the sample's shape is drawn from <paramref name="generator"/>
     /// (the default generator when null).
     /// </summary>
-    public DDPMSchedulerOutput Step(Tensor modelOutput, long timestep, Tensor sample, Generator? generator = null)
+    public DDPMSchedulerOutput Step(Tensor modelOutput, long timestep, Tensor sample, Generator? generator = null) =>
+        Step(modelOutput, timestep, sample, NoiseSource.Of(generator));
+
+    /// <summary><c>step</c> drawing its normal from <paramref name="noise"/> (a managed torch stream, a generator or a key).</summary>
+    public DDPMSchedulerOutput Step(Tensor modelOutput, long timestep, Tensor sample, NoiseSource noise)
     {
         ArgumentNullException.ThrowIfNull(modelOutput);
         ArgumentNullException.ThrowIfNull(sample);
+        ArgumentNullException.ThrowIfNull(noise);
         var state = State;
         var output = Ddpm.stepOn(TorchBackend.Instance, state, modelOutput, timestep, sample,
             Microsoft.FSharp.Core.FuncConvert.FromFunc<Microsoft.FSharp.Core.Unit, Tensor>(_ =>
-                Noise.Randn(NoiseSource.Of(generator), TensorShapes.Of(sample), modelOutput.device).to(modelOutput.dtype)));
+                Noise.Randn(noise, TensorShapes.Of(sample), modelOutput.device).to(modelOutput.dtype)));
         return new DDPMSchedulerOutput(output.PrevSample, output.PredOriginalSample);
     }
 

@@ -128,8 +128,14 @@ public sealed partial class DPMSolverMultistepScheduler
     /// sample's device. SDE variants draw one full-shape normal from <paramref name="generator"/> (diffusers'
     /// <c>randn_tensor</c> stream) unless <paramref name="varianceNoise"/> is given.
     /// </summary>
-    public SchedulerOutput Step(Tensor modelOutput, long timestep, Tensor sample, Generator? generator = null, Tensor? varianceNoise = null)
+    public SchedulerOutput Step(Tensor modelOutput, long timestep, Tensor sample, Generator? generator = null, Tensor? varianceNoise = null) =>
+        Step(modelOutput, timestep, sample, NoiseSource.Of(generator), varianceNoise);
+
+    /// <summary><c>step</c> with the SDE noise drawn from <paramref name="noise"/> (a managed torch stream such as
+    /// <see cref="NoiseSource.FromTorchCpuSeed"/>, a generator or a key) unless <paramref name="varianceNoise"/> is given.</summary>
+    public SchedulerOutput Step(Tensor modelOutput, long timestep, Tensor sample, NoiseSource noise, Tensor? varianceNoise = null)
     {
+        ArgumentNullException.ThrowIfNull(noise);
         ArgumentNullException.ThrowIfNull(modelOutput);
         ArgumentNullException.ThrowIfNull(sample);
         var held = _held.Current;
@@ -153,8 +159,8 @@ public sealed partial class DPMSolverMultistepScheduler
             // own handle: a caller that disposes its model output does not free the scheduler's history.
             var output32 = modelOutput.dtype == ScalarType.Float32 ? modelOutput.alias() : modelOutput.to(ScalarType.Float32);
             var sample32 = sample.dtype == ScalarType.Float32 ? sample : sample.to(ScalarType.Float32);
-            var noise = varianceNoise is null ? FSharpValueOption<Tensor>.None : FSharpValueOption<Tensor>.Some(varianceNoise.to(ScalarType.Float32).to(sample.device));
-            result = DpmSolverMultistep.stepOn(TorchBackend.Instance, NoiseSource.Of(generator), noise, output32, timestep, sample32, state);
+            var given = varianceNoise is null ? FSharpValueOption<Tensor>.None : FSharpValueOption<Tensor>.Some(varianceNoise.to(ScalarType.Float32).to(sample.device));
+            result = DpmSolverMultistep.stepOn(TorchBackend.Instance, noise, given, output32, timestep, sample32, state);
             // The newest history entry belongs to the scheduler: neither this scope nor the caller's may free it.
             result.State.ModelOutputs[^1]!.Value.DetachFromDisposeScope();
             prev = (outputDtype == ScalarType.Float32 ? result.PrevSample : result.PrevSample.to(outputDtype)).MoveToOuterDisposeScope();
@@ -170,7 +176,11 @@ public sealed partial class DPMSolverMultistepScheduler
     }
 
     /// <summary><c>step</c> with a 0-d timestep tensor (read on the host, as diffusers' index lookup does).</summary>
-    public SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, Tensor? varianceNoise = null)
+    public SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, Generator? generator = null, Tensor? varianceNoise = null) =>
+        Step(modelOutput, timestep, sample, NoiseSource.Of(generator), varianceNoise);
+
+    /// <summary><c>step</c> with a 0-d timestep tensor and the SDE noise drawn from <paramref name="noise"/>.</summary>
+    public SchedulerOutput Step(Tensor modelOutput, Tensor timestep, Tensor sample, NoiseSource noise, Tensor? varianceNoise = null)
     {
         ArgumentNullException.ThrowIfNull(timestep);
         long value;
@@ -179,7 +189,7 @@ public sealed partial class DPMSolverMultistepScheduler
         {
             value = integer.item<long>();
         }
-        return Step(modelOutput, value, sample, generator, varianceNoise);
+        return Step(modelOutput, value, sample, noise, varianceNoise);
     }
 
     /// <summary>

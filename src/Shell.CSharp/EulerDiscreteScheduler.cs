@@ -46,7 +46,7 @@ public sealed class EulerDiscreteScheduler : SchedulerBase<EulerDiscreteSchedule
     /// <summary><c>num_inference_steps</c>, or null before <see cref="SetTimesteps(int)"/>.</summary>
     public int? NumInferenceSteps => OptionModule.IsSome(State.NumInferenceSteps) ? State.NumInferenceSteps!.Value : null;
 
-    /// <summary><c>step_index</c>, or null before the first <see cref="ScaleModelInput"/> or <see cref="Step"/>.</summary>
+    /// <summary><c>step_index</c>, or null before the first <see cref="ScaleModelInput"/> or <c>Step</c>.</summary>
     public int? StepIndex => OptionModule.IsSome(State.StepIndex) ? State.StepIndex!.Value : null;
 
     /// <summary><c>begin_index</c>, or null unless <see cref="SetBeginIndex"/> was called.</summary>
@@ -107,19 +107,27 @@ public sealed class EulerDiscreteScheduler : SchedulerBase<EulerDiscreteSchedule
     /// </summary>
     public EulerDiscreteSchedulerOutput Step(
         Tensor modelOutput, float timestep, Tensor sample, double sChurn = 0.0, double sTmin = 0.0,
-        double sTmax = double.PositiveInfinity, double sNoise = 1.0, Generator? generator = null)
+        double sTmax = double.PositiveInfinity, double sNoise = 1.0, Generator? generator = null) =>
+        Step(modelOutput, timestep, sample, NoiseSource.Of(generator), sChurn, sTmin, sTmax, sNoise);
+
+    /// <summary><c>step</c> drawing its churn normal (when γ &gt; 0) from <paramref name="noise"/> (a managed torch
+    /// stream, a generator or a key).</summary>
+    public EulerDiscreteSchedulerOutput Step(
+        Tensor modelOutput, float timestep, Tensor sample, NoiseSource noise, double sChurn = 0.0, double sTmin = 0.0,
+        double sTmax = double.PositiveInfinity, double sNoise = 1.0)
     {
+        ArgumentNullException.ThrowIfNull(noise);
         ArgumentNullException.ThrowIfNull(modelOutput);
         ArgumentNullException.ThrowIfNull(sample);
         var state = State;
         if (OptionModule.IsNone(state.NumInferenceSteps))
             throw new InvalidOperationException("the number of inference steps is not set; call SetTimesteps before Step");
-        var noise = FSharpValueOption<FSharpFunc<Unit, Tensor>>.NewValueSome(FuncConvert.FromFunc<Unit, Tensor>(_ =>
-            Noise.Randn(NoiseSource.Of(generator), TensorShapes.Of(modelOutput), modelOutput.device).to(modelOutput.dtype)));
+        var draw = FSharpValueOption<FSharpFunc<Unit, Tensor>>.NewValueSome(FuncConvert.FromFunc<Unit, Tensor>(_ =>
+            Noise.Randn(noise, TensorShapes.Of(modelOutput), modelOutput.device).to(modelOutput.dtype)));
         var churn = new EulerChurn(sChurn, sTmin, sTmax, sNoise);
         // diffusers upcasts the sample to float32 for the update and casts the result back to the model's dtype.
         var upcast = sample.dtype == ScalarType.Float32 ? sample : sample.to(ScalarType.Float32);
-        var r = Euler.stepOn(TorchBackend.Instance, state, modelOutput, timestep, upcast, churn, noise);
+        var r = Euler.stepOn(TorchBackend.Instance, state, modelOutput, timestep, upcast, churn, draw);
         if (!ReferenceEquals(upcast, sample)) upcast.Dispose();
         var output = r.Item1;
         _state.Commit(state, r.Item2, nameof(Step), () =>

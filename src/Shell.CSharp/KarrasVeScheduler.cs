@@ -122,6 +122,14 @@ public sealed partial class KarrasVeScheduler
     public KarrasVeNoisedSample AddNoiseToInput(Tensor sample, float sigma, PrngKey key) =>
         AddNoise(sample, sigma, NoiseSource.Of(KarrasVe.drawKeyWith(ThreefryMode.Partitionable, key)));
 
+    /// <summary><c>add_noise_to_input</c> drawing ε from <paramref name="noise"/> (a managed torch stream, a generator
+    /// or a key drawn from as it is).</summary>
+    public KarrasVeNoisedSample AddNoiseToInput(Tensor sample, float sigma, NoiseSource noise)
+    {
+        ArgumentNullException.ThrowIfNull(noise);
+        return AddNoise(sample, sigma, noise);
+    }
+
     private KarrasVeNoisedSample AddNoise(Tensor sample, float sigma, NoiseSource noise)
     {
         TensorChecks.Float32("sample", sample);

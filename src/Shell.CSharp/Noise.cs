@@ -10,7 +10,8 @@ public static class Noise
     /// <summary>
     /// A standard normal tensor of <paramref name="shape"/> on <paramref name="device"/>. A CPU generator draws on
     /// the CPU and the result is moved (as <c>randn_tensor</c> does), so the numbers do not depend on the device; a
-    /// generator on another device than a CPU target is an error. A key draws <c>jax.random.normal</c>.
+    /// generator on another device than a CPU target is an error. A managed torch stream draws on the host and the result
+    /// is moved. A key draws <c>jax.random.normal</c>.
     /// </summary>
     public static Tensor Randn(NoiseSource noise, long[] shape, Device device)
     {
@@ -34,6 +35,12 @@ public static class Noise
                         $"generator is on device {generatorDevice} but the sample is on {device}; use a CPU generator or one on the sample's device",
                         "generator");
                 return randn(shape, dtype: ScalarType.Float32, device: device, generator: generator);
+            case NoiseSource.FromManaged { Generator: var managed }:
+                var draw = managed.Randn(ElementCount(shape));
+                using (var host = tensor(draw, shape, ScalarType.Float32))
+                {
+                    return host.to(device);
+                }
             case NoiseSource.FromKey fromKey:
                 var ints = shape.Select(d => checked((int)d)).ToArray();
                 var values = Prng.normalWith(fromKey.Mode, ints, fromKey.Key);
@@ -44,5 +51,20 @@ public static class Noise
             default:
                 throw new ArgumentException($"noise source {noise} is not supported", nameof(noise));
         }
+    }
+
+    /// <summary>The number of elements of <paramref name="shape"/>, checked before anything is allocated.</summary>
+    private static int ElementCount(long[] shape)
+    {
+        long count = 1;
+        foreach (var d in shape)
+        {
+            if (d < 0)
+                throw new ArgumentException($"shape [{string.Join(",", shape)}] has a negative dimension", nameof(shape));
+            if (d != 0 && count > Array.MaxLength / d)
+                throw new ArgumentException($"shape [{string.Join(",", shape)}] has more than {Array.MaxLength} elements", nameof(shape));
+            count *= d;
+        }
+        return (int)count;
     }
 }

@@ -7,7 +7,7 @@ namespace Schedulers;
 /// <summary>
 /// A scheduler class over a core scheduler of the one shape (<see cref="IScheduler{State, T, Output}"/>), written once:
 /// the immutable state behind a compare-and-swap slot, <c>set_timesteps</c>, <c>init_noise_sigma</c>, one loop
-/// iteration (<see cref="Step"/>) and whole runs (<see cref="Sample"/>, the core's <see cref="Loop.run"/>) on
+/// iteration (<c>Step</c>) and whole runs (<c>Sample</c>, the core's <see cref="Loop.run"/>) on
 /// TorchSharp tensors, plus the config half from <see cref="SchedulerBase{TSelf, TConfig}"/>. A new scheduler's shell
 /// class derives from it and adds only what its own API has (a σ table, say).
 /// </summary>
@@ -64,11 +64,16 @@ public abstract class ShapedScheduler<TSelf, TConfig, TState, TOutput> : Schedul
     /// <summary>Iteration <paramref name="index"/> of the sampling loop from <paramref name="sample"/>: the model calls
     /// the scheduler's pipeline makes and the update, noise (if any) from <paramref name="generator"/>. The state
     /// advances; the output is the scheduler's own record.</summary>
-    public TOutput Step(Func<Tensor, ModelQuery, Tensor> model, int index, Tensor sample, Generator? generator = null)
+    public TOutput Step(Func<Tensor, ModelQuery, Tensor> model, int index, Tensor sample, Generator? generator = null) =>
+        Step(model, index, sample, NoiseSource.Of(generator));
+
+    /// <summary>Iteration <paramref name="index"/> with noise (if any) from <paramref name="noise"/> (a managed torch
+    /// stream, a generator or a key).</summary>
+    public TOutput Step(Func<Tensor, ModelQuery, Tensor> model, int index, Tensor sample, NoiseSource noise)
     {
         ArgumentNullException.ThrowIfNull(sample);
+        ArgumentNullException.ThrowIfNull(noise);
         var before = State;
-        var noise = NoiseSource.Of(generator);
         var (next, output) = _core.Step(TorchBackend.Instance, Model(model), FuncConvert.FromFunc<Unit, NoiseSource>(_ => noise), before, index, sample);
         _state.Commit(before, next, nameof(Step));
         return output;
@@ -77,13 +82,19 @@ public abstract class ShapedScheduler<TSelf, TConfig, TState, TOutput> : Schedul
     /// <summary>Runs every iteration from <paramref name="latents"/> (already scaled by <see cref="InitNoiseSigma"/>)
     /// with the core's one loop, noise from <paramref name="generator"/>; intermediates are freed as the loop goes.
     /// Returns what the scheduler's pipeline returns.</summary>
-    public Tensor Sample(Tensor latents, Func<Tensor, ModelQuery, Tensor> model, Generator? generator = null, Action<StepProgress<TOutput>>? progress = null)
+    public Tensor Sample(Tensor latents, Func<Tensor, ModelQuery, Tensor> model, Generator? generator = null, Action<StepProgress<TOutput>>? progress = null) =>
+        Sample(latents, model, NoiseSource.Of(generator), progress);
+
+    /// <summary>Runs every iteration with noise from <paramref name="noise"/>, shared by every step (a managed torch
+    /// stream or a generator advances from step to step).</summary>
+    public Tensor Sample(Tensor latents, Func<Tensor, ModelQuery, Tensor> model, NoiseSource noise, Action<StepProgress<TOutput>>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(latents);
+        ArgumentNullException.ThrowIfNull(noise);
         var before = State;
         var stream = FuncConvert.FromFunc<NoiseSource, ValueTuple<NoiseSource, NoiseSource>>(n => (n, n));
         var report = FuncConvert.FromAction<StepProgress<TOutput>>(p => progress?.Invoke(p));
-        var result = Loop.run(_core, TorchBackend.Instance, Model(model), stream, NoiseSource.Of(generator), report, before, latents);
+        var result = Loop.run(_core, TorchBackend.Instance, Model(model), stream, noise, report, before, latents);
         _state.Commit(before, result.State, nameof(Sample));
         return ReferenceEquals(result.Sample, latents) ? latents.clone() : result.Sample;
     }

@@ -4,7 +4,7 @@ namespace Schedulers.Conformance.Checkers;
 
 /// <summary>
 /// The fallback for golden files that no registered checker handles — a scheduler file (a top-level
-/// <c>scheduler</c> field) or any file of recorded <c>cases</c> (such as the generator streams): every recorded case
+/// <c>scheduler</c> field) or any other file of recorded <c>cases</c>: every recorded case
 /// is reported as skipped under the name of what it needs, so the counts stay honest until that is built.
 /// </summary>
 public sealed class PendingSchedulerChecker : IGoldenChecker
@@ -16,7 +16,7 @@ public sealed class PendingSchedulerChecker : IGoldenChecker
     /// <inheritdoc />
     public IEnumerable<CaseResult> Check(JsonValue root)
     {
-        var subject = Golden.Field(root, "scheduler") is JsonValue.String s ? s.Item : "torch generator streams";
+        var subject = Golden.Field(root, "scheduler") is JsonValue.String s ? s.Item : "recorded cases";
         var framework = Golden.Field(root, "framework") is JsonValue.String f ? $" ({f.Item})" : "";
         var reason = Pending.Reason(subject + framework);
         foreach (var (key, value) in Golden.Members(root, "root"))

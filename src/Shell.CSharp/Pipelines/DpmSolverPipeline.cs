@@ -29,13 +29,19 @@ public sealed class DpmSolverPipeline
     /// Samples from pure noise of <paramref name="shape"/> on <paramref name="device"/> (CPU by default) in
     /// <paramref name="numInferenceSteps"/> steps; the initial noise and any SDE noise come from <paramref name="generator"/>.
     /// </summary>
-    public Tensor Call(long[] shape, int numInferenceSteps, Generator? generator = null, Device? device = null, Action<StepProgress<DpmStepResult<Tensor>>>? progress = null)
+    public Tensor Call(long[] shape, int numInferenceSteps, Generator? generator = null, Device? device = null, Action<StepProgress<DpmStepResult<Tensor>>>? progress = null) =>
+        Call(shape, numInferenceSteps, NoiseSource.Of(generator), device, progress);
+
+    /// <summary>Samples from pure noise with the initial and SDE noise from <paramref name="noise"/> (a managed torch
+    /// stream such as <see cref="NoiseSource.FromTorchCudaSeed"/> reproduces a CUDA run), shared in order.</summary>
+    public Tensor Call(long[] shape, int numInferenceSteps, NoiseSource noise, Device? device = null, Action<StepProgress<DpmStepResult<Tensor>>>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(noise);
         var target = device ?? CPU;
         Scheduler.SetTimesteps(numInferenceSteps, target);
-        using var noise = Noise.Randn(NoiseSource.Of(generator), shape, target);
-        return Run(noise.mul(Scheduler.InitNoiseSigma), generator, progress);
+        using var initial = Noise.Randn(noise, shape, target);
+        return Run(initial.mul(Scheduler.InitNoiseSigma), noise, progress);
     }
 
     /// <summary>
@@ -45,9 +51,14 @@ public sealed class DpmSolverPipeline
     /// <c>Step</c> does, the update runs in float32 and each new sample is rounded to the model output's dtype; the
     /// scheduler's state advances after every step.
     /// </summary>
-    public Tensor Run(Tensor latents, Generator? generator = null, Action<StepProgress<DpmStepResult<Tensor>>>? progress = null)
+    public Tensor Run(Tensor latents, Generator? generator = null, Action<StepProgress<DpmStepResult<Tensor>>>? progress = null) =>
+        Run(latents, NoiseSource.Of(generator), progress);
+
+    /// <summary>Runs the timesteps from <paramref name="latents"/> with any SDE noise from <paramref name="noise"/>.</summary>
+    public Tensor Run(Tensor latents, NoiseSource noise, Action<StepProgress<DpmStepResult<Tensor>>>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(latents);
+        ArgumentNullException.ThrowIfNull(noise);
         var before = Scheduler.State;
         if (OptionModule.IsNone(before.NumInferenceSteps))
             throw new InvalidOperationException("the number of inference steps is not set; call SetTimesteps before Run");
@@ -62,7 +73,7 @@ public sealed class DpmSolverPipeline
         });
         var onStep = FuncConvert.FromAction<StepProgress<DpmStepResult<Tensor>>>(p => progress?.Invoke(p));
         using var start = latents.to(ScalarType.Float32);
-        var result = Loop.run(scheduler, TorchBackend.Instance, model, FuncConvert.FromFunc<NoiseSource, ValueTuple<NoiseSource, NoiseSource>>(n => (n, n)), NoiseSource.Of(generator), onStep, before, start);
+        var result = Loop.run(scheduler, TorchBackend.Instance, model, FuncConvert.FromFunc<NoiseSource, ValueTuple<NoiseSource, NoiseSource>>(n => (n, n)), noise, onStep, before, start);
         var final = scheduler.ToModel(result.Sample);
         if (!ReferenceEquals(final, result.Sample)) result.Sample.Dispose();
         return ReferenceEquals(final, start) ? final.clone() : final;

@@ -21,15 +21,24 @@ public static class FamilyPipeline
     /// </summary>
     public static Tensor Generate(
         IPipelineScheduler scheduler, Func<Tensor, double, Tensor> model, long[] shape, int steps,
-        Generator? generator = null, Device? device = null, Action<StepProgress<Tensor>>? progress = null)
+        Generator? generator = null, Device? device = null, Action<StepProgress<Tensor>>? progress = null) =>
+        Generate(scheduler, model, shape, steps, NoiseSource.Of(generator), device, progress);
+
+    /// <summary><see cref="Generate(IPipelineScheduler, Func{Tensor, double, Tensor}, long[], int, Generator?, Device?, Action{StepProgress{Tensor}}?)"/>
+    /// with the noise from any <see cref="NoiseSource"/> (e.g. <see cref="NoiseSource.FromTorchCudaSeed"/> to
+    /// reproduce a CUDA generator's run anywhere).</summary>
+    public static Tensor Generate(
+        IPipelineScheduler scheduler, Func<Tensor, double, Tensor> model, long[] shape, int steps,
+        NoiseSource noise, Device? device = null, Action<StepProgress<Tensor>>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(scheduler);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(noise);
         scheduler.SetTimesteps(steps);
-        using var noise = Noise.Randn(NoiseSource.Of(generator), shape, device ?? CPU);
-        var latents = noise * scheduler.InitNoiseSigma;
-        return Run(scheduler, model, latents, 0, generator, progress, ownsLatents: true);
+        using var start = Noise.Randn(noise, shape, device ?? CPU);
+        var latents = start * scheduler.InitNoiseSigma;
+        return Run(scheduler, model, latents, 0, noise, progress, ownsLatents: true);
     }
 
     /// <summary>
@@ -39,19 +48,27 @@ public static class FamilyPipeline
     /// </summary>
     public static Tensor FromImage(
         IPipelineScheduler scheduler, Func<Tensor, double, Tensor> model, Tensor image, double strength, int steps,
-        Generator? generator = null, Action<StepProgress<Tensor>>? progress = null)
+        Generator? generator = null, Action<StepProgress<Tensor>>? progress = null) =>
+        FromImage(scheduler, model, image, strength, steps, NoiseSource.Of(generator), progress);
+
+    /// <summary><see cref="FromImage(IPipelineScheduler, Func{Tensor, double, Tensor}, Tensor, double, int, Generator?, Action{StepProgress{Tensor}}?)"/>
+    /// with the noise from any <see cref="NoiseSource"/>.</summary>
+    public static Tensor FromImage(
+        IPipelineScheduler scheduler, Func<Tensor, double, Tensor> model, Tensor image, double strength, int steps,
+        NoiseSource noise, Action<StepProgress<Tensor>>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(scheduler);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(noise);
         scheduler.SetTimesteps(steps);
         var begin = Img2Img.beginIndex(steps, scheduler.Order, strength);
         var timesteps = scheduler.Timesteps;
         if (begin >= timesteps.Count) return image.clone();
         if (scheduler.HasBeginIndex) scheduler.SetBeginIndex(begin);
-        using var noise = Noise.Randn(NoiseSource.Of(generator), TensorShapes.Of(image), image.device).to(image.dtype);
-        var latents = scheduler.AddNoise(image, noise, timesteps[begin]);
-        return Run(scheduler, model, latents, begin, generator, progress, ownsLatents: true);
+        using var drawn = Noise.Randn(noise, TensorShapes.Of(image), image.device).to(image.dtype);
+        var latents = scheduler.AddNoise(image, drawn, timesteps[begin]);
+        return Run(scheduler, model, latents, begin, noise, progress, ownsLatents: true);
     }
 
     /// <summary>
@@ -60,9 +77,16 @@ public static class FamilyPipeline
     /// </summary>
     public static Tensor Run(
         IPipelineScheduler scheduler, Func<Tensor, double, Tensor> model, Tensor latents, int begin = 0,
-        Generator? generator = null, Action<StepProgress<Tensor>>? progress = null, bool ownsLatents = false)
+        Generator? generator = null, Action<StepProgress<Tensor>>? progress = null, bool ownsLatents = false) =>
+        Run(scheduler, model, latents, begin, NoiseSource.Of(generator), progress, ownsLatents);
+
+    /// <summary>The loop with the step noise from any <see cref="NoiseSource"/>.</summary>
+    public static Tensor Run(
+        IPipelineScheduler scheduler, Func<Tensor, double, Tensor> model, Tensor latents, int begin,
+        NoiseSource noise, Action<StepProgress<Tensor>>? progress = null, bool ownsLatents = false)
     {
         ArgumentNullException.ThrowIfNull(scheduler);
+        ArgumentNullException.ThrowIfNull(noise);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(latents);
         var timesteps = scheduler.Timesteps;
@@ -75,7 +99,7 @@ public static class FamilyPipeline
             var t = timesteps[i];
             var input = scheduler.ScaleModelInput(x, t);
             var output = model(input, t) ?? throw new InvalidOperationException($"the model returned null at timestep {t}");
-            var next = scheduler.Step(output, t, x, generator);
+            var next = scheduler.Step(output, t, x, noise);
             if (!ReferenceEquals(output, input) && !ReferenceEquals(output, x) && !ReferenceEquals(output, next)) output.Dispose();
             if (!ReferenceEquals(input, x) && !ReferenceEquals(input, next)) input.Dispose();
             progress?.Invoke(new StepProgress<Tensor>(i, timesteps.Count, t, next));

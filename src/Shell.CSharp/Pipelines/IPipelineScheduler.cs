@@ -36,8 +36,9 @@ public interface IPipelineScheduler
     /// (the sample itself where the class does not scale).</summary>
     Tensor ScaleModelInput(Tensor sample, double timestep);
 
-    /// <summary><c>step(model_output, t, sample, generator=…).prev_sample</c>.</summary>
-    Tensor Step(Tensor modelOutput, double timestep, Tensor sample, Generator? generator);
+    /// <summary><c>step(model_output, t, sample, generator=…).prev_sample</c>, any noise drawn from
+    /// <paramref name="noise"/> (a torch generator, a managed torch stream or a JAX key).</summary>
+    Tensor Step(Tensor modelOutput, double timestep, Tensor sample, NoiseSource noise);
 
     /// <summary><c>add_noise(original_samples, noise, [t] · batch)</c>: the sample noised to timestep
     /// <paramref name="timestep"/>.</summary>

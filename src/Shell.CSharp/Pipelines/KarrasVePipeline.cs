@@ -60,11 +60,18 @@ public sealed class KarrasVePipeline
     /// </summary>
     public KarrasVePipelineOutput Call(
         int batchSize = 1, int numInferenceSteps = 50, torch.Generator? generator = null, Device? device = null,
+        Action<StepProgress<KarrasStochasticStep<Tensor>>>? progress = null) =>
+        Call(batchSize, numInferenceSteps, NoiseSource.Of(generator), device, progress);
+
+    /// <summary><c>__call__</c> with the initial noise and every churn draw from <paramref name="noise"/> (a managed
+    /// torch stream or a generator shared in diffusers' order; a key follows the Flax loop discipline).</summary>
+    public KarrasVePipelineOutput Call(
+        int batchSize, int numInferenceSteps, NoiseSource noise, Device? device = null,
         Action<StepProgress<KarrasStochasticStep<Tensor>>>? progress = null)
     {
+        ArgumentNullException.ThrowIfNull(noise);
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"batch_size is {batchSize} but must be at least 1");
         var target = device ?? CPU;
-        var noise = NoiseSource.Of(generator);
         using var scope = NewDisposeScope();
         Scheduler.SetTimesteps(numInferenceSteps, target);
         using var initial = Noise.Randn(noise, new long[] { batchSize, Channels, SampleSize, SampleSize }, target);

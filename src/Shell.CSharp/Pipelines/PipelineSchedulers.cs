@@ -22,7 +22,7 @@ public static class PipelineSchedulers
             1,
             scheduler.SetBeginIndex,
             (x, t) => scheduler.ScaleModelInput(x, Integer(t)),
-            (m, t, x, g) => Keep(scheduler.Step(m, Integer(t), x, generator: g), o => o.PrevSample, o => o.PredOriginalSample, m),
+            (m, t, x, g) => Keep(scheduler.Step(m, Integer(t), x, g), o => o.PrevSample, o => o.PredOriginalSample, m),
             (x, n, t) => scheduler.AddNoise(x, n, Batch(x, Integer(t))));
     }
 
@@ -86,7 +86,7 @@ public static class PipelineSchedulers
             1,
             i => scheduler.SetBeginIndex(i),
             (x, t) => scheduler.ScaleModelInput(x, (float)t),
-            (m, t, x, g) => Keep(scheduler.Step(m, (float)t, x, generator: g), o => o.PrevSample, o => o.PredOriginalSample, m),
+            (m, t, x, g) => Keep(scheduler.Step(m, (float)t, x, g), o => o.PrevSample, o => o.PredOriginalSample, m),
             (x, n, t) => scheduler.AddNoise(x, n, Batch(x, (float)t)));
     }
 
@@ -147,7 +147,7 @@ public static class PipelineSchedulers
         int order,
         Action<int>? setBeginIndex,
         Func<Tensor, double, Tensor> scale,
-        Func<Tensor, double, Tensor, Generator?, Tensor> step,
+        Func<Tensor, double, Tensor, NoiseSource, Tensor> step,
         Func<Tensor, Tensor, double, Tensor> addNoise) : IPipelineScheduler
     {
         public string ClassName => className;
@@ -170,11 +170,12 @@ public static class PipelineSchedulers
             return scale(sample, timestep);
         }
 
-        public Tensor Step(Tensor modelOutput, double timestep, Tensor sample, Generator? generator)
+        public Tensor Step(Tensor modelOutput, double timestep, Tensor sample, NoiseSource noise)
         {
             ArgumentNullException.ThrowIfNull(modelOutput);
             ArgumentNullException.ThrowIfNull(sample);
-            return step(modelOutput, timestep, sample, generator);
+            ArgumentNullException.ThrowIfNull(noise);
+            return step(modelOutput, timestep, sample, noise);
         }
 
         public Tensor AddNoise(Tensor originalSamples, Tensor noise, double timestep)

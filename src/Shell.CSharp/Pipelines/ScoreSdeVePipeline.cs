@@ -37,11 +37,18 @@ public sealed class ScoreSdeVePipeline
     /// noise stream: the initial noise is drawn from <paramref name="generator"/> on the CPU, then every corrector and
     /// predictor step draws from it in order. <paramref name="progress"/> sees each iteration's sample (valid during the call).
     /// </summary>
-    public ScoreSdeVePipelineOutput Call(long[] shape, int numInferenceSteps = 2000, Generator? generator = null, Device? device = null, Action<StepProgress<ScoreSdeVeOutput<Tensor>>>? progress = null)
+    public ScoreSdeVePipelineOutput Call(long[] shape, int numInferenceSteps = 2000, Generator? generator = null, Device? device = null, Action<StepProgress<ScoreSdeVeOutput<Tensor>>>? progress = null) =>
+        Call(shape, numInferenceSteps, NoiseSource.Of(generator), device, progress);
+
+    /// <summary>Samples with torch's stream order (initial noise, then every step's draw) from a shared source: a
+    /// managed torch stream or a generator. A key source follows the Flax discipline of the key overload.</summary>
+    public ScoreSdeVePipelineOutput Call(long[] shape, int numInferenceSteps, NoiseSource source, Device? device = null, Action<StepProgress<ScoreSdeVeOutput<Tensor>>>? progress = null)
     {
+        ArgumentNullException.ThrowIfNull(source);
+        if (source is NoiseSource.FromKey fromKey)
+            return Call(shape, numInferenceSteps, fromKey.Key, device, progress);
         var target = device ?? CPU;
         CheckArguments(shape, numInferenceSteps);
-        var source = NoiseSource.Of(generator);
         using var scope = NewDisposeScope();
         using var noise = Noise.Randn(source, shape, target);
         var initial = noise.mul((float)Scheduler.InitNoiseSigma);
@@ -64,12 +71,18 @@ public sealed class ScoreSdeVePipeline
     }
 
     /// <summary>Runs the predictor–corrector loop from a given sample (diffusers' unit-test form), drawing from <paramref name="generator"/>.</summary>
-    public ScoreSdeVePipelineOutput CallFrom(Tensor sample, int numInferenceSteps, Generator? generator = null, Action<StepProgress<ScoreSdeVeOutput<Tensor>>>? progress = null)
+    public ScoreSdeVePipelineOutput CallFrom(Tensor sample, int numInferenceSteps, Generator? generator = null, Action<StepProgress<ScoreSdeVeOutput<Tensor>>>? progress = null) =>
+        CallFrom(sample, numInferenceSteps, NoiseSource.Of(generator), progress);
+
+    /// <summary>Runs the loop from a given sample drawing from <paramref name="source"/> (a managed torch stream or a
+    /// generator shared by every step; a key follows the Flax discipline).</summary>
+    public ScoreSdeVePipelineOutput CallFrom(Tensor sample, int numInferenceSteps, NoiseSource source, Action<StepProgress<ScoreSdeVeOutput<Tensor>>>? progress = null)
     {
+        ArgumentNullException.ThrowIfNull(source);
         TensorChecks.Float32("sample", sample);
         CheckArguments(sample.shape, numInferenceSteps);
         using var scope = NewDisposeScope();
-        return Loop(sample.alias(), numInferenceSteps, NoiseSource.Of(generator), progress);
+        return Loop(sample.alias(), numInferenceSteps, source, progress);
     }
 
     /// <summary>Runs the loop from a given sample with JAX keys: <c>key, sub = split(key)</c> before every step, each step
