@@ -71,6 +71,8 @@ let private cases (flavour: Flavour) =
       case "EdmHeun" (EdmHeun.scheduler EdmHeun.defaults) flavour
       case "DPM-Solver++ 3M" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with SolverOrder = 3 }) flavour
       case "SDE-DPM-Solver++ 2M" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with AlgorithmType = AlgorithmType.SdeDpmSolverPlusPlus }) flavour
+      case "DPM-Solver 3M (sample prediction)" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with AlgorithmType = AlgorithmType.DpmSolver; SolverOrder = 3; PredictionType = PredictionType.Sample; FinalSigmasType = FinalSigmasType.SigmaMin }) flavour
+      case "DPM-Solver++ 2M (thresholding)" (DpmSolverMultistep.scheduler { DpmSolverConfig.defaults with Thresholding = true }) flavour
       case "DDIM (v-prediction, thresholding)" (Ddim.scheduler { Ddim.defaults with PredictionType = PredictionType.VPrediction; Thresholding = true }) flavour
       case "PNDM (PRK then PLMS)" (Pndm.scheduler Pndm.defaults) flavour
       case "LMS (Karras sigmas)" (Lms.scheduler { Lms.defaults with UseKarrasSigmas = true }) flavour

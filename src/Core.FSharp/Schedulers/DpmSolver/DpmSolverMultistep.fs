@@ -259,21 +259,35 @@ module DpmSolverMultistep =
             raise (ArgumentException(sprintf "sample has shape %s but model_output has %s" (shapeText sampleShape) (shapeText outShape), "model_output"))
         let order = orderAt c index count state.LowerOrderNums
         let pS = pointAt state index
-        let m = DpmSolverUpdate.convert ops c pS state.Sigmas[index] modelOutput sample
-        let history = Array.append state.ModelOutputs[1..] [| Some m |]
         let z =
             if c.AlgorithmType.IsSde then
                 match varianceNoise with
                 | ValueSome v ->
-                    if not (Shapes.same (ops.Shape v) (ops.Shape m)) then
-                        raise (ArgumentException(sprintf "variance_noise has shape %s but the sample has %s" (shapeText (ops.Shape v)) (shapeText (ops.Shape m)), "variance_noise"))
+                    if not (Shapes.same (ops.Shape v) sampleShape) then
+                        raise (ArgumentException(sprintf "variance_noise has shape %s but the sample has %s" (shapeText (ops.Shape v)) (shapeText sampleShape), "variance_noise"))
                     ValueSome v
-                | ValueNone -> ValueSome(ops.Normal(noise, m))
+                | ValueNone -> ValueSome(ops.Normal(noise, sample))
             else ValueNone
         let sources = Array.init order (fun k -> pointAt state (index - k))
         let plan = DpmSolverUpdate.plan state.Flavour c.AlgorithmType c.SolverType order (pointAt state (index + 1)) sources
-        let outputs = Array.init order (fun k -> history[history.Length - 1 - k].Value)
-        let prev = DpmSolverUpdate.apply ops plan sample outputs z
+        // The older converted outputs the update reads, newest first.
+        let older = Array.init (order - 1) (fun k -> state.ModelOutputs[state.ModelOutputs.Length - 1 - k].Value)
+        // Conversion and update as one program (one pass) when the conversion is elementwise; else the conversion
+        // first (thresholding, learned variance), then the update.
+        let b = ProgramBuilder(2 + older.Length + (if z.IsSome then 1 else 0))
+        let x, mo = b.Input 0, b.Input 1
+        let m, prev =
+            match DpmSolverUpdate.convertInto b c pS state.Sigmas[index] mo x with
+            | ValueSome converted ->
+                let outputs = Array.append [| converted |] (Array.init older.Length (fun k -> b.Input(2 + k)))
+                let zr = if z.IsSome then ValueSome(b.Input(2 + older.Length)) else ValueNone
+                let prev = DpmSolverUpdate.applyInto b plan x outputs zr
+                let r = Backend.run ops (b.Build [ converted; prev ]) (Array.concat [ [| sample; modelOutput |]; older; z |> ValueOption.toArray ])
+                r[0], r[1]
+            | ValueNone ->
+                let m = DpmSolverUpdate.convert ops c pS state.Sigmas[index] modelOutput sample
+                m, DpmSolverUpdate.apply ops plan sample (Array.append [| m |] older) z
+        let history = Array.append state.ModelOutputs[1..] [| Some m |]
         // A draw made here is this step's temporary; variance noise given by the caller is the caller's.
         if varianceNoise.IsNone then z |> ValueOption.iter ops.Release
         { PrevSample = prev

@@ -134,38 +134,60 @@ module DpmSolverUpdate =
                     NoiseCoef = sdePlusNoise }
             | AlgorithmType.SdeDpmSolver -> invalidArg "algorithm_type" "algorithm_type 'sde-dpmsolver' has no third-order update"
 
-    /// Applies a plan to the sample and the converted outputs (newest first: m0, m1, m2), with noise for the SDE
-    /// variants. The divided differences are built as diffusers builds them, D1 = (1/r0)·(m0 − m1) etc., each product
-    /// and sum rounded separately.
-    let applyGeneric (ops: IBackend<'T, 'Noise>) (p: DpmUpdatePlan) (sample: 'T) (outputs: 'T[]) (noise: 'T voption) : 'T =
-        let diff (a: 'T) (b: 'T) = ops.Combine [| struct (Scalar 1.0f, a); struct (Scalar -1.0f, b) |]
-        let scale (c: float32) (x: 'T) = ops.Combine [| struct (Scalar c, x) |]
+    /// A plan's update as program instructions over the sample, the converted outputs (newest first: m0, m1, m2) and
+    /// the noise of the SDE variants. The divided differences are built as diffusers builds them,
+    /// D1 = (1/r0)·(m0 − m1) etc., each product and sum rounded separately.
+    let applyInto (b: ProgramBuilder) (p: DpmUpdatePlan) (sample: Reg) (outputs: Reg[]) (noise: Reg voption) : Reg =
+        let diff (a: Reg) (c: Reg) = b.Lin [ 1.0f, a; -1.0f, c ]
         let m0 = outputs[0]
         let terms =
             match p.Order with
-            | 1 -> [ struct (Scalar p.SampleCoef, sample); struct (Scalar p.D0Coef, m0) ]
+            | 1 -> [ p.SampleCoef, sample; p.D0Coef, m0 ]
             | 2 ->
-                let d1 = scale p.InvR0 (diff m0 outputs[1])
-                [ struct (Scalar p.SampleCoef, sample); struct (Scalar p.D0Coef, m0); struct (Scalar p.D1Coef, d1) ]
+                let d1 = b.Lin [ p.InvR0, diff m0 outputs[1] ]
+                [ p.SampleCoef, sample; p.D0Coef, m0; p.D1Coef, d1 ]
             | _ ->
-                let d10 = scale p.InvR0 (diff m0 outputs[1])
-                let d11 = scale p.InvR1 (diff outputs[1] outputs[2])
+                let d10 = b.Lin [ p.InvR0, diff m0 outputs[1] ]
+                let d11 = b.Lin [ p.InvR1, diff outputs[1] outputs[2] ]
                 let delta = diff d10 d11
-                let d1 = ops.Combine [| struct (Scalar 1.0f, d10); struct (Scalar p.R0OverSum, delta) |]
-                let d2 = scale p.InvSum delta
-                [ struct (Scalar p.SampleCoef, sample); struct (Scalar p.D0Coef, m0)
-                  struct (Scalar p.D1Coef, d1); struct (Scalar p.D2Coef, d2) ]
-        let terms =
-            match noise with
-            | ValueSome z -> terms @ [ struct (Scalar p.NoiseCoef, z) ]
-            | ValueNone -> terms
-        ops.Combine(List.toArray terms)
+                let d1 = b.Lin [ 1.0f, d10; p.R0OverSum, delta ]
+                let d2 = b.Lin [ p.InvSum, delta ]
+                [ p.SampleCoef, sample; p.D0Coef, m0; p.D1Coef, d1; p.D2Coef, d2 ]
+        match noise with
+        | ValueSome z -> b.Lin(terms @ [ p.NoiseCoef, z ])
+        | ValueNone -> b.Lin terms
+
+    /// Applies a plan to the sample and the converted outputs (newest first) with noise for the SDE variants: the
+    /// program of `applyInto`, run by `Backend.run` (one tiled pass where the backend runs programs, else op by op).
+    let applyGeneric (ops: IBackend<'T, 'Noise>) (p: DpmUpdatePlan) (sample: 'T) (outputs: 'T[]) (noise: 'T voption) : 'T =
+        let b = ProgramBuilder(1 + p.Order + (if noise.IsSome then 1 else 0))
+        let prev = applyInto b p (b.Input 0) (Array.init p.Order (fun k -> b.Input(1 + k))) (if noise.IsSome then ValueSome(b.Input(1 + p.Order)) else ValueNone)
+        let inputs = Array.concat [ [| sample |]; outputs[.. p.Order - 1]; noise |> ValueOption.toArray ]
+        (Backend.run ops (b.Build [ prev ]) inputs)[0]
 
     /// `applyGeneric`, in one pass where the backend offers it (`IDpmFusedOps`; the same bits either way).
     let apply (ops: IBackend<'T, 'Noise>) (p: DpmUpdatePlan) (sample: 'T) (outputs: 'T[]) (noise: 'T voption) : 'T =
         match ops.TryDpmUpdate(p, sample, outputs, noise) with
         | ValueSome updated -> updated
         | ValueNone -> applyGeneric ops p sample outputs noise
+
+    /// `convert_model_output` as program instructions over the model output `m` and the sample `x`, when it is
+    /// elementwise: not with thresholding (its quantile needs the whole x0) nor a learned variance (a channel split);
+    /// ValueNone then, and `convert` runs it.
+    let convertInto (b: ProgramBuilder) (config: DpmSolverConfig) (p: VpPoint) (sigma: float32) (m: Reg) (x: Reg) : Reg voption =
+        if config.Thresholding || config.VarianceType.PredictsVariance then ValueNone
+        elif config.AlgorithmType.IsDataPrediction then
+            match config.PredictionType with
+            | PredictionType.Epsilon -> ValueSome(b.Lin [ 1.0f, x; -p.Sigma, m ] |> b.Div p.Alpha)
+            | PredictionType.Sample -> ValueSome m
+            | PredictionType.VPrediction -> ValueSome(b.Lin [ p.Alpha, x; -p.Sigma, m ])
+            | PredictionType.FlowPrediction -> ValueSome(b.Lin [ 1.0f, x; -sigma, m ])
+        else
+            match config.PredictionType with
+            | PredictionType.Epsilon -> ValueSome m
+            | PredictionType.Sample -> ValueSome(b.Lin [ 1.0f, x; -p.Alpha, m ] |> b.Div p.Sigma)
+            | PredictionType.VPrediction -> ValueSome(b.Lin [ p.Alpha, m; p.Sigma, x ])
+            | PredictionType.FlowPrediction -> ValueNone
 
     /// `convert_model_output`: the data prediction x0 (++ algorithms) or the noise prediction ε (the others) from the
     /// raw model output at the VP point `p` (`sigma` is the raw VE/flow sigma, used by flow_prediction), thresholded
