@@ -51,6 +51,25 @@ internal sealed class FamilyStepBench
         for (var i = 0; i < 5; i++) pndm = Pndm.stepOn(Ops, pndm, _m, pndm.Timesteps[i], _x).Item1;
         var tp = pndm.Timesteps[5];
         yield return ("pndm_plms", 5, 1, () => Pndm.stepOn(Ops, pndm, _m, tp, _x));
+
+        // DPM-Solver++ 2M: the conversion and the second-order update; x, ε and the kept output in, x0 and prev out.
+        var dpm = DpmSolverMultistep.setBeginIndex(0, DpmSolverMultistep.setTimesteps(20, DpmSolverMultistep.create<NdArray>(DpmSolverConfig.Schema.Defaults)));
+        dpm = DpmSolverMultistep.step(Ops, _m, dpm.Timesteps[0], _x, dpm).Item2;
+        var td = dpm.Timesteps[1];
+        yield return ("dpm2m", 3, 2, () => DpmSolverMultistep.step(Ops, _m, td, _x, dpm));
+
+        // EDM Heun: the Euler stage (x, D in; x_next, d out) and the correction (x, d, x_euler, D' in; x_next out).
+        var heun = EdmHeun.setTimesteps(20, EdmHeun.createState(EdmHeun.defaults));
+        var eulerPlan = EdmHeun.eulerPlan(heun, 5);
+        var heunPlan = EdmHeun.heunPlan(heun, 5)!.Value;
+        yield return ("heun_euler", 2, 2, () => EdmHeun.eulerStep(Ops, eulerPlan, _x, _m));
+        yield return ("heun_correction", 4, 1, () => EdmHeun.heunStep(Ops, heunPlan, _x, _m, _x, _m));
+
+        // DDPM with its noise drawn from a JAX key (the step's cost includes the normal; compare with normal_jax).
+        var ddpm = Ddpm.setTimesteps(20, Ddpm.create(Ddpm.defaults));
+        var tq = ddpm.Timesteps[5];
+        var shape = _shape;
+        yield return ("ddpm", 3, 2, () => Ddpm.stepOn(Ops, ddpm, _m, tq, _x, FuncConvert.FromFunc<Unit, NdArray>(_ => NdArrayModule.normal(shape, Prng.key(5)))));
     }
 
     public void Run()

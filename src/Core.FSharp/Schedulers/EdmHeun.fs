@@ -149,24 +149,26 @@ module EdmHeun =
         else Some { SigmaNext = s[i + 1]; HalfDelta = 0.5f * (s[i + 1] - s[i]) }
 
     /// d = (x − D)/σ: the ODE's slope dx/dσ from the denoised estimate D at (x, σ) (Algorithm 1, line 4).
-    let derivative (ops: IBackend<'T, 'Noise>) (sigma: float32) (x: 'T) (denoised: 'T) : 'T =
-        let diff = Backend.sub ops x denoised
-        let d = ops.Divide(diff, Scalar sigma)
-        ops.Release diff
-        d
+    let derivative (b: ProgramBuilder) (sigma: float32) (x: Reg) (denoised: Reg) : Reg =
+        b.Lin [ 1.0f, x; -1.0f, denoised ] |> b.Div sigma
 
-    /// The Euler step: returns (x_next, d) with d = (x − D)/σ and x_next = x + Δ·d (Algorithm 1, lines 4–5).
+    /// The Euler step: returns (x_next, d) with d = (x − D)/σ and x_next = x + Δ·d (Algorithm 1, lines 4–5), one
+    /// program (one pass where the backend runs programs).
     let eulerStep (ops: IBackend<'T, 'Noise>) (plan: EdmEulerPlan) (x: 'T) (denoised: 'T) : struct ('T * 'T) =
-        let d = derivative ops plan.Sigma x denoised
-        struct (Backend.lin ops [ 1.0f, x; plan.Delta, d ], d)
+        let b = ProgramBuilder(2)
+        let xr = b.Input 0
+        let d = derivative b plan.Sigma xr (b.Input 1)
+        let next = b.Lin [ 1.0f, xr; plan.Delta, d ]
+        let r = Backend.run ops (b.Build [ next; d ]) [| x; denoised |]
+        struct (r[0], r[1])
 
     /// Heun's correction: d' = (x_euler − D')/σ_next, x_next = x + ½Δ·d + ½Δ·d' (Algorithm 1, lines 7–8), with D'
-    /// the denoiser at (x_euler, σ_next).
+    /// the denoiser at (x_euler, σ_next); one program.
     let heunStep (ops: IBackend<'T, 'Noise>) (plan: EdmHeunPlan) (x: 'T) (d: 'T) (xEuler: 'T) (denoised: 'T) : 'T =
-        let d2 = derivative ops plan.SigmaNext xEuler denoised
-        let next = Backend.lin ops [ 1.0f, x; plan.HalfDelta, d; plan.HalfDelta, d2 ]
-        ops.Release d2
-        next
+        let b = ProgramBuilder(4)
+        let d2 = derivative b plan.SigmaNext (b.Input 2) (b.Input 3)
+        let next = b.Lin [ 1.0f, b.Input 0; plan.HalfDelta, b.Input 1; plan.HalfDelta, d2 ]
+        (Backend.run ops (b.Build [ next ]) [| x; d; xEuler; denoised |])[0]
 
     /// The scheduler of the one shape (`IScheduler`): iteration i of Algorithm 1 — the Euler step with the denoiser
     /// at σ_i, then Heun's correction with the denoiser at σ_{i+1} unless σ_{i+1} = 0. The model is the denoiser

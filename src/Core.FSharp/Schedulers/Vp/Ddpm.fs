@@ -251,30 +251,9 @@ module Ddpm =
         Backend.checkSame ops "sample" sample "model_output" model
         let p = plan state timestep
         let flavour = state.Flavour
-        let x0 =
-            match c.PredictionType with
-            | PredictionType.Epsilon ->
-                let numerator = Backend.lin ops [ 1.0f, sample; -p.SqrtBeta, model ]
-                let q = Backend.divideAs ops flavour numerator p.SqrtAlpha
-                ops.Release numerator
-                q
-            | PredictionType.Sample -> model
-            | PredictionType.VPrediction -> Backend.lin ops [ p.SqrtAlpha, sample; -p.SqrtBeta, model ]
-            | PredictionType.FlowPrediction -> invalidArg "prediction_type" "DDPM does not support flow_prediction"
-        let owned (x: 'T) = not (obj.ReferenceEquals(x, modelOutput)) && not (obj.ReferenceEquals(x, sample))
-        let x0 =
-            if c.Thresholding then
-                let t = ops.Threshold(x0, float32 c.DynamicThresholdingRatio, float32 c.SampleMaxValue)
-                if owned x0 && not (obj.ReferenceEquals(x0, model)) then ops.Release x0
-                t
-            elif c.ClipSample then
-                let r = float32 c.ClipSampleRange
-                let t = ops.Clamp(x0, -r, r)
-                if owned x0 && not (obj.ReferenceEquals(x0, model)) then ops.Release x0
-                t
-            else x0
-        let terms = [| struct (Scalar p.OriginalCoef, x0); struct (Scalar p.SampleCoef, sample) |]
-        let prev =
+        // The noise term of t > 0, drawn first: σ·z for the fixed variance types (σ a scalar), or the learned
+        // variance's elementwise σ·z (`IBackend.LearnedVarianceNoise`) added with coefficient 1.
+        let extra =
             if timestep > 0L then
                 match c.VarianceType with
                 | DdpmVarianceType.Learned
@@ -289,18 +268,46 @@ module Ddpm =
                     let bounds = if c.VarianceType = DdpmVarianceType.LearnedRange then ValueSome p.LogBounds else ValueNone
                     let term = ops.LearnedVarianceNoise(v, bounds, z)
                     ops.Release z
-                    let mean = ops.Combine terms
-                    let prev = ops.Combine [| struct (Scalar 1.0f, mean); struct (Scalar 1.0f, term) |]
-                    ops.Release mean
-                    ops.Release term
-                    prev
-                | _ ->
-                    let z = noise ()
-                    let struct (mean, prev) = Backend.combineThenAdd ops terms p.StdDev z
-                    ops.Release mean
-                    ops.Release z
-                    prev
-            else ops.Combine terms
+                    ValueSome(1.0f, term)
+                | _ -> ValueSome(p.StdDev, noise ())
+            else ValueNone
+        // x0 by the prediction type (eq. 15), then the posterior mean of eq. 7 and the noise term: one program, two
+        // around dynamic thresholding (its quantile needs the whole x0).
+        let predict (b: ProgramBuilder) (x: Reg) (m: Reg) =
+            match c.PredictionType with
+            | PredictionType.Epsilon -> b.Lin [ 1.0f, x; -p.SqrtBeta, m ] |> b.DivAs flavour p.SqrtAlpha
+            | PredictionType.Sample -> m
+            | PredictionType.VPrediction -> b.Lin [ p.SqrtAlpha, x; -p.SqrtBeta, m ]
+            | PredictionType.FlowPrediction -> invalidArg "prediction_type" "DDPM does not support flow_prediction"
+        let finish (b: ProgramBuilder) (x: Reg) (x0: Reg) (e: Reg voption) =
+            let mean = b.Lin [ p.OriginalCoef, x0; p.SampleCoef, x ]
+            match extra, e with
+            | ValueSome(coef, _), ValueSome e -> b.Lin [ 1.0f, mean; coef, e ]
+            | _ -> mean
+        let extraInputs = extra |> ValueOption.map snd |> ValueOption.toArray
+        let extraReg (b: ProgramBuilder) (k: int) = if extra.IsSome then ValueSome(b.Input k) else ValueNone
+        let x0, prev =
+            if c.Thresholding then
+                let b = ProgramBuilder(2)
+                let raw = (Backend.run ops (b.Build [ predict b (b.Input 0) (b.Input 1) ]) [| sample; model |])[0]
+                let x0 = ops.Threshold(raw, float32 c.DynamicThresholdingRatio, float32 c.SampleMaxValue)
+                if not (obj.ReferenceEquals(raw, model)) then ops.Release raw
+                let b = ProgramBuilder(2 + extraInputs.Length)
+                let prev = finish b (b.Input 0) (b.Input 1) (extraReg b 2)
+                x0, (Backend.run ops (b.Build [ prev ]) (Array.append [| sample; x0 |] extraInputs))[0]
+            else
+                let b = ProgramBuilder(2 + extraInputs.Length)
+                let x = b.Input 0
+                let x0 = predict b x (b.Input 1)
+                let x0 =
+                    if c.ClipSample then
+                        let r = float32 c.ClipSampleRange
+                        b.Clamp -r r x0
+                    else x0
+                let prev = finish b x x0 (extraReg b 2)
+                let r = Backend.run ops (b.Build [ x0; prev ]) (Array.append [| sample; model |] extraInputs)
+                r[0], r[1]
+        extraInputs |> Array.iter ops.Release
         match predicted with
         | ValueSome v -> ops.Release v
         | ValueNone -> ()
