@@ -13,7 +13,9 @@ type NdArrayBackend(mode: ThreefryMode) =
 
     static let memory (x: NdArray) = ReadOnlyMemory x.Buffer
 
-    static let output (like: NdArray) = GC.AllocateUninitializedArray<float32> like.Length
+    static let allocate (n: int) = GC.AllocateUninitializedArray<float32> n
+
+    static let output (like: NdArray) = allocate like.Length
 
     static let wrap (like: NdArray) (data: float32[]) = NdArray.own like.ShapeView data
 
@@ -23,22 +25,45 @@ type NdArrayBackend(mode: ThreefryMode) =
     /// The threefry mode used for noise.
     member _.Mode = mode
 
-    /// The fused linear combination of `terms` (see `IBackend.Combine`).
-    static member CombineArrays(terms: struct (Coef * NdArray)[]) : NdArray =
+    /// The fused linear combination of `terms` (see `IBackend.Combine`), its output from `allocate n`.
+    static member CombineWith (allocate: int -> float32[]) (terms: struct (Coef * NdArray)[]) : NdArray =
         if obj.ReferenceEquals(terms, null) || terms.Length = 0 then invalidArg "terms" "a linear combination needs at least one term"
         let struct (_, first) = terms[0]
         for k in 1 .. terms.Length - 1 do
             let struct (_, x) = terms[k]
             NdArray.checkSameShape "terms[0]" first (sprintf "terms[%d]" k) x
-        let out = output first
+        let out = allocate first.Length
         Stages.combine threads first.BatchSize (terms |> Array.map (fun struct (c, x) -> struct (c, memory x))) (Memory out)
         wrap first out
 
-    /// `x / d` elementwise, with a scalar or per-batch divisor.
-    static member DivideArray(x: NdArray, divisor: Coef) : NdArray =
-        let out = output x
+    /// The fused linear combination of `terms` (see `IBackend.Combine`).
+    static member CombineArrays(terms: struct (Coef * NdArray)[]) : NdArray = NdArrayBackend.CombineWith allocate terms
+
+    /// `x / d` elementwise, with a scalar or per-batch divisor, its output from `allocate n`.
+    static member DivideWith (allocate: int -> float32[]) (x: NdArray) (divisor: Coef) : NdArray =
+        let out = allocate x.Length
         Stages.divide threads x.BatchSize (memory x) divisor (Memory out)
         wrap x out
+
+    /// `x / d` elementwise, with a scalar or per-batch divisor.
+    static member DivideArray(x: NdArray, divisor: Coef) : NdArray = NdArrayBackend.DivideWith allocate x divisor
+
+    /// An elementwise program in one pass (`IBackend.TryRun`), each output from `allocate n`; input registers come
+    /// back as the inputs themselves.
+    static member RunWith (allocate: int -> float32[]) (program: ElementwiseProgram) (inputs: NdArray[]) : NdArray[] =
+        let first = inputs[0]
+        for k in 1 .. inputs.Length - 1 do
+            NdArray.checkSameShape "inputs[0]" first (sprintf "inputs[%d]" k) inputs[k]
+        let written = program.Outputs |> Array.filter (fun r -> r.Index >= program.Inputs)
+        let buffers = written |> Array.map (fun _ -> allocate first.Length)
+        Stages.run threads first.BatchSize { program with Outputs = written } (inputs |> Array.map memory) (buffers |> Array.map Memory)
+        let mutable next = 0
+        program.Outputs
+        |> Array.map (fun r ->
+            if r.Index < program.Inputs then inputs[r.Index]
+            else
+                next <- next + 1
+                wrap first buffers[next - 1])
 
     /// The two scalar coefficients of a two-term scalar combination whose arrays share one shape, if it is one.
     static member private ScalarPair(terms: struct (Coef * NdArray)[]) =
@@ -175,18 +200,4 @@ type NdArrayBackend(mode: ThreefryMode) =
                 Stages.dpmUpdate threads plan (memory sample) (outputs |> Array.map memory) (noise |> ValueOption.map memory) (Memory out)
                 ValueSome(wrap sample out)
 
-        member _.TryRun(program, inputs) =
-            let first = inputs[0]
-            for k in 1 .. inputs.Length - 1 do
-                NdArray.checkSameShape "inputs[0]" first (sprintf "inputs[%d]" k) inputs[k]
-            let written = program.Outputs |> Array.filter (fun r -> r.Index >= program.Inputs)
-            let buffers = written |> Array.map (fun _ -> output first)
-            Stages.run threads first.BatchSize { program with Outputs = written } (inputs |> Array.map memory) (buffers |> Array.map Memory)
-            let mutable next = 0
-            ValueSome(
-                program.Outputs
-                |> Array.map (fun r ->
-                    if r.Index < program.Inputs then inputs[r.Index]
-                    else
-                        next <- next + 1
-                        wrap first buffers[next - 1]))
+        member _.TryRun(program, inputs) = ValueSome(NdArrayBackend.RunWith allocate program inputs)
