@@ -557,9 +557,10 @@ module EulerFlax =
         | Some i -> i
         | None -> 0
 
-    /// `scale_model_input(state, sample, timestep)`: x/√(σ² + 1) at the timestep's index.
+    /// `scale_model_input(state, sample, timestep)`: x/√(σ² + 1) at the timestep's index, divided as XLA divides by
+    /// a scalar (`Flavour.Flax.Division`).
     let scaleModelInputOn (ops: IBackend<'T, 'N>) (state: EulerState) (sample: 'T) (timestep: float32) : 'T =
-        ops.Divide(sample, Scalar(Euler.inputScale state.Sigmas[indexOf state timestep]))
+        Backend.divideAs ops state.Flavour sample (Euler.inputScale state.Sigmas[indexOf state timestep])
 
     /// `step(state, model_output, timestep, sample)`: the Euler step without churn at the timestep's index; the
     /// state is returned unchanged (the Flax class keeps no step index).
