@@ -74,7 +74,12 @@ public sealed class DigitsDenoiser : Module<Tensor, Tensor, Tensor>
             var inner = functional.silu(_convs[2 * b].forward(functional.silu(h)) + shift);
             h = h + _convs[2 * b + 1].forward(inner);
         }
-        return _output.forward(functional.silu(h)).view(-1, DigitsArchitecture.Side * DigitsArchitecture.Side);
+        // The last convolution as a product with the unfolded 3×3 patches: the same function and weights as
+        // _output.forward, but libtorch's CPU convolution with one output channel returned NaN input gradients at
+        // random steps in backward (seen with TorchSharp-cpu 0.107), which this path avoids.
+        var patches = functional.unfold(functional.silu(h), 3, padding: 1);
+        var weight = _output.weight!.view(1, -1);
+        return (weight.matmul(patches) + _output.bias!.view(1, 1, 1)).view(-1, DigitsArchitecture.Side * DigitsArchitecture.Side);
     }
 
     /// <summary>c_skip and c_out of σ (shape [B, 1] each).</summary>

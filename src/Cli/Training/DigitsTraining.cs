@@ -76,7 +76,7 @@ public static class DigitsTraining
 
     /// <summary>All real images as a float32 tensor [1797, 64].</summary>
     public static Tensor ImagesTensor(DigitsData data) =>
-        tensor(data.Images.ToArray(), [data.Count, Digits.Pixels], ScalarType.Float32);
+        tensor(data.Images.ToArray(), [data.Count, Digits.Pixels], ScalarType.Float32).clone();
 
     /// <summary>Trains a network. One torch CPU generator seeded with the seed draws the initialisation, then per step
     /// the batch indices, σ and z; with one thread the weights are the same bits for the same request on the same
@@ -106,12 +106,16 @@ public static class DigitsTraining
             var schedule = optim.lr_scheduler.CosineAnnealingLR(optimizer, r.Steps, r.LearningRate / 100);
             for (int step = 0; step < r.Steps; step++)
             {
-                using var scope = NewDisposeScope();
-                var rows = randint(0, data.Count, [r.BatchSize], generator: generator);
-                var x0 = images.index_select(0, rows);
-                var sigma = DrawSigma(r.BatchSize, generator);
-                var z = randn([r.BatchSize, Digits.Pixels], generator: generator);
-                var loss = Loss(model, x0, sigma, z);
+                Tensor loss;
+                using (var scope = NewDisposeScope())
+                {
+                    var rows = randint(0, data.Count, [r.BatchSize], generator: generator);
+                    var x0 = images.index_select(0, rows);
+                    var sigma = DrawSigma(r.BatchSize, generator);
+                    var z = randn([r.BatchSize, Digits.Pixels], generator: generator);
+                    loss = Loss(model, x0, sigma, z).MoveToOuterDisposeScope();
+                }
+                // The optimiser's step runs outside the scope: its state tensors live across steps.
                 optimizer.zero_grad();
                 loss.backward();
                 optimizer.step();
@@ -119,6 +123,7 @@ public static class DigitsTraining
                 // The average starts slow (decay min(d, (1 + step)/(10 + step))) so early iterates do not dominate it.
                 CopyInto(average, model, Math.Min(r.EmaDecay, (1.0 + step) / (10.0 + step)));
                 double value = loss.item<float>();
+                loss.Dispose();
                 if (!double.IsFinite(value))
                     throw new InvalidOperationException($"the loss became {value} at step {step}; lower the learning rate");
                 onStep?.Invoke(step, value);
