@@ -25,7 +25,7 @@ public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcomma
         var steps = TextOption("--steps", "Number of inference steps (default 20).");
         var samples = TextOption("--samples", "Number of samples N (default 2000).");
         var seed = TextOption("--seed", "Seed of the JAX key, 0 … 4294967295 (default 0); sample g uses fold_in(key, g).");
-        var target = TextOption("--target", "ring8 (default), grid, moons, line1d or gaussian64.");
+        var target = TextOption("--target", "ring8 (default), grid, moons, line1d, gaussian64, or digits (images from the shipped denoiser or --model, written as a PNG grid, with the classifier-feature Fréchet report).");
         var batchSize = TextOption("--batch-size", "Samples per core-loop call (default 256); the samples do not depend on it.");
         var outDir = TextOption("--out", "Output folder (default: the current folder).");
         var configFile = TextOption("--config-file", "A diffusers scheduler_config.json for the scheduler.");
@@ -50,6 +50,26 @@ public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcomma
         {
             if (run.Parse.GetResult(config) is { Tokens.Count: 0, Implicit: false })
                 throw new UsageException("--config needs a value key=value");
+            if (DigitsSampling.IsDigits(run.NonEmptyText(target)))
+            {
+                foreach (var other in new[] { shard, modelOutput, modelInput })
+                    if (run.Parse.GetResult(other) is not null)
+                        throw new UsageException($"{other.Name} does not apply to --target digits (the denoiser is an x0 model at σ, and a run is not sharded)");
+                return DigitsSample.Execute(new SampleRequest
+                {
+                    Scheduler = SamplerConfigs.ParseKind(run.NonEmptyText(scheduler) ?? "dpm"),
+                    Steps = run.Int(steps, 20, 1, ConfigLimits.MaxInferenceSteps),
+                    Samples = run.Int(samples, DigitsSampling.DefaultSamples, 1, 1_000_000),
+                    Seed = run.Seed(seed),
+                    Target = DigitsSampling.StandIn,
+                    BatchSize = run.Int(batchSize, 256, 1, 10_000_000),
+                    OutDir = run.NonEmptyText(outDir) ?? ".",
+                    ConfigPairs = run.Parse.GetValue(config) ?? [],
+                    ConfigFile = run.NonEmptyText(configFile),
+                    Progress = run.Progress(quiet),
+                    Model = run.NonEmptyText(model),
+                }, run.Output);
+            }
             var request = new SampleRequest
             {
                 Scheduler = SamplerConfigs.ParseKind(run.NonEmptyText(scheduler) ?? "dpm"),

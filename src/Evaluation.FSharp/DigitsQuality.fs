@@ -118,6 +118,6 @@ module DigitsQuality =
         line (sprintf "  mean confidence              %s   (real: %s)" (inv report.MeanConfidence "0.000") (inv report.RealMeanConfidence "0.000"))
         line (sprintf "  class histogram TV           %s" (inv report.ClassTotalVariation "0.000"))
         line ("  class        " + String.Join(" ", [| 0 .. Digits.Classes - 1 |] |> Array.map (fun k -> sprintf "%5d" k)))
-        line ("  generated %%  " + String.Join(" ", report.ClassShares |> Array.map (fun s -> (100.0 * s).ToString("0.0", Globalization.CultureInfo.InvariantCulture).PadLeft 5)))
-        line ("  real %%       " + String.Join(" ", report.RealClassShares |> Array.map (fun s -> (100.0 * s).ToString("0.0", Globalization.CultureInfo.InvariantCulture).PadLeft 5)))
+        line ("  generated %  " + String.Join(" ", report.ClassShares |> Array.map (fun s -> (100.0 * s).ToString("0.0", Globalization.CultureInfo.InvariantCulture).PadLeft 5)))
+        line ("  real %       " + String.Join(" ", report.RealClassShares |> Array.map (fun s -> (100.0 * s).ToString("0.0", Globalization.CultureInfo.InvariantCulture).PadLeft 5)))
         sb.ToString()
