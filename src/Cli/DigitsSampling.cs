@@ -47,8 +47,9 @@ public static class DigitsSampling
         ModelConversion.fromNetwork(FuncConvert.FromFunc<NdArray, float[], NdArray>(network.Forward), ModelOutputKind.X0, ModelInputKind.Sigma);
 
     /// <summary>Draws images <paramref name="count"/> with <paramref name="sampler"/> (global indices 0 … count − 1, so
-    /// a larger run starts with the images of a smaller one). The network runs on one torch thread: its calls are serialised anyway, the batches' other work runs in
-    /// parallel beside it, and libtorch's OpenMP threads spinning on a busy core made a run ten times slower.
+    /// a larger run starts with the images of a smaller one). The network runs on one torch thread: its calls are
+    /// serialised anyway, the batches' other work runs in parallel beside it, and libtorch's OpenMP threads spinning
+    /// on a busy core made a run ten times slower.</summary>
     public static NdArray Sample(TargetSampler sampler, SamplingModel model, int steps, uint seed, int count, int batchSize, Action<long>? advance = null)
     {
         int previousThreads = TorchSharp.torch.get_num_threads();
