@@ -67,19 +67,25 @@ public sealed class DigitsDenoiser : Module<Tensor, Tensor, Tensor>
         var s = sigma.unsqueeze(1);
         var cIn = (s.square() + _sigmaData * _sigmaData).rsqrt();
         var embedding = functional.silu(_embed.forward(s.log() / 4.0));
-        var h = _input.forward((x * cIn).view(-1, 1, DigitsArchitecture.Side, DigitsArchitecture.Side));
+        var h = Conv((x * cIn).view(-1, 1, DigitsArchitecture.Side, DigitsArchitecture.Side), _input);
         for (int b = 0; b < Architecture.Blocks; b++)
         {
             var shift = _shifts[b].forward(embedding).unsqueeze(2).unsqueeze(3);
-            var inner = functional.silu(_convs[2 * b].forward(functional.silu(h)) + shift);
-            h = h + _convs[2 * b + 1].forward(inner);
+            var inner = functional.silu(Conv(functional.silu(h), _convs[2 * b]) + shift);
+            h = h + Conv(inner, _convs[2 * b + 1]);
         }
-        // The last convolution as a product with the unfolded 3×3 patches: the same function and weights as
-        // _output.forward, but libtorch's CPU convolution with one output channel returned NaN input gradients at
-        // random steps in backward (seen with TorchSharp-cpu 0.107), which this path avoids.
-        var patches = functional.unfold(functional.silu(h), 3, padding: 1);
-        var weight = _output.weight!.view(1, -1);
-        return (weight.matmul(patches) + _output.bias!.view(1, 1, 1)).view(-1, DigitsArchitecture.Side * DigitsArchitecture.Side);
+        return Conv(functional.silu(h), _output).view(-1, DigitsArchitecture.Side * DigitsArchitecture.Side);
+    }
+
+    /// <summary>A 3×3 convolution with padding 1 as a product with the unfolded patches: the function and weights of
+    /// <paramref name="conv"/>.forward, computed without libtorch's CPU convolution kernels, whose backward pass
+    /// returned NaN input gradients at random steps (seen with TorchSharp-cpu 0.107, one and eight channels).</summary>
+    private static Tensor Conv(Tensor x, TorchSharp.Modules.Conv2d conv)
+    {
+        var patches = functional.unfold(x, 3, padding: 1);
+        var weight = conv.weight!;
+        var y = weight.view(weight.shape[0], -1).matmul(patches) + conv.bias!.view(1, -1, 1);
+        return y.view(-1, weight.shape[0], DigitsArchitecture.Side, DigitsArchitecture.Side);
     }
 
     /// <summary>c_skip and c_out of σ (shape [B, 1] each).</summary>

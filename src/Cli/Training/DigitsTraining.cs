@@ -9,9 +9,9 @@ namespace Schedulers.Cli.Training;
 public sealed record DigitsTrainRequest
 {
     /// <summary>Optimiser steps.</summary>
-    public int Steps { get; init; } = 6000;
+    public int Steps { get; init; } = 2500;
     /// <summary>Images per step (drawn with replacement from the 1797).</summary>
-    public int BatchSize { get; init; } = 128;
+    public int BatchSize { get; init; } = 64;
     /// <summary>Seed of the initialisation, the batches, σ and the noise.</summary>
     public uint Seed { get; init; }
     /// <summary>Convolution channels.</summary>
