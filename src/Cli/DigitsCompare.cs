@@ -22,6 +22,9 @@ public static class DigitsCompare
     /// within this factor of its distance at the largest budget.</summary>
     public const double LevelFactor = 1.2;
 
+    /// <summary>The noise levels of the measure's validation line (real against noised real).</summary>
+    public static readonly double[] NoiseLevels = [0.05, 0.1, 0.2, 0.4, 0.8];
+
     /// <summary>One cell.</summary>
     public sealed record Row(string Scheduler, string Sampler, int Steps, int Nfe, DigitsReport Report, double Seconds, string Grid);
 
@@ -85,7 +88,9 @@ public static class DigitsCompare
     {
         var md = new StringBuilder();
         md.AppendLine($"Target `digits`, model {(modelPath is null ? "the shipped denoiser" : $"`{Path.GetFileName(modelPath)}`")}, {count} images per cell, seed {seed}; Fréchet distance of the classifier's features against the 1797 real images.");
-        md.AppendLine($"The real data's two halves score {F(floor)} (the level below which differences mean nothing at this sample size).");
+        md.AppendLine($"The real data's two halves (898 and 899 images) score {F(floor)}: the level below which differences mean nothing at this sample size.");
+        var curve = DigitsQuality.noisedCurve(DigitsClassifiers.shippedClassifier(), Prng.key(7), NoiseLevels, Digits.load());
+        md.AppendLine($"Validation, the real images against noised copies of themselves: {string.Join(", ", curve.Select(p => $"σ {F(p.Item1, "0.##")}: {F(p.Item2)}"))}.");
         md.AppendLine();
         md.AppendLine("| scheduler | sampler | steps | NFE | Fréchet | mean confidence | class TV | time (s) | grid |");
         md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|");
