@@ -234,4 +234,39 @@ public sealed class DigitsTests
         Assert.Equal(2, SampleCommand.Invoke(["--target", "digits", "--samples", "2", option, value, "-q"], new StringWriter(), error));
         Assert.Single(error.ToString().Trim().Split('\n'));
     }
+
+    [Theory]
+    [InlineData("--target", "digits", "--hidden", "64")]
+    [InlineData("--target", "digits-classifier", "--channels", "8")]
+    [InlineData("--target", "ring8", "--blocks", "1")]
+    [InlineData("--target", "digits", "--channels", "0")]
+    public void Train_command_refuses_options_that_do_not_apply(params string[] args)
+    {
+        var error = new StringWriter();
+        Assert.Equal(2, TrainCommand.Invoke([.. args, "-q"], new StringWriter(), error));
+        Assert.Single(error.ToString().Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void Compare_command_tabulates_distance_against_nfe_with_grids()
+    {
+        var dir = TempDir();
+        try
+        {
+            var output = new StringWriter();
+            var error = new StringWriter();
+            int code = CompareCommand.Invoke(["--target", "digits", "--schedulers", "dpm,karras", "--nfe", "3,5", "--samples", "20", "--out", dir, "-q"], output, error);
+            Assert.True(code == 0, error.ToString());
+            var md = File.ReadAllText(Path.Combine(dir, "compare.md"));
+            Assert.Contains("| `dpm` |", md);
+            Assert.Contains("levels off from", md);
+            Assert.Contains("Validation, the real images against noised copies", md);
+            foreach (var name in new[] { "compare.csv", "compare.png", "grid-dpm-3.png", "grid-dpm-5.png", "grid-karras-3.png", "grid-karras-5.png", "compare.manifest.json" })
+                Assert.True(File.Exists(Path.Combine(dir, name)), name);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
 }

@@ -12,7 +12,7 @@ public sealed class TrainCommand : ToolSubcommand<TrainCommand>, IToolSubcommand
     public static Command Create(TextWriter? output = null, TextWriter? error = null)
     {
         var target = TextOption("--target", "ring8 (default), grid, moons, line1d, gaussian64; digits (a conv denoiser of the handwritten digits) or digits-classifier (the quality measure's classifier).");
-        var steps = TextOption("--steps", "Adam steps (default 3000; digits 2500, digits-classifier 3000).");
+        var steps = TextOption("--steps", "Adam steps (default 3000; digits 5000, digits-classifier 3000).");
         var batchSize = TextOption("--batch-size", "Exact target draws per step (default 512; digits: images per step, default 64).");
         var channels = TextOption("--channels", "digits: convolution channels (default 32).");
         var blocks = TextOption("--blocks", "digits: residual blocks (default 2).");
@@ -49,7 +49,7 @@ public sealed class TrainCommand : ToolSubcommand<TrainCommand>, IToolSubcommand
                 }
                 var digits = new DigitsTrainRequest
                 {
-                    Steps = run.Int(steps, 2500, 1, 10_000_000),
+                    Steps = run.Int(steps, 5000, 1, 10_000_000),
                     BatchSize = run.Int(batchSize, 64, 1, 65_536),
                     Seed = run.Seed(seed),
                     Channels = run.Int(channels, 32, 1, DigitsArchitecture.MaxChannels),

@@ -82,6 +82,8 @@ public sealed class DigitsDenoiser : Module<Tensor, Tensor, Tensor>
     /// returned NaN input gradients at random steps (seen with TorchSharp-cpu 0.107, one and eight channels).</summary>
     private static Tensor Conv(Tensor x, TorchSharp.Modules.Conv2d conv)
     {
+        // Without gradients (sampling) libtorch's convolution is the faster path and its forward pass is sound.
+        if (!is_grad_enabled()) return conv.forward(x);
         var patches = functional.unfold(x, 3, padding: 1);
         var weight = conv.weight!;
         var y = weight.view(weight.shape[0], -1).matmul(patches) + conv.bias!.view(1, -1, 1);

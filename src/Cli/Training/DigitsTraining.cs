@@ -9,7 +9,7 @@ namespace Schedulers.Cli.Training;
 public sealed record DigitsTrainRequest
 {
     /// <summary>Optimiser steps.</summary>
-    public int Steps { get; init; } = 2500;
+    public int Steps { get; init; } = 5000;
     /// <summary>Images per step (drawn with replacement from the 1797).</summary>
     public int BatchSize { get; init; } = 64;
     /// <summary>Seed of the initialisation, the batches, σ and the noise.</summary>
