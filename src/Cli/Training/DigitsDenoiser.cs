@@ -65,7 +65,7 @@ public sealed class DigitsDenoiser : Module<Tensor, Tensor, Tensor>
     public Tensor Raw(Tensor x, Tensor sigma)
     {
         var s = sigma.unsqueeze(1);
-        var cIn = (s.square() + _sigmaData * _sigmaData).rsqrt();
+        var cIn = (s * s + _sigmaData * _sigmaData).rsqrt();
         var embedding = functional.silu(_embed.forward(s.log() / 4.0));
         var h = Conv((x * cIn).view(-1, 1, DigitsArchitecture.Side, DigitsArchitecture.Side), _input);
         for (int b = 0; b < Architecture.Blocks; b++)
@@ -94,7 +94,7 @@ public sealed class DigitsDenoiser : Module<Tensor, Tensor, Tensor>
     public (Tensor Skip, Tensor Out) Scalings(Tensor sigma)
     {
         var s = sigma.unsqueeze(1);
-        var total = s.square() + _sigmaData * _sigmaData;
+        var total = s * s + _sigmaData * _sigmaData;
         return (_sigmaData * _sigmaData / total, s * _sigmaData * total.rsqrt());
     }
 
