@@ -25,7 +25,7 @@ public sealed class CompareCommand : ToolSubcommand<CompareCommand>, IToolSubcom
     {
         var schedulers = TextOption("--schedulers", "Comma-separated schedulers, each optionally with config options by their diffusers names after colons, e.g. dpm,dpm:use_karras_sigmas=true,karras,sde-ve:snr=0.16,heun:rho=7 (default dpm,karras,sde-ve).");
         var nfe = TextOption("--nfe", "Comma-separated NFE budgets (default 5,10,20,35,50,100,200,500,1000); each is turned into the step count that spends at most that many model evaluations, but at least the scheduler's fewest steps (KarrasVe: 2 steps, 3 NFE).");
-        var samples = TextOption("--samples", "Samples per cell (default 2000).");
+        var samples = TextOption("--samples", "Samples per cell (default 2000; digits 500).");
         var seed = TextOption("--seed", "Seed (default 0).");
         var target = TextOption("--target", "ring8 (default), grid, moons, line1d, gaussian64, or digits (the shipped denoiser or --model; classifier-feature Fréchet distance; every scheduler, NFE 5,10,20,50,200, 500 images per cell by default).");
         var model = TextOption("--model", "digits only: a denoiser of schedulers train --target digits instead of the shipped one.");

@@ -23,7 +23,7 @@ public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcomma
     {
         var scheduler = TextOption("--scheduler", "dpm (DPM-Solver++ 2M, default), karras (KarrasVe), sde-ve (ScoreSdeVe predictor-corrector) or heun (EDM Heun, Karras et al. 2022 Alg. 1).");
         var steps = TextOption("--steps", "Number of inference steps (default 20).");
-        var samples = TextOption("--samples", "Number of samples N (default 2000).");
+        var samples = TextOption("--samples", "Number of samples N (default 2000; digits: images, default 1000).");
         var seed = TextOption("--seed", "Seed of the JAX key, 0 … 4294967295 (default 0); sample g uses fold_in(key, g).");
         var target = TextOption("--target", "ring8 (default), grid, moons, line1d, gaussian64, or digits (images from the shipped denoiser or --model, written as a PNG grid, with the classifier-feature Fréchet report).");
         var batchSize = TextOption("--batch-size", "Samples per core-loop call (default 256); the samples do not depend on it.");
