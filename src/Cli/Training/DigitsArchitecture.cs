@@ -53,14 +53,6 @@ public sealed record DigitsArchitecture
     /// <summary>The sidecar's bytes.</summary>
     public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this, Options);
 
-    /// <summary>Whether the sidecar of <paramref name="modelPath"/> exists and names this format.</summary>
-    public static bool IsDigitsModel(string modelPath)
-    {
-        var sidecar = SidecarOf(modelPath);
-        if (!File.Exists(sidecar) || new FileInfo(sidecar).Length > 65_536) return false;
-        return File.ReadAllText(sidecar).Contains($"\"{FormatName}\"", StringComparison.Ordinal);
-    }
-
     /// <summary>Parses sidecar bytes strictly; throws <see cref="ModelException"/> naming <paramref name="label"/> and
     /// the field when the JSON is damaged, of another format, or a width is out of range.</summary>
     public static DigitsArchitecture Parse(byte[] bytes, string label)
