@@ -25,6 +25,7 @@ public class UsageErrorTests
     [InlineData("sample --cuda-device h100", "sample: --cuda-device needs --noise torch-cuda")]
     [InlineData("sample --noise torch-cuda --cuda-device gtx", "sample: --cuda-device is 'gtx' but must be one of h100, h100-pcie, a100, v100, l4, a10, t4, rtx4090, rtx4080, rtx3090, rtx3080")]
     [InlineData("sample --noise torch-cpu --shard 0/2", "sample: --shard needs --noise jax: a torch stream is drawn in one sequence by the whole run")]
+    [InlineData("sample --target digits --noise torch-cpu", "sample: --noise does not apply to --target digits (the denoiser is an x0 model at σ, its noise comes from JAX keys, and a run is not sharded)")]
     [InlineData("merge --out a --out b", "merge: --out is given more than once")]
     [InlineData("compare --bogus", "compare: unknown option '--bogus'")]
     [InlineData("compare --samples 10 --samples 20", "compare: --samples is given more than once")]

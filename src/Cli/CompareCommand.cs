@@ -25,24 +25,31 @@ public sealed class CompareCommand : ToolSubcommand<CompareCommand>, IToolSubcom
     {
         var schedulers = TextOption("--schedulers", "Comma-separated schedulers, each optionally with config options by their diffusers names after colons, e.g. dpm,dpm:use_karras_sigmas=true,karras,sde-ve:snr=0.16,heun:rho=7 (default dpm,karras,sde-ve).");
         var nfe = TextOption("--nfe", "Comma-separated NFE budgets (default 5,10,20,35,50,100,200,500,1000); each is turned into the step count that spends at most that many model evaluations, but at least the scheduler's fewest steps (KarrasVe: 2 steps, 3 NFE).");
-        var samples = TextOption("--samples", "Samples per cell (default 2000).");
+        var samples = TextOption("--samples", "Samples per cell (default 2000; digits 500).");
         var seed = TextOption("--seed", "Seed (default 0).");
-        var target = TextOption("--target", "ring8 (default), grid, moons, line1d or gaussian64.");
+        var target = TextOption("--target", "ring8 (default), grid, moons, line1d, gaussian64, or digits (the shipped denoiser or --model; classifier-feature Fréchet distance; every scheduler, NFE 5,10,20,50,200, 500 images per cell by default).");
+        var model = TextOption("--model", "digits only: a denoiser of schedulers train --target digits instead of the shipped one.");
         var outDir = TextOption("--out", "Output folder (default: the current folder).");
         var quiet = QuietOption("No progress lines on stderr.");
         var command = new Command("compare", "Sample one target with each scheduler at each NFE; write compare.md, compare.csv and compare.png (sliced W2 vs NFE).")
         {
-            schedulers, nfe, samples, seed, target, outDir, quiet,
+            schedulers, nfe, samples, seed, target, outDir, quiet, model,
         };
         // A run fails when the disk fails while writing.
-        return WithAction(command, output, error, x => x is IOException, run =>
+        return WithAction(command, output, error, x => x is IOException or Schedulers.Models.ModelException, run =>
         {
-            var entries = (run.NonEmptyText(schedulers) ?? "dpm,karras,sde-ve").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToArray();
+            bool digits = DigitsSampling.IsDigits(run.NonEmptyText(target));
+            if (!digits && run.Parse.GetResult(model) is not null)
+                throw new UsageException("--model applies only to --target digits");
+            var entries = (run.NonEmptyText(schedulers) ?? (digits ? DigitsCompare.DefaultSchedulers : "dpm,karras,sde-ve")).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToArray();
             var budgets = run.NonEmptyText(nfe) is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v =>
                 int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1 && n <= 100_000 ? n
-                    : throw new UsageException($"--nfe has '{v}' but each NFE must be an integer from 1 to 100000")).Distinct().Order().ToArray() : DefaultNfe;
-            int count = run.NonEmptyText(samples) is { } s ? (int.TryParse(s, out var c) && c >= 2 && c <= 10_000_000 ? c : throw new UsageException($"--samples is '{s}' but must be an integer from 2 to 10000000")) : 2000;
+                    : throw new UsageException($"--nfe has '{v}' but each NFE must be an integer from 1 to 100000")).Distinct().Order().ToArray() : digits ? DigitsCompare.DefaultNfe : DefaultNfe;
+            int count = run.NonEmptyText(samples) is { } s ? (int.TryParse(s, out var c) && c >= 2 && c <= 10_000_000 ? c : throw new UsageException($"--samples is '{s}' but must be an integer from 2 to 10000000")) : digits ? DigitsCompare.DefaultSamples : 2000;
             uint seedValue = run.NonEmptyText(seed) is { } sd ? (uint.TryParse(sd, out var v) ? v : throw new UsageException($"--seed is '{sd}' but must be an integer from 0 to 4294967295")) : 0;
+            if (digits)
+                return DigitsCompare.Run(entries, budgets, count, seedValue, run.NonEmptyText(model), run.NonEmptyText(outDir) ?? ".",
+                    run.Parse.GetValue(quiet) ? TextWriter.Null : run.Error, run.Output);
             var t = SampleCommand.TargetByName(run.NonEmptyText(target) ?? "ring8");
             var kinds = entries.Select(entry => Entry(entry, t)).ToArray();
             MemoryBudget.Check(count, t.Dimension, "--samples", "lower --samples");

@@ -23,11 +23,11 @@ public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcomma
     {
         var scheduler = TextOption("--scheduler", "dpm (DPM-Solver++ 2M, default), karras (KarrasVe), sde-ve (ScoreSdeVe predictor-corrector) or heun (EDM Heun, Karras et al. 2022 Alg. 1).");
         var steps = TextOption("--steps", "Number of inference steps (default 20).");
-        var samples = TextOption("--samples", "Number of samples N (default 2000).");
+        var samples = TextOption("--samples", "Number of samples N (default 2000; digits: images, default 1000).");
         var seed = TextOption("--seed", "Seed, 0 … 4294967295 (default 0): of the JAX key (sample g uses fold_in(key, g)) or of the torch generator.");
         var noise = TextOption("--noise", "jax (default: a key per sample), torch-cpu or torch-cuda: torch.Generator(device).manual_seed(seed) computed in managed code, shared by the whole run in diffusers' order (one batch; no --shard).");
         var cudaDevice = TextOption("--cuda-device", "The GPU whose launch layout torch-cuda reproduces: " + string.Join(", ", CudaDevices.presets.Select(p => p.Item1)) + " (default h100; only draws above its multiprocessors × threads per multiprocessor depend on it).");
-        var target = TextOption("--target", "ring8 (default), grid, moons, line1d or gaussian64.");
+        var target = TextOption("--target", "ring8 (default), grid, moons, line1d, gaussian64, or digits (images from the shipped denoiser or --model, written as a PNG grid, with the classifier-feature Fréchet report).");
         var batchSize = TextOption("--batch-size", "Samples per core-loop call (default 256); the samples do not depend on it.");
         var outDir = TextOption("--out", "Output folder (default: the current folder).");
         var configFile = TextOption("--config-file", "A diffusers scheduler_config.json for the scheduler.");
@@ -52,6 +52,26 @@ public sealed class SampleCommand : ToolSubcommand<SampleCommand>, IToolSubcomma
         {
             if (run.Parse.GetResult(config) is { Tokens.Count: 0, Implicit: false })
                 throw new UsageException("--config needs a value key=value");
+            if (DigitsSampling.IsDigits(run.NonEmptyText(target)))
+            {
+                foreach (var other in new[] { shard, modelOutput, modelInput, noise, cudaDevice })
+                    if (run.Parse.GetResult(other) is not null)
+                        throw new UsageException($"{other.Name} does not apply to --target digits (the denoiser is an x0 model at σ, its noise comes from JAX keys, and a run is not sharded)");
+                return DigitsSample.Execute(new SampleRequest
+                {
+                    Scheduler = SamplerConfigs.ParseKind(run.NonEmptyText(scheduler) ?? "dpm"),
+                    Steps = run.Int(steps, 20, 1, ConfigLimits.MaxInferenceSteps),
+                    Samples = run.Int(samples, DigitsSampling.DefaultSamples, 1, 1_000_000),
+                    Seed = run.Seed(seed),
+                    Target = DigitsSampling.StandIn,
+                    BatchSize = run.Int(batchSize, 256, 1, 10_000_000),
+                    OutDir = run.NonEmptyText(outDir) ?? ".",
+                    ConfigPairs = run.Parse.GetValue(config) ?? [],
+                    ConfigFile = run.NonEmptyText(configFile),
+                    Progress = run.Progress(quiet),
+                    Model = run.NonEmptyText(model),
+                }, run.Output);
+            }
             var request = new SampleRequest
             {
                 Scheduler = SamplerConfigs.ParseKind(run.NonEmptyText(scheduler) ?? "dpm"),

@@ -11,9 +11,11 @@ public sealed class TrainCommand : ToolSubcommand<TrainCommand>, IToolSubcommand
     /// <inheritdoc/>
     public static Command Create(TextWriter? output = null, TextWriter? error = null)
     {
-        var target = TextOption("--target", "ring8 (default), grid, moons, line1d or gaussian64.");
-        var steps = TextOption("--steps", "Adam steps (default 3000).");
-        var batchSize = TextOption("--batch-size", "Exact target draws per step (default 512).");
+        var target = TextOption("--target", "ring8 (default), grid, moons, line1d, gaussian64; digits (a conv denoiser of the handwritten digits) or digits-classifier (the quality measure's classifier).");
+        var steps = TextOption("--steps", "Adam steps (default 3000; digits 5000, digits-classifier 3000).");
+        var batchSize = TextOption("--batch-size", "Exact target draws per step (default 512; digits: images per step, default 64).");
+        var channels = TextOption("--channels", "digits: convolution channels (default 32).");
+        var blocks = TextOption("--blocks", "digits: residual blocks (default 2).");
         var seed = TextOption("--seed", "Seed of the initialisation, data and noise, 0 … 4294967295 (default 0).");
         var outFile = TextOption("--out", "The model file (default model.pt); the architecture goes to <file>.json.");
         var sigmaMin = TextOption("--sigma-min", "Lower end of the log-uniform training σ (default 0.01).");
@@ -25,15 +27,43 @@ public sealed class TrainCommand : ToolSubcommand<TrainCommand>, IToolSubcommand
         var quiet = QuietOption("No progress.");
         var command = new Command("train", "Fit a score MLP to a built-in target (denoising score matching) and save it for sample --model.")
         {
-            target, steps, batchSize, seed, outFile, sigmaMin, sigmaMax, hidden, layers, lr, threads, quiet,
+            target, steps, batchSize, seed, outFile, sigmaMin, sigmaMax, hidden, layers, lr, threads, quiet, channels, blocks,
         };
         // A run fails when training fails or the disk fails while writing (the weights and the sidecar are each whole
         // or absent).
         return WithAction(command, output, error, x => x is InvalidOperationException or IOException, run =>
         {
+            var targetName = run.Text(target) ?? "ring8";
+            if (targetName is "digits" or "digits-classifier")
+            {
+                foreach (var other in new[] { sigmaMin, sigmaMax, hidden, layers })
+                    if (run.Parse.GetResult(other) is not null)
+                        throw new UsageException($"{other.Name} does not apply to --target {targetName}");
+                if (targetName == "digits-classifier")
+                {
+                    foreach (var other in new[] { batchSize, channels, blocks, lr, threads })
+                        if (run.Parse.GetResult(other) is not null)
+                            throw new UsageException($"{other.Name} does not apply to --target digits-classifier");
+                    return DigitsTrain.RunClassifier(run.Int(steps, 3000, 1, 1_000_000), run.Seed(seed),
+                        run.Text(outFile) ?? "digits-classifier.bin", run.Progress(quiet), run.Output);
+                }
+                var digits = new DigitsTrainRequest
+                {
+                    Steps = run.Int(steps, 5000, 1, 10_000_000),
+                    BatchSize = run.Int(batchSize, 64, 1, 65_536),
+                    Seed = run.Seed(seed),
+                    Channels = run.Int(channels, 32, 1, DigitsArchitecture.MaxChannels),
+                    Blocks = run.Int(blocks, 2, 0, DigitsArchitecture.MaxBlocks),
+                    LearningRate = run.Positive(lr, 2e-3),
+                    Threads = run.Int(threads, 1, 1, 1024),
+                };
+                return DigitsTrain.RunDenoiser(digits, run.Text(outFile) ?? "digits-denoiser.pt", run.Progress(quiet), run.Output);
+            }
+            if (run.Parse.GetResult(channels) is not null || run.Parse.GetResult(blocks) is not null)
+                throw new UsageException("--channels and --blocks apply only to --target digits");
             var request = new TrainRequest
             {
-                Target = SampleCommand.TargetByName(run.Text(target) ?? "ring8"),
+                Target = SampleCommand.TargetByName(targetName),
                 Steps = run.Int(steps, 3000, 1, 10_000_000),
                 BatchSize = run.Int(batchSize, 512, 1, 1_000_000),
                 Seed = run.Seed(seed),
