@@ -293,30 +293,27 @@ internal sealed class QuickBench
 internal static class MemoryBaseline
 {
     /// <summary>
-    /// Reads every array of <paramref name="inputs"/> and writes <paramref name="writes"/> new arrays of their length
-    /// (allocated uninitialised, as a step's outputs are): output j = the running sum of the inputs plus j·1, vector
-    /// by vector — the least work a pass with these reads and writes can do.
+    /// Reads every array of <paramref name="inputs"/> and writes every array of <paramref name="outputs"/> (all of one
+    /// length): output j = the sum of the inputs plus j, vector by vector — the least work a pass with these reads and
+    /// writes can do.
     /// </summary>
-    public static float[][] Pass(float[][] inputs, int writes)
+    public static void Pass(float[][] inputs, float[][] outputs)
     {
         var n = inputs[0].Length;
-        var outputs = new float[writes][];
-        for (var j = 0; j < writes; j++) outputs[j] = GC.AllocateUninitializedArray<float>(n);
         var w = System.Numerics.Vector<float>.Count;
         var i = 0;
         for (; i <= n - w; i += w)
         {
             var s = new System.Numerics.Vector<float>(inputs[0], i);
             for (var k = 1; k < inputs.Length; k++) s += new System.Numerics.Vector<float>(inputs[k], i);
-            for (var j = 0; j < writes; j++) (s + new System.Numerics.Vector<float>(j)).CopyTo(outputs[j], i);
+            for (var j = 0; j < outputs.Length; j++) (s + new System.Numerics.Vector<float>(j)).CopyTo(outputs[j], i);
         }
         for (; i < n; i++)
         {
             var s = 0f;
             foreach (var x in inputs) s += x[i];
-            for (var j = 0; j < writes; j++) outputs[j][i] = s + j;
+            for (var j = 0; j < outputs.Length; j++) outputs[j][i] = s + j;
         }
-        return outputs;
     }
 
     /// <summary>o1 = a + b, o2 = o1 + c: the least work a 3-read/2-write pass can do.</summary>
