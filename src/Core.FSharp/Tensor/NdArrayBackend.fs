@@ -78,8 +78,8 @@ type NdArrayBackend(mode: ThreefryMode) =
         else
             ValueNone
 
-    /// `x[:, :count]`: the first `count` channels of axis 1.
-    static member FirstChannelsOf(x: NdArray, count: int) : NdArray =
+    /// `x[:, first:first + count]`: `count` channels of axis 1 from channel `first`.
+    static member private ChannelsOf(x: NdArray, first: int, count: int) : NdArray =
         let shape = x.Shape
         if shape.Length < 2 || shape[1] < count then
             invalidArg "tensor" (sprintf "model_output has shape %s but at least %d channels on axis 1 are needed" x.ShapeText count)
@@ -89,22 +89,15 @@ type NdArrayBackend(mode: ThreefryMode) =
         outShape[1] <- count
         let out = Array.zeroCreate<float32> (shape[0] * count * plane)
         for b in 0 .. shape[0] - 1 do
-            Array.blit x.Buffer (b * channels * plane) out (b * count * plane) (count * plane)
+            Array.blit x.Buffer ((b * channels + first) * plane) out (b * count * plane) (count * plane)
         NdArray.own outShape out
+
+    /// `x[:, :count]`: the first `count` channels of axis 1.
+    static member FirstChannelsOf(x: NdArray, count: int) : NdArray = NdArrayBackend.ChannelsOf(x, 0, count)
 
     /// `x[:, −count:]`: the last `count` channels of axis 1.
     static member LastChannelsOf(x: NdArray, count: int) : NdArray =
-        let shape = x.Shape
-        if shape.Length < 2 || shape[1] < count then
-            invalidArg "tensor" (sprintf "model_output has shape %s but at least %d channels on axis 1 are needed" x.ShapeText count)
-        let channels = shape[1]
-        let plane = if shape.Length = 2 then 1 else Array.fold (*) 1 shape[2..]
-        let outShape = Array.copy shape
-        outShape[1] <- count
-        let out = Array.zeroCreate<float32> (shape[0] * count * plane)
-        for b in 0 .. shape[0] - 1 do
-            Array.blit x.Buffer ((b * channels + channels - count) * plane) out (b * count * plane) (count * plane)
-        NdArray.own outShape out
+        NdArrayBackend.ChannelsOf(x, (if x.Rank < 2 then 0 else x.Shape[1] - count), count)
 
     /// DDPM's learned-variance noise term (see `IBackend.LearnedVarianceNoise`).
     static member LearnedVarianceNoiseOf(v: NdArray, bounds: struct (float32 * float32) voption, z: NdArray) : NdArray =
