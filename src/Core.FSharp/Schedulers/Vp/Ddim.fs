@@ -275,8 +275,7 @@ module Ddim =
             member _.Evaluations(steps) = steps
             member _.Step(ops, model, _, state, index, sample) =
                 let t = state.Timesteps[index]
-                let a = state.Common.AlphasCumprod[int t]
-                let output = model sample { Timestep = float t; Sigma = float (MathF.Sqrt((1.0f - a) / a)) }
+                let output = model sample (VpCommon.query state.Common t)
                 let r = stepOn ops state output t sample 0.0 false ValueNone
                 if not (obj.ReferenceEquals(output, sample)) && not (obj.ReferenceEquals(output, r.PredOriginalSample)) then
                     ops.Release output

@@ -326,8 +326,7 @@ module Pndm =
             member _.Evaluations(steps) = steps
             member _.Step(ops, model, _, state, index, sample) =
                 let t = state.Timesteps[index]
-                let a = state.Common.AlphasCumprod[int t]
-                let output = model sample { Timestep = float t; Sigma = float (MathF.Sqrt((1.0f - a) / a)) }
+                let output = model sample (VpCommon.query state.Common t)
                 let struct (next, r) = stepOn ops state output t sample
                 let next =
                     match next.CurSample with

@@ -54,6 +54,12 @@ module VpCommon =
         if timesteps.Length <> batch then
             invalidArg "timesteps" (sprintf "timesteps has %d values but the batch has %d" timesteps.Length batch)
 
+    /// What a VP scheduler's loop tells the model at integer timestep t: t itself and the VE noise level
+    /// σ = √((1 − ᾱ_t)/ᾱ_t) of its input.
+    let query (common: CommonSchedulerState) (t: int64) : ModelQuery =
+        let a = common.AlphasCumprod[int t]
+        { Timestep = float t; Sigma = float (MathF.Sqrt((1.0f - a) / a)) }
+
     /// `add_noise(original, noise, timesteps)`: √ᾱ_t·x + √(1 − ᾱ_t)·ε with one timestep per batch element, the
     /// square roots of float32 values (as `alphas_cumprod[t] ** 0.5` rounds).
     let addNoise (ops: IBackend<'T, 'N>) (common: CommonSchedulerState) (original: 'T) (noise: 'T) (timesteps: int64[]) : 'T =
