@@ -167,7 +167,9 @@ internal sealed class QuickBench
         Metric("copy_3r2w_ns_per_elem", copy / n, "ns");
         Metric("fused_update_vs_copy_ratio", fused / copy, "x");
         RunDpm(n, sample, model);
-        new FamilyStepBench(Large, Metric).Run();
+        var family = new FamilyStepBench(Large, Metric);
+        family.Run();
+        family.RunCrossover();
     }
 
     /// <summary>DPM-Solver++ (solver_order 3, 20 steps) on the core: one update of each order from the states

@@ -134,6 +134,46 @@ internal sealed class FamilyStepBench
         }
     }
 
+    /// <summary>
+    /// Where two threads start to pay: DDIM's step (one program pass) at sizes from 2^12 to 2^21 elements on one
+    /// thread and on two with the parallel threshold lowered to the smallest (so two threads really split the pass);
+    /// reports the smallest size from which two threads were never slower, and the threshold the kernels use.
+    /// </summary>
+    public void RunCrossover()
+    {
+        var previousThreads = KernelSettings.MaxThreads;
+        var previousThreshold = KernelSettings.ParallelThreshold;
+        var ddim = Ddim.setTimesteps(20, Ddim.create(Ddim.defaults));
+        var t = ddim.Timesteps[5];
+        int? crossover = null;
+        try
+        {
+            KernelSettings.ParallelThreshold = 1024;
+            for (var log = 21; log >= 12; log--)
+            {
+                var n = 1 << log;
+                var x = NdArrayModule.normal([n], Prng.key(31));
+                var m = NdArrayModule.normal([n], Prng.key(32));
+                void Step() => Give(new[] { Ddim.stepOn(Ops, ddim, m, t, x, 0.0, false, FSharpValueOption<FSharpFunc<Unit, NdArray>>.None) }
+                    .SelectMany(r => new[] { r.PrevSample, r.PredOriginalSample }));
+                var inner = Math.Max(3, (1 << 22) / n);
+                KernelSettings.MaxThreads = 1;
+                var one = QuickBench.MedianNs(Step, inner, 7, 2);
+                KernelSettings.MaxThreads = 2;
+                var two = QuickBench.MedianNs(Step, inner, 7, 2);
+                if (two > one) break;
+                crossover = n;
+            }
+        }
+        finally
+        {
+            KernelSettings.MaxThreads = previousThreads;
+            KernelSettings.ParallelThreshold = previousThreshold;
+        }
+        _metric("threads_crossover_elems", crossover ?? double.PositiveInfinity, "elems");
+        _metric("threads_parallel_threshold_elems", KernelSettings.ParallelThreshold, "elems");
+    }
+
     /// <summary>A plain vectorised pass reading <paramref name="reads"/> arrays and writing <paramref name="writes"/>
     /// (made once): the memory cost a one-pass step cannot beat.</summary>
     private double PassNs(int reads, int writes)

@@ -13,6 +13,8 @@ type KernelSettings private () =
 
     static let mutable normalTable = false
 
+    static let mutable parallelThreshold = 1 <<< 18
+
     /// The most threads one kernel call may use (at least 1).
     static member MaxThreads
         with get () = maxThreads
@@ -43,8 +45,14 @@ type KernelSettings private () =
         | text -> normalTable <- (text = "1")
 
     /// Arrays shorter than this many elements are processed on the calling thread (a pass over them takes less
-    /// time than waking another thread).
-    static member ParallelThreshold = 1 <<< 18
+    /// time than waking another thread): 2^18 unless set. `schedulers bench --quick` measures where two threads
+    /// start to pay on the machine (`threads_crossover_elems`); set it from that figure. At least 1024.
+    static member ParallelThreshold
+        with get () = parallelThreshold
+        and set (value: int) =
+            if value < 1024 then
+                raise (ArgumentOutOfRangeException("value", value, "ParallelThreshold must be at least 1024"))
+            parallelThreshold <- value
 
 /// Splitting an elementwise pass into contiguous chunks processed in parallel.
 module internal Parallelism =
