@@ -41,8 +41,8 @@ type private Recording(inner: IBackend<NdArray, PrngKey>) =
         member _.TryKarrasHeun(p, x, xp, m, d) =
             inner.TryKarrasHeun(p, x, xp, m, d) |> ValueOption.map (fun struct (a, b) -> struct (keep a, keep b))
         member _.TryDpmUpdate(p, x, outputs, z) = keepVo (inner.TryDpmUpdate(p, x, outputs, z))
-        member _.TryRun(p, inputs) =
-            inner.TryRun(p, inputs)
+        member _.TryRun(p, inputs, noise) =
+            inner.TryRun(p, inputs, noise)
             |> ValueOption.map (Array.map (fun x -> if Array.exists (fun i -> obj.ReferenceEquals(i, x)) inputs then x else keep x))
 
 /// One scheduler of the one shape with a model, run end to end by `Loop.run` on a backend; returns the result.

@@ -7,7 +7,7 @@ open FsCheck.Xunit
 open Schedulers.Core
 
 /// A random elementwise program over `inputs` tensors of `batch` rows of `row` elements: combinations of 1–7 terms
-/// (scalar or per-batch coefficients), divisions, clamps, and 1–3 returned registers.
+/// (scalar or per-batch coefficients), normal draws from two keys, divisions, clamps, and 1–3 returned registers.
 type ProgramCase = ProgramCase of program: ElementwiseProgram * batch: int * row: int * seed: int
 
 type ProgramGenerators =
@@ -29,6 +29,8 @@ type ProgramGenerators =
                 let pick () = Reg(random.Next defined)
                 if choice < 60 then
                     b.Combine(Array.init (1 + random.Next 7) (fun _ -> struct (coef (), pick ()))) |> ignore
+                elif choice < 78 then
+                    b.Normal(random.Next 2) |> ignore
                 elif choice < 85 then
                     let d = float32 (random.NextDouble() * 3.0 + 0.1) * (if random.Next 2 = 0 then -1.0f else 1.0f)
                     b.Div d (pick ()) |> ignore
@@ -52,13 +54,15 @@ let private inputsOf (program: ElementwiseProgram) (batch: int) (row: int) (seed
 
 let private bits (x: NdArray) = x.ToArray() |> Array.map BitConverter.SingleToInt32Bits
 
-/// The one-pass run (tile by tile, thread chunks, batch segments) gives the bits of the instructions run one at a
-/// time over whole arrays, NaN and infinities included; an input register comes back as the input itself.
+/// The one-pass run (tile by tile, thread chunks, batch segments, normals drawn per tile) gives the bits of the
+/// instructions run one at a time over whole arrays (normals drawn whole), NaN and infinities included; an input
+/// register comes back as the input itself.
 [<Property(Arbitrary = [| typeof<ProgramGenerators> |], MaxTest = 200)>]
 let ``a program in one pass equals the program op by op`` (ProgramCase(program, batch, row, seed)) =
     let inputs = inputsOf program batch row seed
-    let fused = Backend.run NdArrayBackend.Default program inputs
-    let reference = Backend.run (OpByOpBackend(NdArrayBackend.Default)) program inputs
+    let keys = [| Prng.key (int64 seed); Prng.key (int64 seed + 1L) |]
+    let fused = Backend.runWithNoise NdArrayBackend.Default program inputs keys
+    let reference = Backend.runWithNoise (OpByOpBackend(NdArrayBackend.Default)) program inputs keys
     Array.forall2 (fun (a: NdArray) (b: NdArray) -> bits a = bits b) fused reference
     && Array.forall2
         (fun (r: Reg) (x: NdArray) -> r.Index >= program.Inputs || obj.ReferenceEquals(x, inputs[r.Index]))
@@ -71,13 +75,15 @@ let ``a program over many tiles and threads equals the program op by op`` () =
     let b = ProgramBuilder(2)
     let x, e = b.Input 0, b.Input 1
     let x0 = b.Lin [ 1.0f, x; -0.3f, e ] |> b.Div 0.7f |> b.Clamp -1.0f 1.0f
-    let prev = b.Combine [| struct (PerBatch [| 0.5f; 0.25f |], x0); struct (Scalar 0.9f, e); struct (Scalar -0.1f, x) |]
+    let z = b.Normal 0
+    let prev = b.Combine [| struct (PerBatch [| 0.5f; 0.25f |], x0); struct (Scalar 0.9f, e); struct (Scalar -0.1f, x); struct (Scalar 0.3f, z) |]
     let program = b.Build [ x0; prev ]
     let n = 300_001
     let random = Random(7)
     let inputs = Array.init 2 (fun _ -> NdArray.create [| 2; n |] (Array.init (2 * n) (fun _ -> float32 (random.NextDouble() * 4.0 - 2.0))))
-    let fused = Backend.run NdArrayBackend.Default program inputs
-    let reference = Backend.run (OpByOpBackend(NdArrayBackend.Default)) program inputs
+    let keys = [| Prng.key 9L |]
+    let fused = Backend.runWithNoise NdArrayBackend.Default program inputs keys
+    let reference = Backend.runWithNoise (OpByOpBackend(NdArrayBackend.Default)) program inputs keys
     Xunit.Assert.Equal<int[]>(bits reference[0], bits fused[0])
     Xunit.Assert.Equal<int[]>(bits reference[1], bits fused[1])
 

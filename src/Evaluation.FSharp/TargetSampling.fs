@@ -32,7 +32,8 @@ type StreamOps<'N>(draw: 'N -> int[] -> float32[]) =
         member _.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative) =
             inner.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative)
         member _.TryDpmUpdate(plan, sample, outputs, noise) = inner.TryDpmUpdate(plan, sample, outputs, noise)
-        member _.TryRun(program, inputs) = inner.TryRun(program, inputs)
+        // Normals come from the whole-array draw (`Normal`), not tile by tile: programs that draw go op by op.
+        member _.TryRun(program, inputs, _) = if program.NoiseSlots > 0 then ValueNone else inner.TryRun(program, inputs, [||])
 
 /// One JAX key per batch row as the noise source: a normal draw fills row b from key b alone, so a sample's noise
 /// never depends on the batch it shares.

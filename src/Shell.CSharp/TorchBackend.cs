@@ -244,13 +244,21 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
         return Some(output);
     }
 
-    /// <summary>An elementwise program in one pass over CPU memory when every input fits the fast path (else
-    /// ValueNone: <c>Backend.run</c> runs it op by op).</summary>
-    FSharpValueOption<Tensor[]> IBackend<Tensor, NoiseSource>.TryRun(ElementwiseProgram program, Tensor[] inputs)
+    /// <summary>An elementwise program in one pass over CPU memory when every input fits the fast path and its
+    /// normals (if any) come from JAX keys (else ValueNone: <c>Backend.run</c> runs it op by op).</summary>
+    FSharpValueOption<Tensor[]> IBackend<Tensor, NoiseSource>.TryRun(ElementwiseProgram program, Tensor[] inputs, NoiseSource[] noise)
     {
         ArgumentNullException.ThrowIfNull(program);
         ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(noise);
         if (inputs.Length != program.Inputs || inputs.Length == 0) return None<Tensor[]>();
+        // Normals tile by tile only from JAX keys (counter-based); a torch stream is drawn whole, op by op.
+        var keys = new (PrngKey Key, ThreefryMode Mode)[program.NoiseSlots];
+        for (var k = 0; k < keys.Length; k++)
+        {
+            if (k >= noise.Length || noise[k] is not NoiseSource.FromKey key) return None<Tensor[]>();
+            keys[k] = (key.Key, key.Mode);
+        }
         var first = inputs[0];
         if (!HostKernels.FitTogether(first, inputs.Skip(1).ToArray())) return None<Tensor[]>();
         var results = new Tensor[program.Outputs.Length];
@@ -272,7 +280,8 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
         var memories = buffers.Select(HostKernels.Of).ToArray();
         var threads = HostKernels.Threads(memories.Length > 0 ? memories[0] : HostKernels.Of(first));
         var subset = new ElementwiseProgram(program.Inputs, program.Body, written.ToArray());
-        Stages.run(threads, HostKernels.Batch(first), subset, inputs.Select(In).ToArray(), memories);
+        var fill = new FillNormals((slot, total, offset, dest) => Prng.normalBlockInto(keys[slot].Mode, keys[slot].Key, total, offset, dest));
+        Stages.run(threads, HostKernels.Batch(first), subset, fill, inputs.Select(In).ToArray(), memories);
         return Some(results);
     }
 }

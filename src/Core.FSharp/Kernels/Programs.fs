@@ -19,6 +19,9 @@ type Instr =
     | Divide of source: Reg * divisor: Coef
     /// `min(max(r, lo), hi)`, NaN kept (`IBackend.Clamp`).
     | Clamp of source: Reg * lo: float32 * hi: float32
+    /// A standard normal draw of the program's shape from noise source `slot` (`IBackend.Normal`): a backend whose
+    /// noise is counter-based (JAX keys) generates it tile by tile inside the pass, never storing the whole draw.
+    | Normal of slot: int
 
 /// A scheduler step's elementwise arithmetic as a straight-line program over same-shaped tensors: the inputs,
 /// the instructions (instruction i defines register inputs + i) and the registers returned. A backend runs it in
@@ -32,6 +35,10 @@ type ElementwiseProgram =
       /// The registers it returns, in order (inputs may be among them: they are returned as given).
       Outputs: Reg[] }
 
+    /// How many noise sources the program draws from (one more than the largest `Normal` slot).
+    member p.NoiseSlots: int =
+        p.Body |> Array.fold (fun n i -> match i with Instr.Normal slot -> max n (slot + 1) | _ -> n) 0
+
     /// Every coefficient and divisor of the program (their per-batch values decide how a pass is segmented).
     member p.Coefficients: Coef[] =
         p.Body
@@ -39,4 +46,9 @@ type ElementwiseProgram =
             match i with
             | Instr.Combine terms -> terms |> Array.map (fun struct (c, _) -> c)
             | Instr.Divide(_, d) -> [| d |]
-            | Instr.Clamp _ -> [||])
+            | Instr.Clamp _
+            | Instr.Normal _ -> [||])
+
+/// Fills `dest` with the normals of positions [offset, offset + dest.Length) of a draw of `total` values from noise
+/// source `slot` (the counter-based draw a pass makes tile by tile).
+type FillNormals = delegate of slot: int * total: int64 * offset: int64 * dest: Span<float32> -> unit

@@ -153,11 +153,12 @@ module Stages =
     let programTile = 2048
 
     /// An elementwise program in one pass (`ElementwiseProgram`): chunk by chunk and, within a chunk, tile by tile,
-    /// every instruction runs with the span kernels of the op-by-op form (`combine`, `divide`, `Kernels.clamp`) on
-    /// the tile, its result in a tile buffer or, for a returned register, in its output. Same bits as running the
+    /// every instruction runs with the span kernels of the op-by-op form (`combine`, `divide`, `Kernels.clamp`; a
+    /// normal draw through `fill` at the tile's positions) on the tile, its result in a tile buffer or, for a returned register, in its output. Same bits as running the
     /// instructions one at a time over whole tensors; `outputs[j]` receives register `program.Outputs[j]` (an input
     /// register among the outputs is not written: the caller returns the input itself).
-    let run (threads: int) (batch: int) (program: ElementwiseProgram) (inputs: ReadOnlyMemory<float32>[]) (outputs: Memory<float32>[]) =
+    let run (threads: int) (batch: int) (program: ElementwiseProgram) (fill: FillNormals) (inputs: ReadOnlyMemory<float32>[]) (outputs: Memory<float32>[]) =
+        if program.NoiseSlots > 0 && obj.ReferenceEquals(fill, null) then invalidArg "fill" "the program draws normals but no way to fill them was given"
         if inputs.Length <> program.Inputs then
             invalidArg "inputs" (sprintf "the program reads %d inputs but %d were given" program.Inputs inputs.Length)
         if outputs.Length <> program.Outputs.Length then
@@ -201,4 +202,5 @@ module Stages =
                             combineSegment cs[k] xs dest 0 m
                         | Instr.Divide(r, d) -> Kernels.divide (source r).Span (Coef.at segment d) dest.Span
                         | Instr.Clamp(r, lo, hi) -> Kernels.clamp lo hi (source r).Span dest.Span
+                        | Instr.Normal slot -> fill.Invoke(slot, int64 n, int64 t, dest.Span)
                     t <- t + m))

@@ -76,10 +76,10 @@ type IBackend<'T, 'Noise> =
     /// (newest first, at least `plan.Order` of them) and the noise of the SDE variants.
     abstract TryDpmUpdate: plan: DpmUpdatePlan * sample: 'T * outputs: 'T[] * noise: 'T voption -> 'T voption
 
-    /// An elementwise program (`ElementwiseProgram`) over same-shaped inputs in one pass: its returned registers, an
-    /// input register as the input itself. ValueNone where the backend cannot (`Backend.run` then runs it op by op,
-    /// with the same bits).
-    abstract TryRun: program: ElementwiseProgram * inputs: 'T[] -> 'T[] voption
+    /// An elementwise program (`ElementwiseProgram`) over same-shaped inputs in one pass, its `Normal` draws from
+    /// `noise[slot]`: its returned registers, an input register as the input itself. ValueNone where the backend
+    /// cannot (`Backend.run` then runs it op by op, with the same bits).
+    abstract TryRun: program: ElementwiseProgram * inputs: 'T[] * noise: 'Noise[] -> 'T[] voption
 
 /// Shapes as backends report them (`int[]`, outermost axis first).
 module Shapes =
@@ -138,17 +138,17 @@ module Backend =
             ops.Release z
             result
 
-    /// Runs an elementwise program: in one pass where the backend can (`IBackend.TryRun`), else instruction by
-    /// instruction with `Combine`, `Divide` and `Clamp`, releasing each intermediate once it is no longer needed.
+    /// Runs an elementwise program, its normals drawn from `noise[slot]`: in one pass where the backend can
+    /// (`IBackend.TryRun`), else instruction by instruction with `Combine`, `Divide`, `Clamp` and `Normal`, releasing each intermediate once it is no longer needed.
     /// The returned tensors are new, but for input registers, which are returned as given.
-    let run (ops: IBackend<'T, 'N>) (program: ElementwiseProgram) (inputs: 'T[]) : 'T[] =
+    let rec runWithNoise (ops: IBackend<'T, 'N>) (program: ElementwiseProgram) (inputs: 'T[]) (noise: 'N[]) : 'T[] =
         if inputs.Length <> program.Inputs then
             invalidArg "inputs" (sprintf "the program reads %d inputs but %d were given" program.Inputs inputs.Length)
+        if noise.Length < program.NoiseSlots then
+            invalidArg "noise" (sprintf "the program draws from %d noise sources but %d were given" program.NoiseSlots noise.Length)
         for k in 1 .. inputs.Length - 1 do
             checkSame ops "inputs[0]" inputs[0] (sprintf "inputs[%d]" k) inputs[k]
-        match ops.TryRun(program, inputs) with
-        | ValueSome outputs -> outputs
-        | ValueNone ->
+        let opByOp () =
             let registers = Array.zeroCreate<'T> (program.Inputs + program.Body.Length)
             Array.blit inputs 0 registers 0 inputs.Length
             // The last instruction that reads each register: a temporary is released right after it.
@@ -158,7 +158,8 @@ module Backend =
                 match i with
                 | Instr.Combine terms -> for struct (_, r) in terms do lastUse[r.Index] <- k
                 | Instr.Divide(r, _)
-                | Instr.Clamp(r, _, _) -> lastUse[r.Index] <- k)
+                | Instr.Clamp(r, _, _) -> lastUse[r.Index] <- k
+                | Instr.Normal _ -> ())
             let returned = program.Outputs |> Array.map (fun r -> r.Index)
             for k in 0 .. program.Body.Length - 1 do
                 registers[program.Inputs + k] <-
@@ -166,12 +167,58 @@ module Backend =
                     | Instr.Combine terms -> ops.Combine(terms |> Array.map (fun struct (c, r) -> struct (c, registers[r.Index])))
                     | Instr.Divide(r, d) -> ops.Divide(registers[r.Index], d)
                     | Instr.Clamp(r, lo, hi) -> ops.Clamp(registers[r.Index], lo, hi)
+                    | Instr.Normal slot -> ops.Normal(noise[slot], inputs[0])
                 for r in program.Inputs .. program.Inputs + k - 1 do
                     if lastUse[r] = k && not (Array.contains r returned) then ops.Release registers[r]
             // Temporaries no instruction reads.
             for r in program.Inputs .. registers.Length - 1 do
                 if lastUse[r] < 0 && not (Array.contains r returned) then ops.Release registers[r]
             returned |> Array.map (fun r -> registers[r])
+        match ops.TryRun(program, inputs, noise) with
+        | ValueSome outputs -> outputs
+        | ValueNone when program.NoiseSlots > 0 ->
+            // A backend that cannot draw inside the pass (a stateful torch stream): each draw made whole, in the
+            // program's order, then the program with the draws as inputs — one pass where the backend runs programs.
+            let normals = program.Body |> Array.choose (fun i -> match i with Instr.Normal slot -> Some slot | _ -> None)
+            let draws = normals |> Array.map (fun slot -> ops.Normal(noise[slot], inputs[0]))
+            let inputCount = program.Inputs + draws.Length
+            // Old register → new register: inputs stay, the k-th draw becomes input (Inputs + k), the other
+            // instructions follow the inputs in order.
+            let map = Array.zeroCreate<int> (program.Inputs + program.Body.Length)
+            for r in 0 .. program.Inputs - 1 do map[r] <- r
+            let mutable drawn = 0
+            let mutable kept = 0
+            for k in 0 .. program.Body.Length - 1 do
+                match program.Body[k] with
+                | Instr.Normal _ ->
+                    map[program.Inputs + k] <- program.Inputs + drawn
+                    drawn <- drawn + 1
+                | _ ->
+                    map[program.Inputs + k] <- inputCount + kept
+                    kept <- kept + 1
+            let m (r: Reg) = Reg map[r.Index]
+            let body =
+                program.Body
+                |> Array.choose (fun i ->
+                    match i with
+                    | Instr.Normal _ -> None
+                    | Instr.Combine terms -> Some(Instr.Combine(terms |> Array.map (fun struct (c, r) -> struct (c, m r))))
+                    | Instr.Divide(r, d) -> Some(Instr.Divide(m r, d))
+                    | Instr.Clamp(r, lo, hi) -> Some(Instr.Clamp(m r, lo, hi)))
+            let rewritten = { Inputs = inputCount; Body = body; Outputs = program.Outputs |> Array.map m }
+            let withDraws = Array.append inputs draws
+            let outputs =
+                match ops.TryRun(rewritten, withDraws, [||]) with
+                | ValueSome outputs -> outputs
+                | ValueNone -> runWithNoise ops rewritten withDraws [||]
+            // The draws are this run's temporaries, unless a program returns one.
+            for d in draws do
+                if not (outputs |> Array.exists (fun o -> obj.ReferenceEquals(o, d))) then ops.Release d
+            outputs
+        | ValueNone -> opByOp ()
+
+    /// `runWithNoise` for a program that draws no normals.
+    let run (ops: IBackend<'T, 'N>) (program: ElementwiseProgram) (inputs: 'T[]) : 'T[] = runWithNoise ops program inputs [||]
 
 /// A backend with every fused stage switched off: the elementary members of `inner`, each `Try…` ValueNone. Every
 /// scheduler then composes its stages op by op, which is the reference the fused passes are checked against bit for
@@ -198,4 +245,4 @@ type OpByOpBackend<'T, 'Noise>(inner: IBackend<'T, 'Noise>) =
         member _.TryKarrasEuler(_, _, _) = ValueNone
         member _.TryKarrasHeun(_, _, _, _, _) = ValueNone
         member _.TryDpmUpdate(_, _, _, _) = ValueNone
-        member _.TryRun(_, _) = ValueNone
+        member _.TryRun(_, _, _) = ValueNone

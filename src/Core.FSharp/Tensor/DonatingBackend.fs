@@ -84,4 +84,4 @@ type DonatingBackend(mode: ThreefryMode) =
         member _.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative) =
             inner.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative)
         member _.TryDpmUpdate(plan, sample, outputs, noise) = inner.TryDpmUpdate(plan, sample, outputs, noise)
-        member _.TryRun(program, inputs) = ValueSome(NdArrayBackend.RunWith take program inputs)
+        member _.TryRun(program, inputs, keys) = ValueSome(NdArrayBackend.RunWith take mode program inputs keys)

@@ -48,15 +48,17 @@ type NdArrayBackend(mode: ThreefryMode) =
     /// `x / d` elementwise, with a scalar or per-batch divisor.
     static member DivideArray(x: NdArray, divisor: Coef) : NdArray = NdArrayBackend.DivideWith allocate x divisor
 
-    /// An elementwise program in one pass (`IBackend.TryRun`), each output from `allocate n`; input registers come
-    /// back as the inputs themselves.
-    static member RunWith (allocate: int -> float32[]) (program: ElementwiseProgram) (inputs: NdArray[]) : NdArray[] =
+    /// An elementwise program in one pass (`IBackend.TryRun`), each output from `allocate n`, its normals JAX's from
+    /// `keys[slot]` in `mode`; input registers come back as the inputs themselves.
+    static member RunWith (allocate: int -> float32[]) (mode: ThreefryMode) (program: ElementwiseProgram) (inputs: NdArray[]) (keys: PrngKey[]) : NdArray[] =
         let first = inputs[0]
         for k in 1 .. inputs.Length - 1 do
             NdArray.checkSameShape "inputs[0]" first (sprintf "inputs[%d]" k) inputs[k]
         let written = program.Outputs |> Array.filter (fun r -> r.Index >= program.Inputs)
         let buffers = written |> Array.map (fun _ -> allocate first.Length)
-        Stages.run threads first.BatchSize { program with Outputs = written } (inputs |> Array.map memory) (buffers |> Array.map Memory)
+        // JAX's bits are counter-based: a tile's normals are positions [offset, offset + length) of the whole draw.
+        let fill = FillNormals(fun slot total offset dest -> Prng.normalBlockInto mode keys[slot] total offset dest)
+        Stages.run threads first.BatchSize { program with Outputs = written } fill (inputs |> Array.map memory) (buffers |> Array.map Memory)
         let mutable next = 0
         program.Outputs
         |> Array.map (fun r ->
@@ -193,4 +195,4 @@ type NdArrayBackend(mode: ThreefryMode) =
                 Stages.dpmUpdate threads plan (memory sample) (outputs |> Array.map memory) (noise |> ValueOption.map memory) (Memory out)
                 ValueSome(wrap sample out)
 
-        member _.TryRun(program, inputs) = ValueSome(NdArrayBackend.RunWith allocate program inputs)
+        member _.TryRun(program, inputs, keys) = ValueSome(NdArrayBackend.RunWith allocate mode program inputs keys)

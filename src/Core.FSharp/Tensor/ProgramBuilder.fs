@@ -51,6 +51,11 @@ type ProgramBuilder(inputs: int) =
         b.Check r
         b.Add(Instr.Clamp(r, lo, hi))
 
+    /// A standard normal draw of the program's shape from noise source `slot`.
+    member b.Normal(slot: int) : Reg =
+        if slot < 0 then invalidArg "slot" (sprintf "slot is %d but must be at least 0" slot)
+        b.Add(Instr.Normal slot)
+
     /// The program returning `outputs`.
     member b.Build(outputs: Reg list) : ElementwiseProgram =
         if List.isEmpty outputs then invalidArg "outputs" "a program returns at least one register"

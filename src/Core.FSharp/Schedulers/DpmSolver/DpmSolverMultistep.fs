@@ -259,37 +259,44 @@ module DpmSolverMultistep =
             raise (ArgumentException(sprintf "sample has shape %s but model_output has %s" (shapeText sampleShape) (shapeText outShape), "model_output"))
         let order = orderAt c index count state.LowerOrderNums
         let pS = pointAt state index
-        let z =
-            if c.AlgorithmType.IsSde then
-                match varianceNoise with
-                | ValueSome v ->
-                    if not (Shapes.same (ops.Shape v) sampleShape) then
-                        raise (ArgumentException(sprintf "variance_noise has shape %s but the sample has %s" (shapeText (ops.Shape v)) (shapeText sampleShape), "variance_noise"))
-                    ValueSome v
-                | ValueNone -> ValueSome(ops.Normal(noise, sample))
-            else ValueNone
+        // The SDE variants' noise: the caller's variance_noise, or one draw from the noise source, made inside the
+        // program's pass where the backend can (JAX keys) and as a whole draw otherwise.
+        let given =
+            match varianceNoise with
+            | ValueSome v when c.AlgorithmType.IsSde ->
+                if not (Shapes.same (ops.Shape v) sampleShape) then
+                    raise (ArgumentException(sprintf "variance_noise has shape %s but the sample has %s" (shapeText (ops.Shape v)) (shapeText sampleShape), "variance_noise"))
+                ValueSome v
+            | _ -> ValueNone
+        let draws = c.AlgorithmType.IsSde && given.IsNone
         let sources = Array.init order (fun k -> pointAt state (index - k))
         let plan = DpmSolverUpdate.plan state.Flavour c.AlgorithmType c.SolverType order (pointAt state (index + 1)) sources
         // The older converted outputs the update reads, newest first.
         let older = Array.init (order - 1) (fun k -> state.ModelOutputs[state.ModelOutputs.Length - 1 - k].Value)
         // Conversion and update as one program (one pass) when the conversion is elementwise; else the conversion
         // first (thresholding, learned variance), then the update.
-        let b = ProgramBuilder(2 + older.Length + (if z.IsSome then 1 else 0))
+        let b = ProgramBuilder(2 + older.Length + (if given.IsSome then 1 else 0))
         let x, mo = b.Input 0, b.Input 1
         let m, prev =
             match DpmSolverUpdate.convertInto b c pS state.Sigmas[index] mo x with
             | ValueSome converted ->
                 let outputs = Array.append [| converted |] (Array.init older.Length (fun k -> b.Input(2 + k)))
-                let zr = if z.IsSome then ValueSome(b.Input(2 + older.Length)) else ValueNone
+                let zr =
+                    if given.IsSome then ValueSome(b.Input(2 + older.Length))
+                    elif draws then ValueSome(b.Normal 0)
+                    else ValueNone
                 let prev = DpmSolverUpdate.applyInto b plan x outputs zr
-                let r = Backend.run ops (b.Build [ converted; prev ]) (Array.concat [ [| sample; modelOutput |]; older; z |> ValueOption.toArray ])
+                let inputs = Array.concat [ [| sample; modelOutput |]; older; given |> ValueOption.toArray ]
+                let r = Backend.runWithNoise ops (b.Build [ converted; prev ]) inputs (if draws then [| noise |] else [||])
                 r[0], r[1]
             | ValueNone ->
+                let z = if draws then ValueSome(ops.Normal(noise, sample)) else given
                 let m = DpmSolverUpdate.convert ops c pS state.Sigmas[index] modelOutput sample
-                m, DpmSolverUpdate.apply ops plan sample (Array.append [| m |] older) z
+                let prev = DpmSolverUpdate.apply ops plan sample (Array.append [| m |] older) z
+                // A draw made here is this step's temporary.
+                if draws then z |> ValueOption.iter ops.Release
+                m, prev
         let history = Array.append state.ModelOutputs[1..] [| Some m |]
-        // A draw made here is this step's temporary; variance noise given by the caller is the caller's.
-        if varianceNoise.IsNone then z |> ValueOption.iter ops.Release
         { PrevSample = prev
           Order = order
           State =
