@@ -78,7 +78,10 @@ let private cases (flavour: Flavour) =
       case "LMS (Karras sigmas)" (Lms.scheduler { Lms.defaults with UseKarrasSigmas = true }) flavour
       case "Euler (Karras sigmas)" (Euler.scheduler { Euler.defaults with UseKarrasSigmas = true }) flavour ]
     @ (if obj.ReferenceEquals(flavour, Flavour.Flax) then [ case "DPM-Solver Flax" (DpmSolverMultistepFlax.scheduler DpmSolverConfig.defaults) flavour ] else [])
-    @ (if obj.ReferenceEquals(flavour, Flavour.Torch) then [ case "DDPM (fixed_small_log, thresholding)" (Ddpm.scheduler { Ddpm.defaults with VarianceType = DdpmVarianceType.FixedSmallLog; Thresholding = true }) flavour ] else [])
+    @ (if obj.ReferenceEquals(flavour, Flavour.Torch) then
+           [ case "DDPM (fixed_small_log, thresholding)" (Ddpm.scheduler { Ddpm.defaults with VarianceType = DdpmVarianceType.FixedSmallLog; Thresholding = true }) flavour
+             case "DDPM (fixed_small, noise inside the pass)" (Ddpm.scheduler Ddpm.defaults) flavour ]
+       else [])
 
 /// Every scheduler's whole loop gives the same bits with the fused stages as op by op, in both flavours.
 [<Property(MaxTest = 20)>]

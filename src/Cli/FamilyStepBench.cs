@@ -101,12 +101,14 @@ internal sealed class FamilyStepBench
         });
         yield return ("heun_correction", 4, 1, () => [EdmHeun.heunStep(Ops, heunPlan, _x, _m, _x, _m)]);
 
-        // DDPM with its noise drawn from a JAX key (the step's cost includes the normal; compare with normal_jax).
+        // DDPM with its noise from a JAX key, drawn inside the pass (the step's cost includes the normal: compare
+        // with normal_jax plus a pass).
         var ddpm = Ddpm.setTimesteps(20, Ddpm.create(Ddpm.defaults));
         var tq = ddpm.Timesteps[5];
-        yield return ("ddpm", 3, 2, () =>
+        var source = StepNoise<NdArray, PrngKey>.NewSource(FuncConvert.FromFunc<Unit, PrngKey>(_ => Prng.key(5)));
+        yield return ("ddpm", 2, 2, () =>
         {
-            var r = Ddpm.stepOn(Ops, ddpm, _m, tq, _x, FuncConvert.FromFunc<Unit, NdArray>(_ => Ops.Normal(Prng.key(5), _x)));
+            var r = Ddpm.stepWith(Ops, ddpm, _m, tq, _x, source);
             return [r.PrevSample, r.PredOriginalSample];
         });
     }

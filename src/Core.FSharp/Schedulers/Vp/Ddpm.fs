@@ -112,6 +112,16 @@ type DdpmPlan =
       /// (log β̃_t, log β_t), the bounds of `learned_range`.
       LogBounds: struct (float32 * float32) }
 
+/// Where a step's noise comes from: a tensor the caller draws (`Tensor`, called once when the step needs noise),
+/// or a noise source the step draws from itself (`Source`, called once likewise), inside its pass where the backend
+/// generates noise tile by tile (JAX keys) and as one whole draw otherwise.
+[<RequireQualifiedAccess>]
+type StepNoise<'T, 'N> =
+    /// The noise as a tensor.
+    | Tensor of draw: (unit -> 'T)
+    /// The noise source to draw from.
+    | Source of source: (unit -> 'N)
+
 /// diffusers' `DDPMScheduler` (torch) as pure functions over `DdpmState`, over any backend.
 [<RequireQualifiedAccess>]
 module Ddpm =
@@ -237,8 +247,9 @@ module Ddpm =
     /// One DDPM step on any backend (Ho et al. 2020, eqs. 7 and 15): with a learned variance type and twice the
     /// sample's channels, the model output is split into ε (or x0, v) and the variance v; x0 from the prediction type,
     /// thresholded or clipped; the posterior mean μ = c₀·x0 + c_t·x_t; for t > 0, plus σ·z with z from `noise`
-    /// (drawn only then, like the sample).
-    let stepOn (ops: IBackend<'T, 'N>) (state: DdpmState) (modelOutput: 'T) (timestep: int64) (sample: 'T) (noise: unit -> 'T) : DdpmOutput<'T> =
+    /// (drawn only then): a tensor the caller draws, or a source the step draws from inside its one-pass program
+    /// where the backend can (JAX keys).
+    let stepWith (ops: IBackend<'T, 'N>) (state: DdpmState) (modelOutput: 'T) (timestep: int64) (sample: 'T) (noise: StepNoise<'T, 'N>) : DdpmOutput<'T> =
         let c = state.Config
         let sampleShape = ops.Shape sample
         let outputShape = ops.Shape modelOutput
@@ -264,12 +275,19 @@ module Ddpm =
                         | ValueNone ->
                             invalidArg "model_output" (sprintf "variance_type %s needs a model output with twice the sample's channels (%s) but it has shape %s"
                                 c.VarianceType.Text (Shapes.text sampleShape) (Shapes.text outputShape))
-                    let z = noise ()
+                    let z =
+                        match noise with
+                        | StepNoise.Tensor draw -> draw ()
+                        | StepNoise.Source source -> ops.Normal(source (), sample)
                     let bounds = if c.VarianceType = DdpmVarianceType.LearnedRange then ValueSome p.LogBounds else ValueNone
                     let term = ops.LearnedVarianceNoise(v, bounds, z)
                     ops.Release z
-                    ValueSome(1.0f, term)
-                | _ -> ValueSome(p.StdDev, noise ())
+                    ValueSome(1.0f, ValueSome term, ValueNone)
+                | _ ->
+                    match noise with
+                    | StepNoise.Tensor draw -> ValueSome(p.StdDev, ValueSome(draw ()), ValueNone)
+                    // Drawn inside the program's pass where the backend can.
+                    | StepNoise.Source source -> ValueSome(p.StdDev, ValueNone, ValueSome(source ()))
             else ValueNone
         // x0 by the prediction type (eq. 15), then the posterior mean of eq. 7 and the noise term: one program, two
         // around dynamic thresholding (its quantile needs the whole x0).
@@ -279,13 +297,21 @@ module Ddpm =
             | PredictionType.Sample -> m
             | PredictionType.VPrediction -> b.Lin [ p.SqrtAlpha, x; -p.SqrtBeta, m ]
             | PredictionType.FlowPrediction -> invalidArg "prediction_type" "DDPM does not support flow_prediction"
-        let finish (b: ProgramBuilder) (x: Reg) (x0: Reg) (e: Reg voption) =
+        let extraInputs =
+            match extra with
+            | ValueSome(_, ValueSome term, _) -> [| term |]
+            | _ -> [||]
+        let sources =
+            match extra with
+            | ValueSome(_, _, ValueSome source) -> [| source |]
+            | _ -> [||]
+        // μ, plus the noise term: an input (given or learned) at register k, or a draw from the source.
+        let finish (b: ProgramBuilder) (x: Reg) (x0: Reg) (k: int) =
             let mean = b.Lin [ p.OriginalCoef, x0; p.SampleCoef, x ]
-            match extra, e with
-            | ValueSome(coef, _), ValueSome e -> b.Lin [ 1.0f, mean; coef, e ]
+            match extra with
+            | ValueSome(coef, ValueSome _, _) -> b.Lin [ 1.0f, mean; coef, b.Input k ]
+            | ValueSome(coef, ValueNone, ValueSome _) -> b.Lin [ 1.0f, mean; coef, b.Normal 0 ]
             | _ -> mean
-        let extraInputs = extra |> ValueOption.map snd |> ValueOption.toArray
-        let extraReg (b: ProgramBuilder) (k: int) = if extra.IsSome then ValueSome(b.Input k) else ValueNone
         let x0, prev =
             if c.Thresholding then
                 let b = ProgramBuilder(2)
@@ -293,8 +319,8 @@ module Ddpm =
                 let x0 = ops.Threshold(raw, float32 c.DynamicThresholdingRatio, float32 c.SampleMaxValue)
                 if not (obj.ReferenceEquals(raw, model)) then ops.Release raw
                 let b = ProgramBuilder(2 + extraInputs.Length)
-                let prev = finish b (b.Input 0) (b.Input 1) (extraReg b 2)
-                x0, (Backend.run ops (b.Build [ prev ]) (Array.append [| sample; x0 |] extraInputs))[0]
+                let prev = finish b (b.Input 0) (b.Input 1) 2
+                x0, (Backend.runWithNoise ops (b.Build [ prev ]) (Array.append [| sample; x0 |] extraInputs) sources)[0]
             else
                 let b = ProgramBuilder(2 + extraInputs.Length)
                 let x = b.Input 0
@@ -304,8 +330,8 @@ module Ddpm =
                         let r = float32 c.ClipSampleRange
                         b.Clamp -r r x0
                     else x0
-                let prev = finish b x x0 (extraReg b 2)
-                let r = Backend.run ops (b.Build [ x0; prev ]) (Array.append [| sample; model |] extraInputs)
+                let prev = finish b x x0 2
+                let r = Backend.runWithNoise ops (b.Build [ x0; prev ]) (Array.append [| sample; model |] extraInputs) sources
                 r[0], r[1]
         extraInputs |> Array.iter ops.Release
         match predicted with
@@ -313,6 +339,10 @@ module Ddpm =
         | ValueNone -> ()
         if split && not (obj.ReferenceEquals(model, x0)) then ops.Release model
         { PrevSample = prev; PredOriginalSample = x0 }
+
+    /// `stepWith` with the noise a tensor the caller draws (`noise ()`, called only for t > 0).
+    let stepOn (ops: IBackend<'T, 'N>) (state: DdpmState) (modelOutput: 'T) (timestep: int64) (sample: 'T) (noise: unit -> 'T) : DdpmOutput<'T> =
+        stepWith ops state modelOutput timestep sample (StepNoise.Tensor noise)
 
     /// `add_noise(original, noise, timesteps)` (`VpCommon.addNoise`).
     let addNoiseOn (ops: IBackend<'T, 'N>) (state: DdpmState) (original: 'T) (noise: 'T) (timesteps: int64[]) : 'T =
@@ -415,7 +445,7 @@ module Ddpm =
             member _.Step(ops, model, draw, state, index, sample) =
                 let t = state.Timesteps[index]
                 let output = model sample (VpCommon.query state.Common t)
-                let r = stepOn ops state output t sample (fun () -> ops.Normal(draw (), sample))
+                let r = stepWith ops state output t sample (StepNoise.Source draw)
                 if not (obj.ReferenceEquals(output, sample)) && not (obj.ReferenceEquals(output, r.PredOriginalSample)) then
                     ops.Release output
                 struct (state, r)
