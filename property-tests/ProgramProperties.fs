@@ -50,6 +50,10 @@ let private inputsOf (program: ElementwiseProgram) (batch: int) (row: int) (seed
             match random.Next 50 with
             | 0 -> nanf
             | 1 -> infinityf
+            | 2 -> -infinityf
+            | 3 -> -0.0f
+            | 4 -> 1e-40f * float32 (random.NextDouble() - 0.5) // subnormal
+            | 5 -> 3e38f * float32 (random.NextDouble() - 0.5)
             | _ -> float32 (random.NextDouble() * 6.0 - 3.0))))
 
 let private bits (x: NdArray) = x.ToArray() |> Array.map BitConverter.SingleToInt32Bits
@@ -68,6 +72,45 @@ let ``a program in one pass equals the program op by op`` (ProgramCase(program, 
         (fun (r: Reg) (x: NdArray) -> r.Index >= program.Inputs || obj.ReferenceEquals(x, inputs[r.Index]))
         program.Outputs
         fused
+
+/// The compiled loop (`ProgramCompiler.compile`, one vector per register) gives the bits of the tile-by-tile
+/// interpreter, which gives those of the op-by-op form: NaN, ±∞, −0, subnormals and near-overflow values, per-batch
+/// coefficients, rows that are not a multiple of the vector width (their last elements interpreted), normals.
+[<Property(Arbitrary = [| typeof<ProgramGenerators> |], MaxTest = 200)>]
+let ``the compiled loop equals the interpreter`` (ProgramCase(program, batch, row, seed)) =
+    let inputs = inputsOf program batch row seed
+    let keys = [| Prng.key (int64 seed); Prng.key (int64 seed + 1L) |]
+    let written = program.Outputs |> Array.filter (fun r -> r.Index >= program.Inputs)
+    let subset = { program with Outputs = written }
+    let fill = FillNormals(fun slot total offset dest ahead -> NormalFill.into ThreefryMode.Partitionable keys[slot] total offset dest ahead)
+    let memories = inputs |> Array.map (fun x -> ReadOnlyMemory x.Buffer)
+    let runWith (runner: ReadOnlyMemory<float32>[] -> Memory<float32>[] -> unit) =
+        let outputs = written |> Array.map (fun _ -> Array.zeroCreate<float32> (batch * row))
+        runner memories (outputs |> Array.map Memory)
+        outputs |> Array.map (Array.map BitConverter.SingleToInt32Bits)
+    let compiled = runWith (Stages.runCompiled 1 batch subset (ProgramCompiler.compile subset) fill)
+    let interpreted = runWith (Stages.runInterpreted 1 batch subset fill)
+    let reference =
+        Backend.runWithNoise (OpByOpBackend(NdArrayBackend.Default)) subset inputs keys |> Array.map bits
+    compiled = interpreted && interpreted = reference
+
+/// Programs are compiled once per structure: the same shape with other coefficients reuses the loop, another shape
+/// gets its own.
+[<Xunit.Fact>]
+let ``programs are cached by structure, not by coefficients`` () =
+    let build (c: float32) (clampHigh: float32) =
+        let b = ProgramBuilder(2)
+        let y = b.Lin [ c, b.Input 0; 1.0f - c, b.Input 1 ] |> b.Div (c + 1.0f) |> b.Clamp -1.0f clampHigh
+        b.Build [ y ]
+    let first = ProgramCompiler.tryGet (build 0.25f 1.0f)
+    let second = ProgramCompiler.tryGet (build 0.75f 2.0f)
+    Xunit.Assert.True(ProgramCompiler.isSupported)
+    Xunit.Assert.True(first.IsSome && second.IsSome)
+    Xunit.Assert.Same(first.Value, second.Value)
+    Xunit.Assert.Equal(ProgramCompiler.key (build 0.25f 1.0f), ProgramCompiler.key (build 0.5f 3.0f))
+    let b = ProgramBuilder(2)
+    let other = b.Build [ b.Lin [ 1.0f, b.Input 1; 1.0f, b.Input 0 ] ]
+    Xunit.Assert.NotEqual<string>(ProgramCompiler.key (build 0.25f 1.0f), ProgramCompiler.key other)
 
 /// Large enough to cross the parallel threshold: every thread's chunk and every tile boundary gives the same bits.
 [<Xunit.Fact>]

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Schedulers.Core;
 using TorchSharp;
@@ -295,26 +296,48 @@ internal sealed class QuickBench
 internal static class MemoryBaseline
 {
     /// <summary>
-    /// Reads every array of <paramref name="inputs"/> and writes every array of <paramref name="outputs"/> (all of one
-    /// length): output j = the sum of the inputs plus j, vector by vector — the least work a pass with these reads and
-    /// writes can do.
+    /// Reads every array of <paramref name="inputs"/> (1–6) and writes every array of <paramref name="outputs"/> (1–3),
+    /// all of one length: output j = the sum of the inputs plus j, vector by vector, each array addressed directly (no
+    /// bounds checks, no inner loops over the arrays) — the least work a pass with these reads and writes can do, so
+    /// its time is the memory traffic.
     /// </summary>
     public static void Pass(float[][] inputs, float[][] outputs)
     {
+        if (inputs.Length is < 1 or > 6 || outputs.Length is < 1 or > 3)
+            throw new ArgumentException("the baseline pass reads 1-6 arrays and writes 1-3");
         var n = inputs[0].Length;
-        var w = System.Numerics.Vector<float>.Count;
-        var i = 0;
-        for (; i <= n - w; i += w)
+        var reads = inputs.Length;
+        var writes = outputs.Length;
+        ref var i0 = ref MemoryMarshal.GetArrayDataReference(inputs[0]);
+        ref var i1 = ref MemoryMarshal.GetArrayDataReference(inputs[Math.Min(1, reads - 1)]);
+        ref var i2 = ref MemoryMarshal.GetArrayDataReference(inputs[Math.Min(2, reads - 1)]);
+        ref var i3 = ref MemoryMarshal.GetArrayDataReference(inputs[Math.Min(3, reads - 1)]);
+        ref var i4 = ref MemoryMarshal.GetArrayDataReference(inputs[Math.Min(4, reads - 1)]);
+        ref var i5 = ref MemoryMarshal.GetArrayDataReference(inputs[Math.Min(5, reads - 1)]);
+        ref var o0 = ref MemoryMarshal.GetArrayDataReference(outputs[0]);
+        ref var o1 = ref MemoryMarshal.GetArrayDataReference(outputs[Math.Min(1, writes - 1)]);
+        ref var o2 = ref MemoryMarshal.GetArrayDataReference(outputs[Math.Min(2, writes - 1)]);
+        var one = System.Numerics.Vector<float>.One;
+        var two = one + one;
+        var w = (nuint)System.Numerics.Vector<float>.Count;
+        nuint i = 0;
+        for (; i + w <= (nuint)n; i += w)
         {
-            var s = new System.Numerics.Vector<float>(inputs[0], i);
-            for (var k = 1; k < inputs.Length; k++) s += new System.Numerics.Vector<float>(inputs[k], i);
-            for (var j = 0; j < outputs.Length; j++) (s + new System.Numerics.Vector<float>(j)).CopyTo(outputs[j], i);
+            var s = System.Numerics.Vector.LoadUnsafe(ref i0, i);
+            if (reads > 1) s += System.Numerics.Vector.LoadUnsafe(ref i1, i);
+            if (reads > 2) s += System.Numerics.Vector.LoadUnsafe(ref i2, i);
+            if (reads > 3) s += System.Numerics.Vector.LoadUnsafe(ref i3, i);
+            if (reads > 4) s += System.Numerics.Vector.LoadUnsafe(ref i4, i);
+            if (reads > 5) s += System.Numerics.Vector.LoadUnsafe(ref i5, i);
+            System.Numerics.Vector.StoreUnsafe(s, ref o0, i);
+            if (writes > 1) System.Numerics.Vector.StoreUnsafe(s + one, ref o1, i);
+            if (writes > 2) System.Numerics.Vector.StoreUnsafe(s + two, ref o2, i);
         }
-        for (; i < n; i++)
+        for (var k = (int)i; k < n; k++)
         {
             var s = 0f;
-            foreach (var x in inputs) s += x[i];
-            for (var j = 0; j < outputs.Length; j++) outputs[j][i] = s + j;
+            foreach (var x in inputs) s += x[k];
+            for (var j = 0; j < writes; j++) outputs[j][k] = s + j;
         }
     }
 

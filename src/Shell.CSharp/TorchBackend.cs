@@ -280,7 +280,7 @@ public sealed class TorchBackend : IBackend<Tensor, NoiseSource>
         var memories = buffers.Select(HostKernels.Of).ToArray();
         var threads = HostKernels.Threads(memories.Length > 0 ? memories[0] : HostKernels.Of(first));
         var subset = new ElementwiseProgram(program.Inputs, program.Body, written.ToArray());
-        var fill = new FillNormals((slot, total, offset, dest) => Prng.normalBlockInto(keys[slot].Mode, keys[slot].Key, total, offset, dest));
+        var fill = new FillNormals((slot, total, offset, dest, ahead) => NormalFill.into(keys[slot].Mode, keys[slot].Key, total, offset, dest, ahead));
         Stages.run(threads, HostKernels.Batch(first), subset, fill, inputs.Select(In).ToArray(), memories);
         return Some(results);
     }

@@ -50,5 +50,7 @@ type ElementwiseProgram =
             | Instr.Normal _ -> [||])
 
 /// Fills `dest` with the normals of positions [offset, offset + dest.Length) of a draw of `total` values from noise
-/// source `slot` (the counter-based draw a pass makes tile by tile).
-type FillNormals = delegate of slot: int * total: int64 * offset: int64 * dest: Span<float32> -> unit
+/// source `slot` (the counter-based draw a pass makes tile by tile). `ahead` holds the addresses, at `offset`, of the
+/// arrays the pass touches next over the same positions (possibly none): a fill may request their cache lines while it
+/// computes, so the pass's memory traffic overlaps the noise's arithmetic.
+type FillNormals = delegate of slot: int * total: int64 * offset: int64 * dest: Span<float32> * ahead: ReadOnlySpan<nativeint> -> unit

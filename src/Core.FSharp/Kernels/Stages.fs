@@ -1,6 +1,9 @@
 namespace Schedulers.Core
 
 open System
+open Microsoft.FSharp.NativeInterop
+
+#nowarn "9" // pinned pointers into the pass's memory for the compiled loop
 
 /// The one driver of the fused scheduler passes over float32 memory, shared by every backend that can expose its
 /// storage as `Memory<float32>`: the core's `NdArray` backend and the shell's CPU fast path over torch tensors.
@@ -152,12 +155,48 @@ module Stages =
     /// the first- or second-level cache, so the pass reads each input and writes each output once.
     let programTile = 2048
 
-    /// An elementwise program in one pass (`ElementwiseProgram`): chunk by chunk and, within a chunk, tile by tile,
-    /// every instruction runs with the span kernels of the op-by-op form (`combine`, `divide`, `Kernels.clamp`; a
-    /// normal draw through `fill` at the tile's positions) on the tile, its result in a tile buffer or, for a returned register, in its output. Same bits as running the
-    /// instructions one at a time over whole tensors; `outputs[j]` receives register `program.Outputs[j]` (an input
-    /// register among the outputs is not written: the caller returns the input itself).
-    let run (threads: int) (batch: int) (program: ElementwiseProgram) (fill: FillNormals) (inputs: ReadOnlyMemory<float32>[]) (outputs: Memory<float32>[]) =
+    /// Runs a program's instructions over ranges of the pass with the span kernels of the op-by-op form, tile by
+    /// tile, each result in a tile buffer or, for a returned register, in its output. One per thread: it owns its
+    /// tile buffers.
+    type private Interpreter(program: ElementwiseProgram, outputOf: int[], fill: FillNormals, n: int,
+                             inputs: ReadOnlyMemory<float32>[], outputs: Memory<float32>[]) =
+        let registers = program.Inputs + program.Body.Length
+        let temps = Array.init registers (fun r -> if r >= program.Inputs && outputOf[r] < 0 then Array.zeroCreate<float32> programTile else [||])
+        let sources = program.Body |> Array.map (fun i ->
+            match i with
+            | Instr.Combine terms -> Array.zeroCreate<ReadOnlyMemory<float32>> terms.Length
+            | _ -> Array.zeroCreate<ReadOnlyMemory<float32>> 1)
+        let cs = program.Body |> Array.map (fun i ->
+            match i with
+            | Instr.Combine terms -> Array.zeroCreate<float32> terms.Length
+            | _ -> [||])
+
+        /// Elements [o, o + len) of batch segment `segment`.
+        member _.Range(segment: int, o: int, len: int) =
+            let mutable t = o
+            while t < o + len do
+                let m = min programTile (o + len - t)
+                let target (r: int) : Memory<float32> =
+                    if outputOf[r] >= 0 then outputs[outputOf[r]].Slice(t, m) else Memory(temps[r], 0, m)
+                let source (r: Reg) : ReadOnlyMemory<float32> =
+                    let r = r.Index
+                    if r < program.Inputs then inputs[r].Slice(t, m) else readOnly (target r)
+                for k in 0 .. program.Body.Length - 1 do
+                    let dest = target (program.Inputs + k)
+                    match program.Body[k] with
+                    | Instr.Combine terms ->
+                        let xs = sources[k]
+                        for j in 0 .. terms.Length - 1 do
+                            let struct (c, r) = terms[j]
+                            cs[k][j] <- Coef.at segment c
+                            xs[j] <- source r
+                        combineSegment cs[k] xs dest 0 m
+                    | Instr.Divide(r, d) -> Kernels.divide (source r).Span (Coef.at segment d) dest.Span
+                    | Instr.Clamp(r, lo, hi) -> Kernels.clamp lo hi (source r).Span dest.Span
+                    | Instr.Normal slot -> fill.Invoke(slot, int64 n, int64 t, dest.Span, ReadOnlySpan.Empty)
+                t <- t + m
+
+    let private checkProgram (program: ElementwiseProgram) (fill: FillNormals) (inputs: ReadOnlyMemory<float32>[]) (outputs: Memory<float32>[]) =
         if program.NoiseSlots > 0 && obj.ReferenceEquals(fill, null) then invalidArg "fill" "the program draws normals but no way to fill them was given"
         if inputs.Length <> program.Inputs then
             invalidArg "inputs" (sprintf "the program reads %d inputs but %d were given" program.Inputs inputs.Length)
@@ -166,41 +205,92 @@ module Stages =
         let n = inputs[0].Length
         inputs |> Array.iteri (fun k x -> checkLength (sprintf "inputs[%d]" k) n x)
         outputs |> Array.iteri (fun k x -> checkLength (sprintf "outputs[%d]" k) n (readOnly x))
-        let registers = program.Inputs + program.Body.Length
         // Which output (if any) each register is written to.
-        let outputOf = Array.create registers -1
+        let outputOf = Array.create (program.Inputs + program.Body.Length) -1
         program.Outputs |> Array.iteri (fun j r -> if r.Index >= program.Inputs && outputOf[r.Index] < 0 then outputOf[r.Index] <- j)
+        n, outputOf
+
+    /// `run` with the interpreter alone (the compiled loop's reference; see `run`).
+    let runInterpreted (threads: int) (batch: int) (program: ElementwiseProgram) (fill: FillNormals) (inputs: ReadOnlyMemory<float32>[]) (outputs: Memory<float32>[]) =
+        let n, outputOf = checkProgram program fill inputs outputs
         let width = segmentWidth n batch program.Coefficients
         Parallelism.forChunksUpTo threads n (fun start length ->
-            let temps = Array.init registers (fun r -> if r >= program.Inputs && outputOf[r] < 0 then Array.zeroCreate<float32> programTile else [||])
-            let sources = program.Body |> Array.map (fun i ->
-                match i with
-                | Instr.Combine terms -> Array.zeroCreate<ReadOnlyMemory<float32>> terms.Length
-                | _ -> Array.zeroCreate<ReadOnlyMemory<float32>> 1)
-            let cs = program.Body |> Array.map (fun i ->
-                match i with
-                | Instr.Combine terms -> Array.zeroCreate<float32> terms.Length
-                | _ -> [||])
-            forSegments width start length (fun segment o len ->
-                let mutable t = o
-                while t < o + len do
-                    let m = min programTile (o + len - t)
-                    let target (r: int) : Memory<float32> =
-                        if outputOf[r] >= 0 then outputs[outputOf[r]].Slice(t, m) else Memory(temps[r], 0, m)
-                    let source (r: Reg) : ReadOnlyMemory<float32> =
-                        let r = r.Index
-                        if r < program.Inputs then inputs[r].Slice(t, m) else readOnly (target r)
-                    for k in 0 .. program.Body.Length - 1 do
-                        let dest = target (program.Inputs + k)
-                        match program.Body[k] with
-                        | Instr.Combine terms ->
-                            let xs = sources[k]
-                            for j in 0 .. terms.Length - 1 do
-                                let struct (c, r) = terms[j]
-                                cs[k][j] <- Coef.at segment c
-                                xs[j] <- source r
-                            combineSegment cs[k] xs dest 0 m
-                        | Instr.Divide(r, d) -> Kernels.divide (source r).Span (Coef.at segment d) dest.Span
-                        | Instr.Clamp(r, lo, hi) -> Kernels.clamp lo hi (source r).Span dest.Span
-                        | Instr.Normal slot -> fill.Invoke(slot, int64 n, int64 t, dest.Span)
-                    t <- t + m))
+            let interpreter = Interpreter(program, outputOf, fill, n, inputs, outputs)
+            forSegments width start length (fun segment o len -> interpreter.Range(segment, o, len)))
+
+    /// `run` with the compiled loop `compiled` of `program` (`ProgramCompiler.compile`): each segment's whole vectors
+    /// through it, its last few elements (fewer than a vector) through the interpreter; a program that draws normals
+    /// goes tile by tile, the tile's normals filled into cache-resident buffers first while the lines of the tile's
+    /// inputs and outputs are requested.
+    let runCompiled
+        (threads: int) (batch: int) (program: ElementwiseProgram) (compiled: CompiledProgram) (fill: FillNormals)
+        (inputs: ReadOnlyMemory<float32>[]) (outputs: Memory<float32>[]) =
+        let n, outputOf = checkProgram program fill inputs outputs
+        let width = segmentWidth n batch program.Coefficients
+        // Outputs the compiled loop writes, in order (an input register among the outputs is not written).
+        let writtenOutputs =
+            program.Outputs |> Array.indexed |> Array.filter (fun (j, r) -> r.Index >= program.Inputs && outputOf[r.Index] = j) |> Array.map fst
+        let normals = ProgramCompiler.normals program
+        let pins = Array.append (inputs |> Array.map (fun m -> m.Pin())) (writtenOutputs |> Array.map (fun j -> outputs[j].Pin()))
+        try
+            let address (k: int) = NativePtr.toNativeInt (NativePtr.ofVoidPtr<byte> pins[k].Pointer)
+            let inputBase = Array.init inputs.Length address
+            let outputBase = Array.init writtenOutputs.Length (fun j -> address (inputs.Length + j))
+            let vectorWidth = Numerics.Vector<float32>.Count
+            Parallelism.forChunksUpTo threads n (fun start length ->
+                let reads = GC.AllocateArray<nativeint>(inputs.Length + normals.Length, true)
+                let writes = GC.AllocateArray<nativeint>(max 1 writtenOutputs.Length, true)
+                let coefficients = GC.AllocateArray<float32>(max 1 (ProgramCompiler.coefficientCount program), true)
+                let ahead = Array.zeroCreate<nativeint> (inputs.Length + writtenOutputs.Length)
+                let tiles = normals |> Array.map (fun _ -> GC.AllocateUninitializedArray<float32>(programTile, true))
+                let readsAt = Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(reads, 0)
+                let writesAt = Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(writes, 0)
+                let coefficientsAt = Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(coefficients, 0)
+                let tileAt = tiles |> Array.map (fun t -> Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(t, 0))
+                let mutable interpreter = Unchecked.defaultof<Interpreter>
+                let point (o: int) =
+                    for k in 0 .. inputs.Length - 1 do
+                        reads[k] <- inputBase[k] + nativeint o * 4n
+                    for j in 0 .. writtenOutputs.Length - 1 do
+                        writes[j] <- outputBase[j] + nativeint o * 4n
+                forSegments width start length (fun segment o len ->
+                    ProgramCompiler.coefficientsInto program segment (coefficients.AsSpan())
+                    let whole = len - len % vectorWidth
+                    if normals.Length = 0 then
+                        point o
+                        compiled.Invoke(readsAt, writesAt, coefficientsAt, whole)
+                    else
+                        let mutable t = o
+                        while t < o + whole do
+                            let m = min programTile (o + whole - t)
+                            point t
+                            // The first draw requests the lines of every array the tile's loop touches.
+                            for k in 0 .. inputs.Length - 1 do
+                                ahead[k] <- reads[k]
+                            for j in 0 .. writtenOutputs.Length - 1 do
+                                ahead[inputs.Length + j] <- writes[j]
+                            for j in 0 .. normals.Length - 1 do
+                                let struct (_, slot) = normals[j]
+                                let touch = if j = 0 then ReadOnlySpan<nativeint>(ahead) else ReadOnlySpan.Empty
+                                fill.Invoke(slot, int64 n, int64 t, tiles[j].AsSpan(0, m), touch)
+                                reads[inputs.Length + j] <- tileAt[j]
+                            compiled.Invoke(readsAt, writesAt, coefficientsAt, m)
+                            t <- t + m
+                    if whole < len then
+                        if isNull (box interpreter) then interpreter <- Interpreter(program, outputOf, fill, n, inputs, outputs)
+                        interpreter.Range(segment, o + whole, len - whole)))
+        finally
+            for p in pins do
+                p.Dispose()
+
+    /// An elementwise program in one pass (`ElementwiseProgram`), chunk by chunk over threads and segment by segment
+    /// for per-batch coefficients: compiled into one vector loop whose intermediates stay in registers
+    /// (`ProgramCompiler`), or where it is not compiled, interpreted tile by tile with the span kernels of the
+    /// op-by-op form (`combine`, `divide`, `Kernels.clamp`; a normal draw through `fill` at the tile's positions).
+    /// Same bits either way as running the instructions one at a time over whole tensors; `outputs[j]` receives
+    /// register `program.Outputs[j]` (an input register among the outputs is not written: the caller returns the
+    /// input itself).
+    let run (threads: int) (batch: int) (program: ElementwiseProgram) (fill: FillNormals) (inputs: ReadOnlyMemory<float32>[]) (outputs: Memory<float32>[]) =
+        match ProgramCompiler.tryGet program with
+        | ValueSome compiled -> runCompiled threads batch program compiled fill inputs outputs
+        | ValueNone -> runInterpreted threads batch program fill inputs outputs

@@ -148,3 +148,37 @@ module internal NoiseKernels =
                 (fun i z -> store (load s i + vc * (vk * z)) out i)
         forBlockNoise mode key total resume stop (fun o z len ->
             FusedKernels.scaledNoiseAdd k c (ReadOnlySpan(s, o, len)) (ReadOnlySpan(z, 0, len)) (Span(out, o, len)))
+
+    /// JAX's normals of positions [offset, offset + dest.Length) of a `total`-element draw into `dest`, requesting
+    /// during the draw the cache lines of the arrays at `ahead` (each the address of the element at `offset` of an
+    /// array the caller's pass touches next, over the same positions): the pass that consumes the normals then finds its
+    /// inputs and outputs in the cache, so its memory traffic overlaps the arithmetic of the noise, as in
+    /// `combineThenAddNormal`. Same bits as `Prng.normalBlockInto`, which it is wherever the packed path does not
+    /// apply (no AVX-512, the sequential mode, the normal table on).
+    let normalIntoAhead (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) (ahead: ReadOnlySpan<nativeint>) =
+        let stopAt = offset + int64 dest.Length
+        if ahead.IsEmpty || KernelSettings.UseNormalTable || stopAt > int64 Int32.MaxValue then
+            Prng.normalBlockInto mode key total offset dest
+        else
+            let count = ahead.Length
+            let arrays = NativePtr.stackalloc<nativeint> count
+            for k in 0 .. count - 1 do
+                NativePtr.set arrays k ahead[k]
+            let start = int offset
+            use pd = fixed &MemoryMarshal.GetReference dest
+            let resume =
+                forPackedNoise mode key start (int stopAt)
+                    (fun i ->
+                        for k in 0 .. count - 1 do
+                            CacheHints.lines (NativePtr.ofNativeInt<float32> (NativePtr.get arrays k)) (i - start))
+                    (fun i z -> Vector512.Store(z, NativePtr.add pd (i - start)))
+            if resume < int stopAt then
+                Prng.normalBlockInto mode key total (int64 resume) (dest.Slice(resume - start))
+
+/// Filling buffers with JAX's normals for a pass that consumes them next (`ElementwiseProgram`'s `Normal`).
+module NormalFill =
+
+    /// `NoiseKernels.normalIntoAhead`: normals of positions [offset, offset + dest.Length) of a `total`-element draw
+    /// from `key`, the cache lines at `ahead` requested while they are computed.
+    let into (mode: ThreefryMode) (key: PrngKey) (total: int64) (offset: int64) (dest: Span<float32>) (ahead: ReadOnlySpan<nativeint>) =
+        NoiseKernels.normalIntoAhead mode key total offset dest ahead

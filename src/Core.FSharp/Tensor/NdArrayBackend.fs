@@ -57,7 +57,7 @@ type NdArrayBackend(mode: ThreefryMode) =
         let written = program.Outputs |> Array.filter (fun r -> r.Index >= program.Inputs)
         let buffers = written |> Array.map (fun _ -> allocate first.Length)
         // JAX's bits are counter-based: a tile's normals are positions [offset, offset + length) of the whole draw.
-        let fill = FillNormals(fun slot total offset dest -> Prng.normalBlockInto mode keys[slot] total offset dest)
+        let fill = FillNormals(fun slot total offset dest ahead -> NormalFill.into mode keys[slot] total offset dest ahead)
         Stages.run threads first.BatchSize { program with Outputs = written } fill (inputs |> Array.map memory) (buffers |> Array.map Memory)
         let mutable next = 0
         program.Outputs
