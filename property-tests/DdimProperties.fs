@@ -82,6 +82,24 @@ let ``a step is a pure function of its inputs`` (DdimCase(config, steps)) (key: 
     && (x.ToArray(), m.ToArray()) = copy
     && (state.Common.AlphasCumprod, state.Timesteps) = before
 
+/// With η > 0 a step that draws its noise from a key inside its pass (`StepNoise.Source`) gives the bits of the step
+/// given that key's normal as a tensor, at a shape the pass splits into tiles with a ragged end.
+[<Property(Arbitrary = [| typeof<DdimGenerators>; typeof<Generators> |], MaxTest = 60)>]
+let ``noise drawn inside the pass equals the same noise given`` (DdimCase(config, steps)) (key: PrngKey) (thresholding: bool) =
+    let config = { config with Thresholding = thresholding }
+    let state = Ddim.create config |> Ddim.setTimesteps steps
+    let big = [| 2; 3; 701 |]
+    let x = NdArray.normal big key
+    let m = NdArray.normal big (Prng.foldIn 1u key)
+    let z = Prng.foldIn 2u key
+    let ops = NdArrayBackend.Default :> IBackend<NdArray, PrngKey>
+    let t = state.Timesteps[steps / 2]
+    let given = Ddim.stepOn ops state m t x 0.8 false (ValueSome(fun () -> NdArray.normal big z))
+    let drawn = Ddim.stepWith ops state m t x 0.8 false (ValueSome(StepNoise.Source(fun () -> z)))
+    let without = Ddim.stepOn ops state m t x 0.8 false ValueNone
+    given.PrevSample = drawn.PrevSample && given.PredOriginalSample = drawn.PredOriginalSample
+    && (steps = 1 || given.PrevSample <> without.PrevSample)
+
 /// The torch and Flax flavours agree to float32 rounding (jnp's and torch's linspace and cumprod differ by ulps;
 /// XLA divides by a scalar through its reciprocal).
 [<Property(Arbitrary = [| typeof<DdimGenerators>; typeof<Generators> |], MaxTest = 100)>]

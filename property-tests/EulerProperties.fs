@@ -98,6 +98,23 @@ let ``a step is a pure function of its inputs`` (EulerCase(config, steps)) (key:
     && (x.ToArray(), m.ToArray()) = copy
     && (state.Common.AlphasCumprod, state.Timesteps, state.Sigmas) = before
 
+/// With churn a step that draws its noise from a key inside its pass (`StepNoise.Source`) gives the bits of the step
+/// given that key's normal as a tensor, at a shape the pass splits into tiles with a ragged end.
+[<Property(Arbitrary = [| typeof<EulerGenerators>; typeof<Generators> |], MaxTest = 60)>]
+let ``churn noise drawn inside the pass equals the same noise given`` (EulerCase(config, steps)) (key: PrngKey) =
+    let state = Euler.create config |> Euler.setTimesteps steps
+    let big = [| 2; 3; 701 |]
+    let x = NdArray.normal big key
+    let m = NdArray.normal big (Prng.foldIn 1u key)
+    let z = Prng.foldIn 2u key
+    let churn = { Euler.noChurn with SChurn = 3.0; SNoise = 1.007 }
+    let t = state.Timesteps[0]
+    let struct (given, _) = Euler.stepOn ops state m t x churn (ValueSome(fun () -> NdArray.normal big z))
+    let struct (drawn, _) = Euler.stepWith ops state m t x churn (ValueSome(StepNoise.Source(fun () -> z)))
+    let struct (without, _) = Euler.stepOn ops state m t x Euler.noChurn ValueNone
+    given.PrevSample = drawn.PrevSample && given.PredOriginalSample = drawn.PredOriginalSample
+    && given.PrevSample <> without.PrevSample
+
 /// The Flax class (linspace or leading spacing, epsilon or v-prediction) agrees with the torch class to float32
 /// rounding: leading timesteps are the torch ones with steps_offset 1, linspace ones within an ulp (jnp's float32
 /// linspace), sigmas and the first step within the float32 rounding of jnp's cumprod (5e-5 of the largest value).

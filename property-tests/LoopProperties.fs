@@ -80,7 +80,10 @@ let private cases (flavour: Flavour) =
     @ (if obj.ReferenceEquals(flavour, Flavour.Flax) then [ case "DPM-Solver Flax" (DpmSolverMultistepFlax.scheduler DpmSolverConfig.defaults) flavour ] else [])
     @ (if obj.ReferenceEquals(flavour, Flavour.Torch) then
            [ case "DDPM (fixed_small_log, thresholding)" (Ddpm.scheduler { Ddpm.defaults with VarianceType = DdpmVarianceType.FixedSmallLog; Thresholding = true }) flavour
-             case "DDPM (fixed_small, noise inside the pass)" (Ddpm.scheduler Ddpm.defaults) flavour ]
+             case "DDPM (fixed_small, noise inside the pass)" (Ddpm.scheduler Ddpm.defaults) flavour
+             case "DDIM (eta 0.7, noise inside the pass)" (Ddim.schedulerWithEta 0.7 Ddim.defaults) flavour
+             case "Euler (churn, noise inside the pass)"
+                 (Euler.schedulerWithChurn { Euler.noChurn with SChurn = 2.0; SNoise = 1.003 } Euler.defaults) flavour ]
        else [])
 
 /// Every scheduler's whole loop gives the same bits with the fused stages as op by op, in both flavours.

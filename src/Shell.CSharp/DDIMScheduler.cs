@@ -102,11 +102,12 @@ public sealed class DDIMScheduler : SchedulerBase<DDIMScheduler, DdimConfig>, IS
         var state = State;
         if (state.NumInferenceSteps is null)
             throw new InvalidOperationException("the number of inference steps is not set; call SetTimesteps before Step");
-        var noise = FSharpValueOption<FSharpFunc<Unit, Tensor>>.NewValueSome(FuncConvert.FromFunc<Unit, Tensor>(_ =>
-            varianceNoise is not null
-                ? varianceNoise.to(modelOutput.dtype).to(modelOutput.device).alias()
-                : Noise.Randn(source, TensorShapes.Of(modelOutput), modelOutput.device).to(modelOutput.dtype)));
-        var output = Ddim.stepOn(TorchBackend.Instance, state, modelOutput, timestep, sample, eta, useClippedModelOutput, noise);
+        var noise = varianceNoise is not null
+            ? StepNoise<Tensor, NoiseSource>.NewTensor(FuncConvert.FromFunc<Unit, Tensor>(_ =>
+                varianceNoise.to(modelOutput.dtype).to(modelOutput.device).alias()))
+            : Noise.ForStep(source, modelOutput, TensorShapes.Of(modelOutput));
+        var output = Ddim.stepWith(TorchBackend.Instance, state, modelOutput, timestep, sample, eta, useClippedModelOutput,
+            FSharpValueOption<StepNoise<Tensor, NoiseSource>>.NewValueSome(noise));
         return new DDIMSchedulerOutput(output.PrevSample, output.PredOriginalSample);
     }
 

@@ -92,9 +92,8 @@ public sealed class DDPMScheduler : SchedulerBase<DDPMScheduler, DdpmConfig>, IS
         ArgumentNullException.ThrowIfNull(sample);
         ArgumentNullException.ThrowIfNull(noise);
         var state = State;
-        var output = Ddpm.stepOn(TorchBackend.Instance, state, modelOutput, timestep, sample,
-            Microsoft.FSharp.Core.FuncConvert.FromFunc<Microsoft.FSharp.Core.Unit, Tensor>(_ =>
-                Noise.Randn(noise, TensorShapes.Of(sample), modelOutput.device).to(modelOutput.dtype)));
+        var output = Ddpm.stepWith(TorchBackend.Instance, state, modelOutput, timestep, sample,
+            Noise.ForStep(noise, modelOutput, TensorShapes.Of(sample)));
         return new DDPMSchedulerOutput(output.PrevSample, output.PredOriginalSample);
     }
 

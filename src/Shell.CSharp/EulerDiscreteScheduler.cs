@@ -122,12 +122,12 @@ public sealed class EulerDiscreteScheduler : SchedulerBase<EulerDiscreteSchedule
         var state = State;
         if (OptionModule.IsNone(state.NumInferenceSteps))
             throw new InvalidOperationException("the number of inference steps is not set; call SetTimesteps before Step");
-        var draw = FSharpValueOption<FSharpFunc<Unit, Tensor>>.NewValueSome(FuncConvert.FromFunc<Unit, Tensor>(_ =>
-            Noise.Randn(noise, TensorShapes.Of(modelOutput), modelOutput.device).to(modelOutput.dtype)));
+        var draw = FSharpValueOption<StepNoise<Tensor, NoiseSource>>.NewValueSome(
+            Noise.ForStep(noise, modelOutput, TensorShapes.Of(modelOutput)));
         var churn = new EulerChurn(sChurn, sTmin, sTmax, sNoise);
         // diffusers upcasts the sample to float32 for the update and casts the result back to the model's dtype.
         var upcast = sample.dtype == ScalarType.Float32 ? sample : sample.to(ScalarType.Float32);
-        var r = Euler.stepOn(TorchBackend.Instance, state, modelOutput, timestep, upcast, churn, draw);
+        var r = Euler.stepWith(TorchBackend.Instance, state, modelOutput, timestep, upcast, churn, draw);
         if (!ReferenceEquals(upcast, sample)) upcast.Dispose();
         var output = r.Item1;
         _state.Commit(state, r.Item2, nameof(Step), () =>

@@ -1,3 +1,4 @@
+using Microsoft.FSharp.Core;
 using Schedulers.Core;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -7,6 +8,21 @@ namespace Schedulers;
 /// <summary>Draws standard normal float32 tensors the way diffusers' <c>randn_tensor</c> and the Flax schedulers do.</summary>
 public static class Noise
 {
+    /// <summary>
+    /// A step's noise as the core's steps take it (<see cref="StepNoise{T, N}"/>). For a float32 model output the step
+    /// gets the source itself: it draws inside its one pass where the source is a JAX key, and otherwise makes one whole
+    /// draw of its sample's shape on its device — the draw <see cref="Randn"/> makes. For other dtypes it gets that draw
+    /// converted to the model output's dtype, as diffusers' <c>randn_tensor(..., dtype=model_output.dtype)</c> gives it.
+    /// </summary>
+    internal static StepNoise<Tensor, NoiseSource> ForStep(NoiseSource noise, Tensor modelOutput, long[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(noise);
+        if (modelOutput.dtype == ScalarType.Float32)
+            return StepNoise<Tensor, NoiseSource>.NewSource(FuncConvert.FromFunc<Unit, NoiseSource>(_ => noise));
+        return StepNoise<Tensor, NoiseSource>.NewTensor(FuncConvert.FromFunc<Unit, Tensor>(_ =>
+            Randn(noise, shape, modelOutput.device).to(modelOutput.dtype)));
+    }
+
     /// <summary>
     /// A standard normal tensor of <paramref name="shape"/> on <paramref name="device"/>. A CPU generator draws on
     /// the CPU and the result is moved (as <c>randn_tensor</c> does), so the numbers do not depend on the device; a

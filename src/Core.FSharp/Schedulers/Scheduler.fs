@@ -13,6 +13,57 @@ type ModelQuery =
 /// draw uses. A stateful `torch.Generator` returns itself twice; JAX keys split (`key, sub = split(key)`).
 type NoiseStream<'N> = 'N -> struct ('N * 'N)
 
+/// Where a step's noise comes from: a tensor the caller draws (`Tensor`, called once when the step needs noise),
+/// or a noise source the step draws from itself (`Source`, called once likewise), inside its pass where the backend
+/// generates noise tile by tile (JAX keys) and as one whole draw otherwise.
+[<RequireQualifiedAccess>]
+type StepNoise<'T, 'N> =
+    /// The noise as a tensor.
+    | Tensor of draw: (unit -> 'T)
+    /// The noise source to draw from.
+    | Source of source: (unit -> 'N)
+
+/// A step's noise once asked for: the tensor (an input of the step's program) or the source (a `Normal` of it).
+[<Struct>]
+type DrawnNoise<'T, 'N> =
+    | Given of tensor: 'T
+    | FromSource of source: 'N
+
+/// Putting a step's noise into its one-pass program.
+[<RequireQualifiedAccess>]
+module StepNoise =
+
+    /// Asks for the noise (calls the tensor's or the source's function, once).
+    let draw (noise: StepNoise<'T, 'N>) : DrawnNoise<'T, 'N> =
+        match noise with
+        | StepNoise.Tensor draw -> Given(draw ())
+        | StepNoise.Source source -> FromSource(source ())
+
+    /// The program inputs the noise adds: the tensor, if it is one.
+    let inputs (noise: DrawnNoise<'T, 'N> voption) : 'T list =
+        match noise with
+        | ValueSome(Given z) -> [ z ]
+        | _ -> []
+
+    /// The program's noise sources: the source, if it is one (slot 0).
+    let sources (noise: DrawnNoise<'T, 'N> voption) : 'N[] =
+        match noise with
+        | ValueSome(FromSource s) -> [| s |]
+        | _ -> [||]
+
+    /// The noise's register in a program: input `k` for a tensor (the program reads it after its other inputs), a
+    /// normal drawn from slot 0 for a source.
+    let register (b: ProgramBuilder) (k: int) (noise: DrawnNoise<'T, 'N>) : Reg =
+        match noise with
+        | Given _ -> b.Input k
+        | FromSource _ -> b.Normal 0
+
+    /// Releases a tensor the step was given for its noise (its own handle: the step made or was handed it).
+    let release (ops: IBackend<'T, 'N>) (noise: DrawnNoise<'T, 'N> voption) =
+        match noise with
+        | ValueSome(Given z) -> ops.Release z
+        | _ -> ()
+
 /// The one shape every scheduler has, as optax gives every transformation `init`/`update` (`'State` its state, `'T`
 /// the tensor type, `'Output` what one loop iteration returns). A scheduler object is built from its config
 /// (`ScoreSdeVe.scheduler config`, …) and then only moves immutable states. `Create` and `SetTimesteps` make states;

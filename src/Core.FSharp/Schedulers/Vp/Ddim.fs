@@ -196,6 +196,62 @@ module Ddim =
     /// x_prev = √ᾱ_prev·x0 + √(1 − ᾱ_prev − σ²)·ε, plus σ·z when η > 0 and `noise` gives z (the torch class draws
     /// it, or takes `variance_noise`; the Flax class adds none). The elementwise arithmetic is one program, one pass
     /// where the backend fuses (two around dynamic thresholding, whose quantile needs the whole x0).
+    /// The noise, when η > 0, is a tensor the caller draws or a source the step draws from inside its pass
+    /// (`StepNoise`).
+    let stepWith
+        (ops: IBackend<'T, 'N>)
+        (state: DdimState)
+        (modelOutput: 'T)
+        (timestep: int64)
+        (sample: 'T)
+        (eta: float)
+        (useClippedModelOutput: bool)
+        (noise: StepNoise<'T, 'N> voption)
+        : DdimOutput<'T> =
+        Backend.checkSame ops "sample" sample "model_output" modelOutput
+        let c = state.Config
+        let p = plan state timestep eta
+        let flavour = state.Flavour
+        let z =
+            match noise with
+            | ValueSome noise when eta > 0.0 -> ValueSome(StepNoise.draw noise)
+            | _ -> ValueNone
+        let extra = StepNoise.inputs z
+        let sources = StepNoise.sources z
+        let withNoise (inputs: 'T list) = Array.ofList (inputs @ extra)
+        let x0, prev =
+            if c.Thresholding then
+                let b = ProgramBuilder(2)
+                let x, m = b.Input 0, b.Input 1
+                let x0, eps = predict b flavour c.PredictionType p x m
+                let first = Backend.run ops (b.Build(if useClippedModelOutput then [ x0 ] else [ x0; eps ])) [| sample; modelOutput |]
+                let raw = first[0]
+                let x0 = ops.Threshold(raw, float32 c.DynamicThresholdingRatio, float32 c.SampleMaxValue)
+                if not (obj.ReferenceEquals(raw, modelOutput)) then ops.Release raw
+                let b = ProgramBuilder(3 + extra.Length)
+                let x, x0r = b.Input 0, b.Input 1
+                let prev = finish b flavour p useClippedModelOutput x x0r (b.Input 2) (z |> ValueOption.map (StepNoise.register b 3))
+                let eps = if useClippedModelOutput then sample else first[1]
+                let second = Backend.runWithNoise ops (b.Build [ prev ]) (withNoise [ sample; x0; eps ]) sources
+                if not useClippedModelOutput && not (obj.ReferenceEquals(eps, modelOutput)) then ops.Release eps
+                x0, second[0]
+            else
+                let b = ProgramBuilder(2 + extra.Length)
+                let x, m = b.Input 0, b.Input 1
+                let x0, eps = predict b flavour c.PredictionType p x m
+                let x0 =
+                    if c.ClipSample then
+                        let r = float32 c.ClipSampleRange
+                        b.Clamp -r r x0
+                    else x0
+                let prev = finish b flavour p useClippedModelOutput x x0 eps (z |> ValueOption.map (StepNoise.register b 2))
+                let r = Backend.runWithNoise ops (b.Build [ x0; prev ]) (withNoise [ sample; modelOutput ]) sources
+                r[0], r[1]
+        // The draw is this step's (a caller's variance_noise comes as its own handle).
+        StepNoise.release ops z
+        { PrevSample = prev; PredOriginalSample = x0 }
+
+    /// `stepWith` with the noise a tensor the caller draws (`noise ()`, called only when η > 0).
     let stepOn
         (ops: IBackend<'T, 'N>)
         (state: DdimState)
@@ -206,46 +262,7 @@ module Ddim =
         (useClippedModelOutput: bool)
         (noise: (unit -> 'T) voption)
         : DdimOutput<'T> =
-        Backend.checkSame ops "sample" sample "model_output" modelOutput
-        let c = state.Config
-        let p = plan state timestep eta
-        let flavour = state.Flavour
-        let z =
-            match noise with
-            | ValueSome draw when eta > 0.0 -> ValueSome(draw ())
-            | _ -> ValueNone
-        let withNoise (inputs: 'T list) = Array.ofList (inputs @ (z |> ValueOption.toList))
-        let x0, prev =
-            if c.Thresholding then
-                let b = ProgramBuilder(2)
-                let x, m = b.Input 0, b.Input 1
-                let x0, eps = predict b flavour c.PredictionType p x m
-                let first = Backend.run ops (b.Build(if useClippedModelOutput then [ x0 ] else [ x0; eps ])) [| sample; modelOutput |]
-                let raw = first[0]
-                let x0 = ops.Threshold(raw, float32 c.DynamicThresholdingRatio, float32 c.SampleMaxValue)
-                if not (obj.ReferenceEquals(raw, modelOutput)) then ops.Release raw
-                let b = ProgramBuilder(if z.IsSome then 4 else 3)
-                let x, x0r = b.Input 0, b.Input 1
-                let prev = finish b flavour p useClippedModelOutput x x0r (b.Input 2) (if z.IsSome then ValueSome(b.Input 3) else ValueNone)
-                let eps = if useClippedModelOutput then sample else first[1]
-                let second = Backend.run ops (b.Build [ prev ]) (withNoise [ sample; x0; eps ])
-                if not useClippedModelOutput && not (obj.ReferenceEquals(eps, modelOutput)) then ops.Release eps
-                x0, second[0]
-            else
-                let b = ProgramBuilder(if z.IsSome then 3 else 2)
-                let x, m = b.Input 0, b.Input 1
-                let x0, eps = predict b flavour c.PredictionType p x m
-                let x0 =
-                    if c.ClipSample then
-                        let r = float32 c.ClipSampleRange
-                        b.Clamp -r r x0
-                    else x0
-                let prev = finish b flavour p useClippedModelOutput x x0 eps (if z.IsSome then ValueSome(b.Input 2) else ValueNone)
-                let r = Backend.run ops (b.Build [ x0; prev ]) (withNoise [ sample; modelOutput ])
-                r[0], r[1]
-        // The draw is this step's (a caller's variance_noise comes as its own handle).
-        z |> ValueOption.iter ops.Release
-        { PrevSample = prev; PredOriginalSample = x0 }
+        stepWith ops state modelOutput timestep sample eta useClippedModelOutput (noise |> ValueOption.map StepNoise.Tensor)
 
     /// `add_noise(original, noise, timesteps)` (`VpCommon.addNoise`).
     let addNoiseOn (ops: IBackend<'T, 'N>) (state: DdimState) (original: 'T) (noise: 'T) (timesteps: int64[]) : 'T =
@@ -260,9 +277,11 @@ module Ddim =
     let flaxStep (state: DdimState) (modelOutput: NdArray) (timestep: int64) (sample: NdArray) (eta: float) : DdimOutput<NdArray> =
         stepOn NdArrayBackend.Default state modelOutput timestep sample eta false ValueNone
 
-    /// The scheduler of the one shape (`IScheduler`): the pipeline loop with η = 0 (deterministic DDIM), the model
-    /// at timesteps[i] (its query's σ is √((1 − ᾱ)/ᾱ) there).
-    let scheduler<'T> (config: DdimConfig) : IScheduler<DdimState, 'T, DdimOutput<'T>> =
+    /// The scheduler of the one shape (`IScheduler`) with DDIM's η (`DDIMPipeline(eta=…)`), the model at
+    /// timesteps[i]: for η > 0 each step adds σ_t·z, z drawn from the loop's noise source inside the step's pass
+    /// (η = 1 is DDPM's posterior variance).
+    let schedulerWithEta<'T> (eta: float) (config: DdimConfig) : IScheduler<DdimState, 'T, DdimOutput<'T>> =
+        if not (Double.IsFinite eta) || eta < 0.0 then invalidArg "eta" (sprintf "eta is %g but must be a finite number >= 0" eta)
         let config = validate config
         { new IScheduler<DdimState, 'T, DdimOutput<'T>> with
             member _.ClassName = "DDIMScheduler"
@@ -273,10 +292,10 @@ module Ddim =
             member _.TimestepAt(state, i) = float state.Timesteps[i]
             member _.InitNoiseSigma(_) = float initNoiseSigma
             member _.Evaluations(steps) = steps
-            member _.Step(ops, model, _, state, index, sample) =
+            member _.Step(ops, model, draw, state, index, sample) =
                 let t = state.Timesteps[index]
                 let output = model sample (VpCommon.query state.Common t)
-                let r = stepOn ops state output t sample 0.0 false ValueNone
+                let r = stepWith ops state output t sample eta false (ValueSome(StepNoise.Source draw))
                 if not (obj.ReferenceEquals(output, sample)) && not (obj.ReferenceEquals(output, r.PredOriginalSample)) then
                     ops.Release output
                 struct (state, r)
@@ -284,6 +303,10 @@ module Ddim =
             member _.Result(r) = r.PrevSample
             member _.Tensors(r) = [ r.PrevSample; r.PredOriginalSample ]
             member _.StateTensors(_) = [] }
+
+    /// The scheduler of the one shape (`IScheduler`): the pipeline loop with η = 0 (deterministic DDIM), the model
+    /// at timesteps[i] (its query's σ is √((1 − ᾱ)/ᾱ) there).
+    let scheduler<'T> (config: DdimConfig) : IScheduler<DdimState, 'T, DdimOutput<'T>> = schedulerWithEta 0.0 config
 
 /// The `scheduler_config.json` schema of `DDIMScheduler` / `FlaxDDIMScheduler`.
 module DdimConfig =

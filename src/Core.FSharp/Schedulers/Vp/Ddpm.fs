@@ -112,16 +112,6 @@ type DdpmPlan =
       /// (log β̃_t, log β_t), the bounds of `learned_range`.
       LogBounds: struct (float32 * float32) }
 
-/// Where a step's noise comes from: a tensor the caller draws (`Tensor`, called once when the step needs noise),
-/// or a noise source the step draws from itself (`Source`, called once likewise), inside its pass where the backend
-/// generates noise tile by tile (JAX keys) and as one whole draw otherwise.
-[<RequireQualifiedAccess>]
-type StepNoise<'T, 'N> =
-    /// The noise as a tensor.
-    | Tensor of draw: (unit -> 'T)
-    /// The noise source to draw from.
-    | Source of source: (unit -> 'N)
-
 /// diffusers' `DDPMScheduler` (torch) as pure functions over `DdpmState`, over any backend.
 [<RequireQualifiedAccess>]
 module Ddpm =

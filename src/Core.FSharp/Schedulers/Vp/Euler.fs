@@ -378,14 +378,16 @@ module Euler =
     /// sample is first raised to σ̂ with `noise` (the torch class draws it with its generator); x0 from the model
     /// output by the prediction type; d = (x − x0)/σ̂; x_next = x + d·(σ_{i+1} − σ̂). Returns the state with the step
     /// index advanced.
-    let stepOn
+    /// The churn noise, when γ > 0, is a tensor the caller draws or a source the step draws from inside its pass
+    /// (`StepNoise`).
+    let stepWith
         (ops: IBackend<'T, 'N>)
         (state: EulerState)
         (modelOutput: 'T)
         (timestep: float32)
         (sample: 'T)
         (churn: EulerChurn)
-        (noise: (unit -> 'T) voption)
+        (noise: StepNoise<'T, 'N> voption)
         : struct (EulerOutput<'T> * EulerState) =
         Backend.checkSame ops "sample" sample "model_output" modelOutput
         if Double.IsNaN churn.SChurn || churn.SChurn < 0.0 then invalidArg "s_churn" (sprintf "s_churn is %g but must be a number >= 0" churn.SChurn)
@@ -395,18 +397,21 @@ module Euler =
         let z =
             if p.Gamma > 0.0 then
                 match noise with
-                | ValueSome draw -> ValueSome(draw ())
+                | ValueSome noise -> ValueSome(StepNoise.draw noise)
                 | ValueNone -> invalidArg "generator" "s_churn makes gamma > 0 and the step needs noise, but none was given"
             else ValueNone
+        let extra = StepNoise.inputs z
         // One program: the churn x̂ = x + √(σ̂² − σ²)·s_noise·z, x0 by the prediction type, d = (x̂ − x0)/σ̂ and
         // x_prev = x̂ + (σ_next − σ̂)·d (Karras et al. 2022, Alg. 2 without the Heun correction).
-        let b = ProgramBuilder(if z.IsSome then 3 else 2)
+        let b = ProgramBuilder(2 + extra.Length)
         let sample', m = b.Input 0, b.Input 1
         let x =
-            if z.IsSome then
-                let eps = if churn.SNoise = 1.0 then b.Input 2 else b.Lin [ float32 churn.SNoise, b.Input 2 ]
+            match z with
+            | ValueSome z ->
+                let z = StepNoise.register b 2 z
+                let eps = if churn.SNoise = 1.0 then z else b.Lin [ float32 churn.SNoise, z ]
                 b.Lin [ 1.0f, sample'; p.ChurnScale, eps ]
-            else sample'
+            | ValueNone -> sample'
         let x0 =
             match state.Config.PredictionType with
             | PredictionType.Sample -> m
@@ -418,11 +423,23 @@ module Euler =
             | PredictionType.FlowPrediction -> invalidArg "prediction_type" "the Euler scheduler does not support flow_prediction"
         let derivative = b.Lin [ 1.0f, x; -1.0f, x0 ] |> b.DivAs state.Flavour p.SigmaHat
         let prev = b.Lin [ 1.0f, x; p.Dt, derivative ]
-        let inputs = Array.ofList ([ sample; modelOutput ] @ (z |> ValueOption.toList))
-        let r = Backend.run ops (b.Build [ prev; x0 ]) inputs
-        z |> ValueOption.iter ops.Release
+        let inputs = Array.ofList ([ sample; modelOutput ] @ extra)
+        let r = Backend.runWithNoise ops (b.Build [ prev; x0 ]) inputs (StepNoise.sources z)
+        StepNoise.release ops z
         let prev, x0 = r[0], r[1]
         struct ({ PrevSample = prev; PredOriginalSample = x0 }, { state with StepIndex = Some(index + 1) })
+
+    /// `stepWith` with the churn noise a tensor the caller draws (`noise ()`, called only when γ > 0).
+    let stepOn
+        (ops: IBackend<'T, 'N>)
+        (state: EulerState)
+        (modelOutput: 'T)
+        (timestep: float32)
+        (sample: 'T)
+        (churn: EulerChurn)
+        (noise: (unit -> 'T) voption)
+        : struct (EulerOutput<'T> * EulerState) =
+        stepWith ops state modelOutput timestep sample churn (noise |> ValueOption.map StepNoise.Tensor)
 
     /// The step indices of `add_noise`: each timestep's index when no begin index is set, else the current step index
     /// (inpainting, after the first step) or the begin index (img2img, before it).
@@ -453,9 +470,12 @@ module Euler =
         let indices = timesteps |> Array.map (fun t -> indexForTimestep t state.Timesteps)
         VpCommon.getVelocity ops state.Common sample noise (indices |> Array.map int64)
 
-    /// The scheduler of the one shape (`IScheduler`): the pipeline loop without churn, the model on
-    /// `scale_model_input`'s output at timesteps[i] with σ_i.
-    let scheduler<'T> (config: EulerConfig) : IScheduler<EulerState, 'T, EulerOutput<'T>> =
+    /// The scheduler of the one shape (`IScheduler`) with Karras et al.'s churn (`s_churn`, `s_tmin`, `s_tmax`,
+    /// `s_noise` as the pipeline passes them to `step`): where γ > 0 the sample is raised to σ̂ with z drawn from the
+    /// loop's noise source inside the step's pass.
+    let schedulerWithChurn<'T> (churn: EulerChurn) (config: EulerConfig) : IScheduler<EulerState, 'T, EulerOutput<'T>> =
+        if Double.IsNaN churn.SChurn || churn.SChurn < 0.0 then invalidArg "s_churn" (sprintf "s_churn is %g but must be a number >= 0" churn.SChurn)
+        if not (Double.IsFinite churn.SNoise) then invalidArg "s_noise" (sprintf "s_noise is %g but must be finite" churn.SNoise)
         let config = validate config
         { new IScheduler<EulerState, 'T, EulerOutput<'T>> with
             member _.ClassName = "EulerDiscreteScheduler"
@@ -466,13 +486,13 @@ module Euler =
             member _.TimestepAt(state, i) = float state.Timesteps[i]
             member _.InitNoiseSigma(state) = float (initNoiseSigma state)
             member _.Evaluations(steps) = steps
-            member _.Step(ops, model, _, state, index, sample) =
+            member _.Step(ops, model, draw, state, index, sample) =
                 let state = { state with StepIndex = Some index }
                 let t = state.Timesteps[index]
                 let sigma = state.Sigmas[index]
                 let scaled = ops.Divide(sample, Scalar(inputScale sigma))
                 let output = model scaled { Timestep = float t; Sigma = float sigma }
-                let struct (r, state) = stepOn ops state output t sample noChurn ValueNone
+                let struct (r, state) = stepWith ops state output t sample churn (ValueSome(StepNoise.Source draw))
                 if not (obj.ReferenceEquals(output, scaled)) && not (obj.ReferenceEquals(output, r.PredOriginalSample)) then
                     ops.Release output
                 if not (obj.ReferenceEquals(scaled, output)) && not (obj.ReferenceEquals(scaled, r.PredOriginalSample)) then
@@ -482,6 +502,10 @@ module Euler =
             member _.Result(r) = r.PrevSample
             member _.Tensors(r) = [ r.PrevSample; r.PredOriginalSample ]
             member _.StateTensors(_) = [] }
+
+    /// The scheduler of the one shape (`IScheduler`): the pipeline loop without churn, the model on
+    /// `scale_model_input`'s output at timesteps[i] with σ_i.
+    let scheduler<'T> (config: EulerConfig) : IScheduler<EulerState, 'T, EulerOutput<'T>> = schedulerWithChurn noChurn config
 
 /// diffusers' `FlaxEulerDiscreteScheduler` over `EulerState` with the Flax flavour's tables: only "linspace" and
 /// "leading" spacing (leading adds 1, not `steps_offset`), only epsilon and v-prediction, sigmas from `jnp.interp`
