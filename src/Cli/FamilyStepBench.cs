@@ -106,23 +106,65 @@ internal sealed class FamilyStepBench
         var (heunX, heunD) = (Fresh(50), Fresh(51));
         yield return ("heun_correction", 4, 1, () => [EdmHeun.heunStep(Ops, heunPlan, _x, heunD, heunX, _m)]);
 
-        // DDPM with its noise from a JAX key, drawn inside the pass (the step's cost includes the normal: compare
-        // with normal_jax plus a pass).
+        // The steps with noise, each drawn from a JAX key inside the step's pass (its cost includes the normal: see
+        // <name>_noise_overhead_passes).
+        foreach (var noisy in Noisy()) yield return noisy;
+    }
+
+    /// <summary>The steps that draw JAX normals inside their pass, with their reads and writes (the normal not counted).</summary>
+    private IEnumerable<(string Name, int Reads, int Writes, Func<IEnumerable<NdArray>> Step)> Noisy()
+    {
+        var key = FuncConvert.FromFunc<Unit, PrngKey>(_ => Prng.key(5));
+        var source = StepNoise<NdArray, PrngKey>.NewSource(key);
+        var some = FSharpValueOption<StepNoise<NdArray, PrngKey>>.NewValueSome(source);
+
         var ddpm = Ddpm.setTimesteps(20, Ddpm.create(Ddpm.defaults));
         var tq = ddpm.Timesteps[5];
-        var source = StepNoise<NdArray, PrngKey>.NewSource(FuncConvert.FromFunc<Unit, PrngKey>(_ => Prng.key(5)));
         yield return ("ddpm", 2, 2, () =>
         {
             var r = Ddpm.stepWith(Ops, ddpm, _m, tq, _x, source);
             return [r.PrevSample, r.PredOriginalSample];
+        });
+
+        var ddim = Ddim.setTimesteps(20, Ddim.create(Ddim.defaults));
+        var t = ddim.Timesteps[5];
+        yield return ("ddim_eta", 2, 2, () =>
+        {
+            var r = Ddim.stepWith(Ops, ddim, _m, t, _x, 1.0, false, some);
+            return [r.PrevSample, r.PredOriginalSample];
+        });
+
+        var euler = Euler.setBeginIndex(5, Euler.setTimesteps(20, Euler.create(Euler.defaults)));
+        var te = euler.Timesteps[5];
+        var churn = new EulerChurn(40.0, 0.0, double.PositiveInfinity, 1.0);
+        yield return ("euler_churn", 2, 2, () =>
+        {
+            var r = Euler.stepWith(Ops, euler, _m, te, _x, churn, some).Item1;
+            return [r.PrevSample, r.PredOriginalSample];
+        });
+
+        // SDE-DPM-Solver++ 2M: x, ε and the kept output in, x0 and prev out, the noise drawn inside the pass.
+        var config = DpmSolverConfig.Schema.SetValue("algorithm_type", "sde-dpmsolver++", DpmSolverConfig.Schema.Defaults);
+        var sde = DpmSolverMultistep.setBeginIndex(0, DpmSolverMultistep.setTimesteps(20, DpmSolverMultistep.create<NdArray>(config)));
+        sde = DpmSolverMultistep.stepOn(Ops, Prng.key(6), FSharpValueOption<NdArray>.None, _m, sde.Timesteps[0], _x, sde).State;
+        var ts = sde.Timesteps[1];
+        yield return ("dpm_sde2m", 3, 2, () =>
+        {
+            var r = DpmSolverMultistep.stepOn(Ops, Prng.key(7), FSharpValueOption<NdArray>.None, _m, ts, _x, sde);
+            return [r.PrevSample, r.State.ModelOutputs[^1]!.Value];
         });
     }
 
     public void Run()
     {
         var previous = KernelSettings.MaxThreads;
+        var noisy = Noisy().Select(n => n.Name).ToHashSet();
         try
         {
+            KernelSettings.MaxThreads = 1;
+            var (fresh, warm) = NormalNs();
+            _metric("normal_fresh_ns_per_elem", fresh / _n, "ns");
+            _metric("normal_fill_ns_per_elem", warm / _n, "ns");
             foreach (var (name, reads, writes, step) in Steps())
             {
                 KernelSettings.MaxThreads = 1;
@@ -130,6 +172,13 @@ internal sealed class FamilyStepBench
                 var pass = PassNs(reads, writes);
                 _metric($"{name}_step_ns_per_elem", ns / _n, "ns");
                 _metric($"{name}_step_vs_pass_ratio", ns / pass, "x");
+                // A step with noise against the normal's own cost: what it adds, in passes (goal: at most 0.5), against
+                // jax.random.normal's fresh array and against a fill of warm memory.
+                if (noisy.Contains(name))
+                {
+                    _metric($"{name}_noise_overhead_passes", (ns - fresh) / pass, "x");
+                    _metric($"{name}_noise_overhead_passes_warm", (ns - warm) / pass, "x");
+                }
                 KernelSettings.MaxThreads = 2;
                 var two = QuickBench.MedianNs(step, 3, 9, 2);
                 _metric($"threads_speedup_{name}", ns / two, "x");
@@ -139,6 +188,17 @@ internal sealed class FamilyStepBench
         {
             KernelSettings.MaxThreads = previous;
         }
+    }
+
+    /// <summary>JAX's normal of the large shape, one thread: as <c>jax.random.normal</c> returns it (a new array), and
+    /// filled into an array made once (without a fresh array's page faults, as a donated buffer is written).</summary>
+    private (double Fresh, double Warm) NormalNs()
+    {
+        var into = new float[_n];
+        var key = Prng.key(5);
+        var fresh = QuickBench.MedianNs(() => Prng.normal(_shape, key), 3, 9, 2);
+        var warm = QuickBench.MedianNs(() => Prng.normalBlockInto(ThreefryMode.Partitionable, key, _n, 0, into), 3, 9, 2);
+        return (fresh, warm);
     }
 
     /// <summary>

@@ -29,6 +29,11 @@ module ProgramCompiler =
     [<Literal>]
     let MaxInstructions = 256
 
+    /// The most inputs, outputs and normal draws together, and the most coefficients, of a compiled program (its
+    /// loop's arguments live on the stack).
+    [<Literal>]
+    let MaxOperands = 1024
+
     /// The most program shapes kept compiled; further shapes are interpreted, so input that builds ever new
     /// programs cannot grow the process without bound.
     [<Literal>]
@@ -250,9 +255,11 @@ module ProgramCompiler =
     let isSupported = RuntimeFeature.IsDynamicCodeSupported && RuntimeFeature.IsDynamicCodeCompiled
 
     /// The compiled loop of `program`, compiling it on first use; ValueNone when it is interpreted instead (no
-    /// dynamic code, a program longer than `MaxInstructions`, or `MaxCached` other shapes already compiled).
+    /// dynamic code, a program longer than `MaxInstructions` or with more than `MaxOperands` operands, or `MaxCached` other shapes already compiled).
     let tryGet (program: ElementwiseProgram) : CompiledProgram voption =
-        if not isSupported || program.Body.Length > MaxInstructions then ValueNone
+        if not isSupported || program.Body.Length > MaxInstructions
+           || program.Inputs + program.Outputs.Length + program.Body.Length > MaxOperands
+           || coefficientCount program > MaxOperands then ValueNone
         else
             let k = key program
             match cache.TryGetValue k with

@@ -16,6 +16,11 @@ module Stages =
         if x.Length <> expected then
             invalidArg name (sprintf "%s has %d elements but the pass covers %d" name x.Length expected)
 
+    /// `checkLength` for element `k` of an argument array, its name formatted only for the message (a pass over a
+    /// few hundred elements costs less than formatting a name).
+    let private checkLengthAt (name: string) (k: int) (expected: int) (x: ReadOnlyMemory<float32>) =
+        if x.Length <> expected then checkLength (sprintf "%s[%d]" name k) expected x
+
     /// The elements each coefficient covers: all `n` when every coefficient is a scalar, else one batch slice of
     /// `n / batch` elements (after checking that each per-batch coefficient has one value per batch element).
     let segmentWidth (n: int) (batch: int) (coefficients: Coef seq) : int =
@@ -64,7 +69,7 @@ module Stages =
     let combine (threads: int) (batch: int) (terms: struct (Coef * ReadOnlyMemory<float32>)[]) (out: Memory<float32>) =
         if obj.ReferenceEquals(terms, null) || terms.Length = 0 then invalidArg "terms" "a linear combination needs at least one term"
         let n = out.Length
-        terms |> Array.iteri (fun k (struct (_, x)) -> checkLength (sprintf "terms[%d]" k) n x)
+        terms |> Array.iteri (fun k (struct (_, x)) -> checkLengthAt "terms" k n x)
         let coefficients = terms |> Array.map (fun struct (c, _) -> c)
         let width = segmentWidth n batch coefficients
         let xs = terms |> Array.map (fun struct (_, x) -> x)
@@ -142,7 +147,7 @@ module Stages =
         if outputs.Length < plan.Order then
             invalidArg "outputs" (sprintf "an update of order %d needs %d model outputs but %d were given" plan.Order plan.Order outputs.Length)
         for k in 0 .. plan.Order - 1 do
-            checkLength (sprintf "outputs[%d]" k) n outputs[k]
+            checkLengthAt "outputs" k n outputs[k]
         noise |> ValueOption.iter (checkLength "noise" n)
         let at (k: int) = if k < plan.Order then outputs[k] else sample
         let z = noise |> ValueOption.defaultValue sample
@@ -203,8 +208,8 @@ module Stages =
         if outputs.Length <> program.Outputs.Length then
             invalidArg "outputs" (sprintf "the program returns %d registers but %d outputs were given" program.Outputs.Length outputs.Length)
         let n = inputs[0].Length
-        inputs |> Array.iteri (fun k x -> checkLength (sprintf "inputs[%d]" k) n x)
-        outputs |> Array.iteri (fun k x -> checkLength (sprintf "outputs[%d]" k) n (readOnly x))
+        inputs |> Array.iteri (fun k x -> checkLengthAt "inputs" k n x)
+        outputs |> Array.iteri (fun k x -> checkLengthAt "outputs" k n (readOnly x))
         // Which output (if any) each register is written to.
         let outputOf = Array.create (program.Inputs + program.Body.Length) -1
         program.Outputs |> Array.iteri (fun j r -> if r.Index >= program.Inputs && outputOf[r.Index] < 0 then outputOf[r.Index] <- j)
@@ -217,6 +222,23 @@ module Stages =
         Parallelism.forChunksUpTo threads n (fun start length ->
             let interpreter = Interpreter(program, outputOf, fill, n, inputs, outputs)
             forSegments width start length (fun segment o len -> interpreter.Range(segment, o, len)))
+
+    /// Each thread's pinned tile buffers for the normals of compiled programs, made on first use and reused.
+    [<AbstractClass; Sealed>]
+    type private NoiseTiles =
+        [<ThreadStatic; DefaultValue>]
+        static val mutable private tiles: float32[][]
+
+        /// At least `count` pinned buffers of `programTile` elements.
+        static member Get(count: int) : float32[][] =
+            let current = NoiseTiles.tiles
+            if obj.ReferenceEquals(current, null) || current.Length < count then
+                let grown = Array.init count (fun k ->
+                    if not (obj.ReferenceEquals(current, null)) && k < current.Length then current[k]
+                    else GC.AllocateUninitializedArray<float32>(programTile, true))
+                NoiseTiles.tiles <- grown
+                grown
+            else current
 
     /// `run` with the compiled loop `compiled` of `program` (`ProgramCompiler.compile`): each segment's whole vectors
     /// through it, its last few elements (fewer than a vector) through the interpreter; a program that draws normals
@@ -237,24 +259,25 @@ module Stages =
             let inputBase = Array.init inputs.Length address
             let outputBase = Array.init writtenOutputs.Length (fun j -> address (inputs.Length + j))
             let vectorWidth = Numerics.Vector<float32>.Count
+            let coefficientCount = ProgramCompiler.coefficientCount program
             Parallelism.forChunksUpTo threads n (fun start length ->
-                let reads = GC.AllocateArray<nativeint>(inputs.Length + normals.Length, true)
-                let writes = GC.AllocateArray<nativeint>(max 1 writtenOutputs.Length, true)
-                let coefficients = GC.AllocateArray<float32>(max 1 (ProgramCompiler.coefficientCount program), true)
-                let ahead = Array.zeroCreate<nativeint> (inputs.Length + writtenOutputs.Length)
-                let tiles = normals |> Array.map (fun _ -> GC.AllocateUninitializedArray<float32>(programTile, true))
-                let readsAt = Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(reads, 0)
-                let writesAt = Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(writes, 0)
-                let coefficientsAt = Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(coefficients, 0)
-                let tileAt = tiles |> Array.map (fun t -> Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(t, 0))
+                // The loop's arguments on this thread's stack (sizes bounded by `ProgramCompiler.tryGet`).
+                let reads = NativePtr.stackalloc<nativeint> (inputs.Length + normals.Length)
+                let writes = NativePtr.stackalloc<nativeint> (max 1 writtenOutputs.Length)
+                let coefficients = NativePtr.stackalloc<float32> (max 1 coefficientCount)
+                let ahead = NativePtr.stackalloc<nativeint> (inputs.Length + writtenOutputs.Length)
+                let readsAt = NativePtr.toNativeInt reads
+                let writesAt = NativePtr.toNativeInt writes
+                let coefficientsAt = NativePtr.toNativeInt coefficients
+                let tiles = if normals.Length = 0 then [||] else NoiseTiles.Get normals.Length
                 let mutable interpreter = Unchecked.defaultof<Interpreter>
                 let point (o: int) =
                     for k in 0 .. inputs.Length - 1 do
-                        reads[k] <- inputBase[k] + nativeint o * 4n
+                        NativePtr.set reads k (inputBase[k] + nativeint o * 4n)
                     for j in 0 .. writtenOutputs.Length - 1 do
-                        writes[j] <- outputBase[j] + nativeint o * 4n
+                        NativePtr.set writes j (outputBase[j] + nativeint o * 4n)
                 forSegments width start length (fun segment o len ->
-                    ProgramCompiler.coefficientsInto program segment (coefficients.AsSpan())
+                    ProgramCompiler.coefficientsInto program segment (Span<float32>(NativePtr.toVoidPtr coefficients, coefficientCount))
                     let whole = len - len % vectorWidth
                     if normals.Length = 0 then
                         point o
@@ -266,14 +289,17 @@ module Stages =
                             point t
                             // The first draw requests the lines of every array the tile's loop touches.
                             for k in 0 .. inputs.Length - 1 do
-                                ahead[k] <- reads[k]
+                                NativePtr.set ahead k (NativePtr.get reads k)
                             for j in 0 .. writtenOutputs.Length - 1 do
-                                ahead[inputs.Length + j] <- writes[j]
+                                NativePtr.set ahead (inputs.Length + j) (NativePtr.get writes j)
                             for j in 0 .. normals.Length - 1 do
                                 let struct (_, slot) = normals[j]
-                                let touch = if j = 0 then ReadOnlySpan<nativeint>(ahead) else ReadOnlySpan.Empty
-                                fill.Invoke(slot, int64 n, int64 t, tiles[j].AsSpan(0, m), touch)
-                                reads[inputs.Length + j] <- tileAt[j]
+                                let touch =
+                                    if j = 0 then ReadOnlySpan<nativeint>(NativePtr.toVoidPtr ahead, inputs.Length + writtenOutputs.Length)
+                                    else ReadOnlySpan.Empty
+                                let tile = tiles[j]
+                                fill.Invoke(slot, int64 n, int64 t, tile.AsSpan(0, m), touch)
+                                NativePtr.set reads (inputs.Length + j) (Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(tile, 0))
                             compiled.Invoke(readsAt, writesAt, coefficientsAt, m)
                             t <- t + m
                     if whole < len then

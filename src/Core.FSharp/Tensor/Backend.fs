@@ -118,6 +118,13 @@ module Backend =
         if not (Shapes.same expected actual) then
             invalidArg name (sprintf "%s has shape %s but %s has %s" referenceName (Shapes.text expected) name (Shapes.text actual))
 
+    /// `checkSame` for element `k` of an argument array named `name` (the name formatted only for the message).
+    let checkSameAt (ops: IBackend<'T, 'N>) (referenceName: string) (reference: 'T) (name: string) (k: int) (x: 'T) =
+        let expected = ops.Shape reference
+        let actual = ops.Shape x
+        if not (Shapes.same expected actual) then
+            invalidArg (sprintf "%s[%d]" name k) (sprintf "%s has shape %s but %s[%d] has %s" referenceName (Shapes.text expected) name k (Shapes.text actual))
+
     /// `mean = Σ terms` and `prev = mean + scale·z`: one pass where the backend offers it, else two `Combine`s
     /// (the same roundings either way).
     let combineThenAdd (ops: IBackend<'T, 'N>) (terms: struct (Coef * 'T)[]) (scale: float32) (z: 'T) : struct ('T * 'T) =
@@ -147,7 +154,7 @@ module Backend =
         if noise.Length < program.NoiseSlots then
             invalidArg "noise" (sprintf "the program draws from %d noise sources but %d were given" program.NoiseSlots noise.Length)
         for k in 1 .. inputs.Length - 1 do
-            checkSame ops "inputs[0]" inputs[0] (sprintf "inputs[%d]" k) inputs[k]
+            checkSameAt ops "inputs[0]" inputs[0] "inputs" k inputs[k]
         let opByOp () =
             let registers = Array.zeroCreate<'T> (program.Inputs + program.Body.Length)
             Array.blit inputs 0 registers 0 inputs.Length

@@ -110,6 +110,11 @@ module NdArray =
         if not (a.ShapeView.AsSpan().SequenceEqual(ReadOnlySpan b.ShapeView)) then
             invalidArg nameB (sprintf "%s has shape %s but %s has %s" nameA a.ShapeText nameB b.ShapeText)
 
+    /// `checkSameShape` for element `k` of an argument array named `nameB` (the name formatted only for the message).
+    let checkSameShapeAt (nameA: string) (a: NdArray) (nameB: string) (k: int) (b: NdArray) =
+        if not (a.ShapeView.AsSpan().SequenceEqual(ReadOnlySpan b.ShapeView)) then
+            checkSameShape nameA a (sprintf "%s[%d]" nameB k) b
+
     /// Elementwise `f` over two arrays of the same shape.
     let map2 (f: float32 -> float32 -> float32) (a: NdArray) (b: NdArray) : NdArray =
         checkSameShape "a" a "b" b

@@ -31,7 +31,7 @@ type NdArrayBackend(mode: ThreefryMode) =
         let struct (_, first) = terms[0]
         for k in 1 .. terms.Length - 1 do
             let struct (_, x) = terms[k]
-            NdArray.checkSameShape "terms[0]" first (sprintf "terms[%d]" k) x
+            NdArray.checkSameShapeAt "terms[0]" first "terms" k x
         let out = allocate first.Length
         Stages.combine threads first.BatchSize (terms |> Array.map (fun struct (c, x) -> struct (c, memory x))) (Memory out)
         wrap first out
@@ -53,7 +53,7 @@ type NdArrayBackend(mode: ThreefryMode) =
     static member RunWith (allocate: int -> float32[]) (mode: ThreefryMode) (program: ElementwiseProgram) (inputs: NdArray[]) (keys: PrngKey[]) : NdArray[] =
         let first = inputs[0]
         for k in 1 .. inputs.Length - 1 do
-            NdArray.checkSameShape "inputs[0]" first (sprintf "inputs[%d]" k) inputs[k]
+            NdArray.checkSameShapeAt "inputs[0]" first "inputs" k inputs[k]
         let written = program.Outputs |> Array.filter (fun r -> r.Index >= program.Inputs)
         let buffers = written |> Array.map (fun _ -> allocate first.Length)
         // JAX's bits are counter-based: a tile's normals are positions [offset, offset + length) of the whole draw.
@@ -189,7 +189,7 @@ type NdArrayBackend(mode: ThreefryMode) =
             if outputs.Length < plan.Order then ValueNone
             else
                 for k in 0 .. plan.Order - 1 do
-                    NdArray.checkSameShape "sample" sample (sprintf "outputs[%d]" k) outputs[k]
+                    NdArray.checkSameShapeAt "sample" sample "outputs" k outputs[k]
                 noise |> ValueOption.iter (NdArray.checkSameShape "sample" sample "noise")
                 let out = output sample
                 Stages.dpmUpdate threads plan (memory sample) (outputs |> Array.map memory) (noise |> ValueOption.map memory) (Memory out)
