@@ -25,8 +25,8 @@ type Instr =
 
 /// A scheduler step's elementwise arithmetic as a straight-line program over same-shaped tensors: the inputs,
 /// the instructions (instruction i defines register inputs + i) and the registers returned. A backend runs it in
-/// one pass over memory, tile by tile, with the same span kernels the op-by-op form uses one operation at a time,
-/// so the two give the same bits (`IBackend.TryRun`, `Backend.run`); any other backend runs it op by op.
+/// one pass over memory (compiled into a vector loop by `ProgramCompiler`, or tile by tile with the span kernels),
+/// with the operations the op-by-op form uses one at a time, so the two give the same bits (`IBackend.TryRun`, `Backend.run`); any other backend runs it op by op.
 type ElementwiseProgram =
     { /// How many input tensors it reads.
       Inputs: int
