@@ -15,12 +15,12 @@ open System.Collections.Generic
 /// the caller's responsibility).
 [<Sealed>]
 type DonatingBackend(mode: ThreefryMode) =
-    let inner = NdArrayBackend(mode) :> IBackend<NdArray, PrngKey>
     let gate = obj ()
     let pool = Dictionary<int, Stack<float32[]>>()
     let made = HashSet<float32[]>(HashIdentity.Reference)
     let mutable allocations = 0
     let mutable reuses = 0
+    let mutable foreign = 0
 
     /// A buffer of `n` elements: a donated one if there is one, else a new uninitialised one.
     let take (n: int) : float32[] =
@@ -36,7 +36,8 @@ type DonatingBackend(mode: ThreefryMode) =
             made.Add buffer |> ignore
             buffer)
 
-    let wrap (like: NdArray) (data: float32[]) = NdArray.own (Array.copy like.ShapeView) data
+    /// The core backend with every output taken from the pool: the fused stages donate as the plain operations do.
+    let inner = NdArrayBackend(mode, take) :> IBackend<NdArray, PrngKey>
 
     /// The backend with JAX's default (partitionable) threefry mode.
     new() = DonatingBackend(ThreefryMode.Partitionable)
@@ -47,29 +48,27 @@ type DonatingBackend(mode: ThreefryMode) =
     /// Outputs that took a donated buffer instead of a new one.
     member _.Reuses = lock gate (fun () -> reuses)
 
+    /// Arrays handed to `Release` that this backend did not make (not pooled): 0 after a loop whose every stage ran
+    /// here, since a loop never releases its caller's input.
+    member _.ForeignReleases = lock gate (fun () -> foreign)
+
     interface IBackend<NdArray, PrngKey> with
         member _.Shape(x) = inner.Shape x
-        member _.Combine(terms) = NdArrayBackend.CombineWith take terms
-        member _.Divide(x, d) = NdArrayBackend.DivideWith take x d
+        member _.Combine(terms) = inner.Combine terms
+        member _.Divide(x, d) = inner.Divide(x, d)
         member _.BatchNorms(x) = inner.BatchNorms x
         member _.Norm(x) = inner.Norm x
-        member _.Normal(key, like) =
-            let n = like.Length
-            let out = take n
-            Parallelism.forChunks n (fun start length -> Prng.normalBlockInto mode key (int64 n) (int64 start) (Span(out, start, length)))
-            wrap like out
+        member _.Normal(key, like) = inner.Normal(key, like)
         member _.FirstChannels(x, count) = inner.FirstChannels(x, count)
         member _.LastChannels(x, count) = inner.LastChannels(x, count)
         member _.LearnedVarianceNoise(v, bounds, z) = inner.LearnedVarianceNoise(v, bounds, z)
         member _.Threshold(x, ratio, maxValue) = inner.Threshold(x, ratio, maxValue)
-        member _.Clamp(x, lo, hi) =
-            let out = take x.Length
-            Kernels.clamp lo hi x.Span (Span out)
-            wrap x out
+        member _.Clamp(x, lo, hi) = inner.Clamp(x, lo, hi)
         member _.Release(x) =
             let buffer = x.Buffer
             lock gate (fun () ->
-                if made.Remove buffer then
+                if not (made.Remove buffer) then foreign <- foreign + 1
+                else
                     match pool.TryGetValue buffer.Length with
                     | true, stack -> stack.Push buffer
                     | _ ->
@@ -84,4 +83,4 @@ type DonatingBackend(mode: ThreefryMode) =
         member _.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative) =
             inner.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative)
         member _.TryDpmUpdate(plan, sample, outputs, noise) = inner.TryDpmUpdate(plan, sample, outputs, noise)
-        member _.TryRun(program, inputs, keys) = ValueSome(NdArrayBackend.RunWith take mode program inputs keys)
+        member _.TryRun(program, inputs, keys) = inner.TryRun(program, inputs, keys)

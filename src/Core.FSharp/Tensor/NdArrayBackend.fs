@@ -6,8 +6,11 @@ open System
 /// operation is a pass of the span kernels over the arrays' memory (`Stages`), split over threads for large arrays;
 /// the fused stages are always available, and the noise of `TryCombineWithNoise`/`TryChurnWithNoise` is generated
 /// block by block inside the pass (JAX's counter-based bits let any block be drawn on its own).
+///
+/// Every output array comes from `allocate n` (a new uninitialised array unless given: `DonatingBackend` passes its
+/// pool), so one allocator decides where every stage's outputs live.
 [<Sealed>]
-type NdArrayBackend(mode: ThreefryMode) =
+type NdArrayBackend(mode: ThreefryMode, allocateOutput: int -> float32[]) =
 
     static let threads = Int32.MaxValue
 
@@ -15,9 +18,12 @@ type NdArrayBackend(mode: ThreefryMode) =
 
     static let allocate (n: int) = GC.AllocateUninitializedArray<float32> n
 
-    static let output (like: NdArray) = allocate like.Length
-
     static let wrap (like: NdArray) (data: float32[]) = NdArray.own like.ShapeView data
+
+    let outputOf (like: NdArray) = allocateOutput like.Length
+
+    /// The backend drawing in `mode`, every output a new array.
+    new(mode: ThreefryMode) = NdArrayBackend(mode, fun n -> GC.AllocateUninitializedArray<float32> n)
 
     /// The backend with JAX's default (partitionable) threefry mode.
     static member val Default = NdArrayBackend(ThreefryMode.Partitionable)
@@ -115,12 +121,12 @@ type NdArrayBackend(mode: ThreefryMode) =
                 v
                 z
 
-    /// diffusers' `_threshold_sample` per batch element (see `IBackend.Threshold`).
-    static member ThresholdOf(x: NdArray, ratio: float32, maxValue: float32) : NdArray =
+    /// diffusers' `_threshold_sample` per batch element (see `IBackend.Threshold`), its output from `allocate n`.
+    static member ThresholdWith (allocate: int -> float32[]) (x: NdArray) (ratio: float32) (maxValue: float32) : NdArray =
         let b = x.BatchSize
         let n = if b = 0 then 0 else x.Length / b
         let values = x.Buffer
-        let out = output x
+        let out = allocate x.Length
         for i in 0 .. b - 1 do
             let abs = Array.init n (fun k -> MathF.Abs values[i * n + k])
             let q = Kernels.quantile ratio (ReadOnlySpan abs)
@@ -130,25 +136,35 @@ type NdArrayBackend(mode: ThreefryMode) =
                 out[i * n + k] <- MathF.Min(MathF.Max(values[i * n + k], -s), s) / s
         wrap x out
 
+    /// diffusers' `_threshold_sample` per batch element (see `IBackend.Threshold`).
+    static member ThresholdOf(x: NdArray, ratio: float32, maxValue: float32) : NdArray = NdArrayBackend.ThresholdWith allocate x ratio maxValue
+
     interface IBackend<NdArray, PrngKey> with
         member _.Shape(x) = x.Shape
-        member _.Combine(terms) = NdArrayBackend.CombineArrays terms
-        member _.Divide(x, d) = NdArrayBackend.DivideArray(x, d)
+        member _.Combine(terms) = NdArrayBackend.CombineWith allocateOutput terms
+        member _.Divide(x, d) = NdArrayBackend.DivideWith allocateOutput x d
         member _.BatchNorms(x) = NdArray.batchNorms x
         member _.Norm(x) = NdArray.norm x
-        member _.Normal(key, like) = NdArray.normalWith mode like.ShapeView key
+        member _.Normal(key, like) =
+            let n = like.Length
+            let out = allocateOutput n
+            Parallelism.forChunks n (fun start length -> Prng.normalBlockInto mode key (int64 n) (int64 start) (Span(out, start, length)))
+            wrap like out
         member _.FirstChannels(x, count) = NdArrayBackend.FirstChannelsOf(x, count)
         member _.LastChannels(x, count) = NdArrayBackend.LastChannelsOf(x, count)
         member _.LearnedVarianceNoise(v, bounds, z) = NdArrayBackend.LearnedVarianceNoiseOf(v, bounds, z)
-        member _.Threshold(x, ratio, maxValue) = NdArrayBackend.ThresholdOf(x, ratio, maxValue)
-        member _.Clamp(x, lo, hi) = NdArray.clamp lo hi x
+        member _.Threshold(x, ratio, maxValue) = NdArrayBackend.ThresholdWith allocateOutput x ratio maxValue
+        member _.Clamp(x, lo, hi) =
+            let out = allocateOutput x.Length
+            Kernels.clamp lo hi x.Span (Span out)
+            wrap x out
         member _.Release(_) = ()
 
         member _.TryCombineThenAdd(terms, scale, z) =
             match NdArrayBackend.ScalarPair terms with
             | ValueSome(struct (c0, x0, c1, x1)) ->
                 NdArray.checkSameShape "terms[0]" x0 "z" z
-                let mean, prev = output x0, output x0
+                let mean, prev = outputOf x0, outputOf x0
                 Stages.combineThenAdd threads c0 (memory x0) c1 (memory x1) scale (memory z) (Memory mean) (Memory prev)
                 ValueSome(struct (wrap x0 mean, wrap x0 prev))
             | ValueNone -> ValueNone
@@ -157,31 +173,31 @@ type NdArrayBackend(mode: ThreefryMode) =
             match NdArrayBackend.ScalarPair terms with
             | ValueSome(struct (c0, x0, c1, x1)) ->
                 let n = x0.Length
-                let mean, prev = output x0, output x0
+                let mean, prev = outputOf x0, outputOf x0
                 Parallelism.forChunks n (fun o len -> NoiseKernels.combineThenAddNormal mode key n c0 x0.Buffer c1 x1.Buffer scale mean prev o len)
                 ValueSome(struct (wrap x0 mean, wrap x0 prev))
             | ValueNone -> ValueNone
 
         member _.TryChurn(sNoise, scale, sample, z) =
             NdArray.checkSameShape "sample" sample "z" z
-            let out = output sample
+            let out = outputOf sample
             Stages.churn threads sNoise scale (memory sample) (memory z) (Memory out)
             ValueSome(wrap sample out)
 
         member _.TryChurnWithNoise(sNoise, scale, sample, key) =
-            let out = output sample
+            let out = outputOf sample
             let n = sample.Length
             Parallelism.forChunks n (fun o len -> NoiseKernels.scaledNoiseAddNormal mode key n sNoise scale sample.Buffer out o len)
             ValueSome(wrap sample out)
 
         member _.TryKarrasEuler(plan, sampleHat, modelOutput) =
             NdArray.checkSameShape "sample_hat" sampleHat "model_output" modelOutput
-            let x0, d, prev = output sampleHat, output sampleHat, output sampleHat
+            let x0, d, prev = outputOf sampleHat, outputOf sampleHat, outputOf sampleHat
             Stages.karrasEuler threads plan (memory sampleHat) (memory modelOutput) (Memory x0) (Memory d) (Memory prev)
             ValueSome(struct (wrap sampleHat x0, wrap sampleHat d, wrap sampleHat prev))
 
         member _.TryKarrasHeun(plan, sampleHat, samplePrev, modelOutput, derivative) =
-            let x0, prev = output sampleHat, output sampleHat
+            let x0, prev = outputOf sampleHat, outputOf sampleHat
             Stages.karrasHeun threads plan (memory sampleHat) (memory samplePrev) (memory modelOutput) (memory derivative) (Memory x0) (Memory prev)
             ValueSome(struct (wrap sampleHat x0, wrap sampleHat prev))
 
@@ -191,8 +207,8 @@ type NdArrayBackend(mode: ThreefryMode) =
                 for k in 0 .. plan.Order - 1 do
                     NdArray.checkSameShapeAt "sample" sample "outputs" k outputs[k]
                 noise |> ValueOption.iter (NdArray.checkSameShape "sample" sample "noise")
-                let out = output sample
+                let out = outputOf sample
                 Stages.dpmUpdate threads plan (memory sample) (outputs |> Array.map memory) (noise |> ValueOption.map memory) (Memory out)
                 ValueSome(wrap sample out)
 
-        member _.TryRun(program, inputs, keys) = ValueSome(NdArrayBackend.RunWith allocate mode program inputs keys)
+        member _.TryRun(program, inputs, keys) = ValueSome(NdArrayBackend.RunWith allocateOutput mode program inputs keys)
